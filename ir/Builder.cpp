@@ -1,0 +1,61 @@
+//===- Builder.cpp - Creating operations with inferred types --------------===//
+#include "ir/Builder.h"
+
+using namespace moe;
+
+llvm::Expected<TensorType> moe::inferResultType(OpKind kind,
+                                                llvm::ArrayRef<TensorType> operands,
+                                                const AttrDict &attrs,
+                                                const SymbolRanges &ranges) {
+  const OpInfo &info = getOpInfo(kind);
+  int n = operands.size();
+  if (n < info.minOperands || (info.maxOperands >= 0 && n > info.maxOperands))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "expects %d to %d operands, got %d",
+                                   info.minOperands, info.maxOperands, n);
+  return info.shapeRule(info, operands, attrs, ranges);
+}
+
+void Builder::setInsertionPointAfter(Operation *op) {
+  auto it = std::next(op->getIterator());
+  insertBefore = it == func->getBody().end() ? nullptr : &*it;
+}
+
+Operation *Builder::insert(std::unique_ptr<Operation> op) {
+  if (insertBefore)
+    return func->insertBefore(insertBefore, std::move(op));
+  // Keep `return` last when appending.
+  if (Operation *ret = func->getReturn())
+    return func->insertBefore(ret, std::move(op));
+  return func->push_back(std::move(op));
+}
+
+llvm::Expected<Operation *> Builder::create(OpKind kind, llvm::ArrayRef<Value *> operands,
+                                            AttrDict attrs, std::string nameHint) {
+  std::vector<TensorType> types;
+  for (auto *v : operands)
+    types.push_back(v->getType());
+  auto t = inferResultType(kind, types, attrs, func->symbolRanges());
+  if (!t)
+    return t.takeError();
+  return createWithType(kind, operands, std::move(attrs), *t, std::move(nameHint));
+}
+
+Operation *Builder::createWithType(OpKind kind, llvm::ArrayRef<Value *> operands,
+                                   AttrDict attrs, TensorType type, std::string nameHint) {
+  std::vector<TensorType> types;
+  if (getOpInfo(kind).numResults)
+    types.push_back(std::move(type));
+  auto op = Operation::create(kind, operands, std::move(attrs), types, loc);
+  if (op->getNumResults())
+    op->getResult()->setName(std::move(nameHint));
+  return insert(std::move(op));
+}
+
+Value *Builder::constant(double v, TensorType type, std::string nameHint) {
+  AttrDict a;
+  a.set("value", Attribute::getFloat(v));
+  return createWithType(OpKind::Constant, {}, std::move(a), std::move(type),
+                        std::move(nameHint))
+      ->getResult();
+}

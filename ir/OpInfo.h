@@ -1,0 +1,81 @@
+//===- OpInfo.h - Op kinds, traits and attribute specs ----------*- C++ -*-===//
+//
+// The C++ view of the op table in Ops.def: an enum of op kinds and, per kind,
+// its name, operand counts, traits, attribute specs and shape rule.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Attribute.h"
+#include "llvm/Support/Error.h"
+
+namespace moe {
+
+namespace Trait {
+enum : uint32_t {
+  None = 0,
+  Elementwise = 1u << 0, ///< result[i] depends on operand[i] (broadcast) only
+  ViewLike = 1u << 1,    ///< rearranges elements, computes nothing
+  Commutative = 1u << 2, ///< operands 0 and 1 may be swapped
+  Reduction = 1u << 3,   ///< combines elements along an axis
+  LinearIn0 = 1u << 4,   ///< linear in operand 0 (others fixed)
+  LinearIn1 = 1u << 5,   ///< linear in operand 1 (others fixed)
+  Additive = 1u << 6,    ///< a sum of its operands (bias-like)
+  Collective = 1u << 7,  ///< communicates between ranks
+  Terminator = 1u << 8,
+};
+}
+
+enum class OpKind : uint16_t {
+#define OP(E, N, MIN, MAX, NRES, TRAITS, QUANT, ATTRS, SHAPE, SUMMARY) E,
+#include "ir/Ops.def"
+};
+
+/// One attribute an op accepts.
+struct AttrSpec {
+  enum class Kind { Int, Float, Flag, Dim, Dims, Ints, Elem, Number };
+  std::string name;
+  Kind kind;
+  bool optional = false;
+  std::optional<Attribute> dflt;
+};
+
+struct OpInfo;
+/// Computes an op's result type from its operand types and attributes. The
+/// symbol ranges let a rule prove bounds (a slice inside its input for every
+/// T in range). Errors are messages without the op name; callers prefix it.
+using ShapeRule = llvm::Expected<TensorType> (*)(
+    const OpInfo &, llvm::ArrayRef<TensorType> operands, const AttrDict &attrs,
+    const SymbolRanges &ranges);
+
+struct OpInfo {
+  OpKind kind;
+  llvm::StringRef name;
+  int minOperands, maxOperands; ///< max -1: variadic
+  unsigned numResults;
+  uint32_t traits;
+  uint32_t quantOperands;
+  std::vector<AttrSpec> attrs;
+  ShapeRule shapeRule;
+  llvm::StringRef summary;
+
+  bool has(uint32_t t) const { return (traits & t) == t; }
+  bool isLinearIn(unsigned i) const {
+    return (i == 0 && has(Trait::LinearIn0)) || (i == 1 && has(Trait::LinearIn1)) ||
+           (i > 1 && has(Trait::LinearIn1) && maxOperands < 0);
+  }
+  const AttrSpec *findAttr(llvm::StringRef n) const;
+  /// The attribute as written, else its declared default, else null.
+  const Attribute *attrOrDefault(const AttrDict &d, llvm::StringRef n) const;
+};
+
+const OpInfo &getOpInfo(OpKind k);
+const OpInfo *lookupOp(llvm::StringRef name);
+llvm::ArrayRef<OpInfo> allOps();
+
+llvm::StringRef attrKindName(AttrSpec::Kind k);
+
+/// Normalise a possibly negative axis against a rank; nullopt if out of range.
+std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);
+
+} // namespace moe

@@ -1,0 +1,16 @@
+# lit configuration for moe's text-IR tests.
+import os
+import lit.formats
+
+config.name = "moe"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".moe", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moe_obj_root, "tests", "lit")
+
+config.environment["PATH"] = os.pathsep.join(
+    [config.moe_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
+config.substitutions.append(("%srcroot", config.moe_src_root))

@@ -1,0 +1,24 @@
+//===- ToolCommon.cpp - Flags and hooks shared by the tools ---------------===//
+#include "tools/lib/ToolCommon.h"
+
+using namespace moe;
+namespace cl = llvm::cl;
+
+NumericsFlags::NumericsFlags(cl::OptionCategory &cat)
+    : verify("verify-numerics",
+             cl::desc("Run the reference interpreter before and after every pass on random "
+                      "inputs at several symbol values; fail when outputs differ"),
+             cl::cat(cat)),
+      seed("verify-numerics-seed", cl::desc("Seed of the random inputs (default 1)"),
+           cl::init(1), cl::cat(cat)),
+      rtol("verify-numerics-rtol",
+           cl::desc("Relative tolerance (max |a-b| / max(max|b|, 1)) for f32 outputs"),
+           cl::init(1e-4), cl::cat(cat)) {}
+
+llvm::Error moe::addNumericsInstrumentation(PassManager &pm, const NumericsFlags &flags,
+                                            const Module &m) {
+  if (!flags.verify)
+    return llvm::Error::success();
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 "--verify-numerics needs the interpreter (in progress)");
+}
