@@ -10,18 +10,27 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/Formats.h"
 
+#include "llvm/Support/SwapByteOrder.h"
+
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-// ggml's C is compiled in ISO mode, where a*b+c is two roundings. GCC's GNU
-// mode (the default -std=gnu++20) may fuse them into one FMA when the target
-// has FMA, which would change q4_0 codes at rounding ties; forbid that here.
-#if defined(__GNUC__) && !defined(__clang__)
+// The reference is ggml's C source, where `x*id` and `+ 8.5f` are two
+// roundings. Compilers may fuse them into one FMA on FMA targets (GCC in GNU
+// mode, the default -std=gnu++20, does across statements), which changes
+// q4_0 codes near rounding ties; forbid that in this file. (Clang's
+// explicit -ffp-contract=fast ignores this pragma by design; don't use it.)
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=off")
 #endif
 
 using namespace moe;
+
+// GGUF blocks are little-endian and used in place.
+static_assert(!llvm::sys::IsBigEndianHost, "moe needs a little-endian host");
 
 namespace {
 

@@ -20,9 +20,11 @@
 #include "runtime/Formats.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SwapByteOrder.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -32,7 +34,11 @@
 #include <optional>
 
 using namespace moe;
+
 using llvm::StringRef;
+
+// .npy data is little-endian and used in place.
+static_assert(!llvm::sys::IsBigEndianHost, "moe needs a little-endian host");
 
 namespace {
 
@@ -79,13 +85,24 @@ llvm::Expected<std::string> canonicalDescr(StringRef descr, StringRef name) {
   return fail(name, "unsupported descr '" + descr + "'");
 }
 
-/// Product of the dims, or nullopt if it overflows int64.
+/// Product of the dims, or nullopt if one is negative or it overflows.
 std::optional<int64_t> product(llvm::ArrayRef<int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape)
     if (d < 0 || llvm::MulOverflow(n, d, n))
       return std::nullopt;
   return n;
+}
+
+/// Bytes of data an array of a canonical descr and this shape has.
+llvm::Expected<int64_t> dataBytes(StringRef descr,
+                                  llvm::ArrayRef<int64_t> shape,
+                                  StringRef name) {
+  const std::optional<int64_t> count = product(shape);
+  int64_t bytes;
+  if (!count || llvm::MulOverflow(*count, npyItemSize(descr), bytes))
+    return fail(name, "invalid or too large shape " + formatShape(shape));
+  return bytes;
 }
 
 /// Recursive-descent parser of the header dict, reading from `rest`. Each
@@ -107,8 +124,10 @@ public:
       if (!parseString(key) || !expect(':'))
         return false;
       bool ok;
-      if (key == "descr" && !seenDescr)
-        ok = seenDescr = parseDescr();
+      if (key == "descr" && !seenDescr && peekIs('['))
+        ok = failAt("structured dtypes (a list descr) are not supported");
+      else if (key == "descr" && !seenDescr)
+        ok = seenDescr = parseString(descr);
       else if (key == "fortran_order" && !seenOrder)
         ok = seenOrder = parseBool();
       else if (key == "shape" && !seenShape)
@@ -132,7 +151,8 @@ private:
   StringRef text, rest;
 
   bool failAt(const llvm::Twine &msg) {
-    error = (msg + " at offset " + llvm::Twine(text.size() - rest.size())).str();
+    const size_t offset = text.size() - rest.size();
+    error = (msg + " at offset " + llvm::Twine(offset)).str();
     return false;
   }
 
@@ -148,7 +168,8 @@ private:
     return true;
   }
 
-  /// A quoted string without escapes (numpy never writes any).
+  /// A quoted string. numpy never writes escapes, and a backslash is in no
+  /// valid key or descr, so one is kept and rejected later as such.
   bool parseString(std::string &out) {
     rest = rest.ltrim(kSpace);
     if (!rest.starts_with("'") && !rest.starts_with("\""))
@@ -157,16 +178,8 @@ private:
     if (end == StringRef::npos)
       return failAt("unterminated string");
     out = rest.slice(1, end).str();
-    if (StringRef(out).contains('\\'))
-      return failAt("escapes in strings are not supported");
     rest = rest.drop_front(end + 1);
     return true;
-  }
-
-  bool parseDescr() {
-    if (peekIs('['))
-      return failAt("structured dtypes (a list descr) are not supported");
-    return parseString(descr);
   }
 
   bool parseBool() {
@@ -214,14 +227,6 @@ private:
   }
 };
 
-/// Reads a little-endian unsigned integer of `size` bytes.
-uint32_t readLE(StringRef bytes, size_t at, size_t size) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < size; ++i)
-    v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[at + i])) << (8 * i);
-  return v;
-}
-
 template <typename T> T load(const NpyArray &a, int64_t i) {
   T v;
   std::memcpy(&v, a.data.data() + i * sizeof(T), sizeof(T));
@@ -236,9 +241,7 @@ std::string formatValue(double v) {
 
 llvm::Error conversionError(const NpyArray &a, StringRef to,
                             const llvm::Twine &why) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "cannot convert a '" + a.descr +
-                                     "' array to " + to + ": " + why);
+  return fail("cannot convert a '" + a.descr + "' array to " + to.str(), why);
 }
 
 /// Element i as a double: exact for every supported type but 64-bit ints
@@ -259,7 +262,9 @@ int64_t loadInt(const NpyArray &a, int64_t i) {
   return a.descr == "|b1" ? v != 0 : v; // numpy reads any non-zero as True
 }
 
-bool isFloatDescr(StringRef d) { return d == "<f2" || d == "<f4" || d == "<f8"; }
+bool isFloatDescr(StringRef d) {
+  return d == "<f2" || d == "<f4" || d == "<f8";
+}
 
 /// NpyArray is a plain struct a caller may fill in by hand: check that its
 /// shape and data agree before indexing the data by the shape.
@@ -334,7 +339,9 @@ llvm::Expected<NpyArray> moe::parseNpy(StringRef bytes, StringRef name) {
   const size_t lenSize = major == 1 ? 2 : 4;
   if (bytes.size() < 8 + lenSize)
     return fail(name, "truncated preamble");
-  const size_t headerLen = readLE(bytes, 8, lenSize);
+  namespace endian = llvm::support::endian;
+  const size_t headerLen = major == 1 ? endian::read16le(bytes.data() + 8)
+                                      : endian::read32le(bytes.data() + 8);
   const size_t dataStart = 8 + lenSize + headerLen;
   if (dataStart > bytes.size())
     return fail(name, "truncated header: expected " + llvm::Twine(headerLen) +
@@ -354,18 +361,17 @@ llvm::Expected<NpyArray> moe::parseNpy(StringRef bytes, StringRef name) {
 
   // 3. The data: its size from the shape, checked against the file before
   // anything is allocated.
-  const std::optional<int64_t> count = product(h.shape);
-  int64_t expected;
-  if (!count || llvm::MulOverflow(*count, npyItemSize(*descr), expected))
-    return fail(name, "shape " + formatShape(h.shape) + " is too large");
-  const size_t found = bytes.size() - dataStart;
-  if (found < static_cast<uint64_t>(expected))
-    return fail(name, "truncated data: expected " + llvm::Twine(expected) +
+  auto expected = dataBytes(*descr, h.shape, name);
+  if (!expected)
+    return expected.takeError();
+  const uint64_t found = bytes.size() - dataStart;
+  if (found < static_cast<uint64_t>(*expected))
+    return fail(name, "truncated data: expected " + llvm::Twine(*expected) +
                           " bytes, found " + llvm::Twine(found));
-  if (found > static_cast<uint64_t>(expected))
+  if (found > static_cast<uint64_t>(*expected))
     return fail(name, "shape/data size mismatch: shape " +
                           formatShape(h.shape) + " of '" + *descr +
-                          "' needs " + llvm::Twine(expected) +
+                          "' needs " + llvm::Twine(*expected) +
                           " bytes, found " + llvm::Twine(found));
 
   NpyArray a;
@@ -428,8 +434,8 @@ llvm::Expected<std::string> moe::npyHeader(StringRef descr,
   auto canon = canonicalDescr(descr, "npyHeader");
   if (!canon)
     return canon.takeError();
-  if (!product(shape))
-    return fail("npyHeader", "invalid shape " + formatShape(shape));
+  if (auto bytes = dataBytes(*canon, shape, "npyHeader"); !bytes)
+    return bytes.takeError();
   return buildHeader(*canon, shape);
 }
 
@@ -439,14 +445,13 @@ llvm::Error moe::writeNpy(StringRef path, StringRef descr,
   auto canon = canonicalDescr(descr, path);
   if (!canon)
     return canon.takeError();
-  const std::optional<int64_t> count = product(shape);
-  int64_t expected;
-  if (!count || llvm::MulOverflow(*count, npyItemSize(*canon), expected))
-    return fail(path, "invalid shape " + formatShape(shape));
-  if (static_cast<uint64_t>(expected) != bytes)
+  auto expected = dataBytes(*canon, shape, path);
+  if (!expected)
+    return expected.takeError();
+  if (static_cast<uint64_t>(*expected) != bytes)
     return fail(path, "data is " + llvm::Twine(bytes) + " bytes but shape " +
                           formatShape(shape) + " of '" + *canon + "' needs " +
-                          llvm::Twine(expected));
+                          llvm::Twine(*expected));
 
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
