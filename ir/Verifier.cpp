@@ -1,6 +1,7 @@
 //===- Verifier.cpp - Structural and shape checks -------------------------===//
 #include "ir/Verifier.h"
 #include "ir/Builder.h"
+#include "ir/ParamDerive.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/DenseMap.h"
@@ -136,6 +137,8 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
                                           a->getName(), elemTypeName(a->getType().elem).str(),
                                           blockElems(a->getType().elem), a->getType().str()));
   }
+  if (auto m = checkDerivations(f))
+    diag.error(f.getLoc(), *m);
   for (auto &t : f.resultTypes())
     if (auto s = undeclaredSymbol(t, f))
       diag.error(f.getLoc(), fmt::format("result type {} uses undeclared symbol '{}'",

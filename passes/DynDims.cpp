@@ -140,7 +140,7 @@ std::optional<Shape> DynDimsPass::reshapeTarget(const TensorType &oldIn,
 std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
                                                   const std::vector<TensorType> &newOps) {
   AttrDict attrs = op.attrs();
-  auto oldIn = [&](unsigned i) { return op.getOperand(i)->getType(); };
+  auto oldIn = [&](unsigned i) -> const TensorType & { return op.getOperand(i)->getType(); };
   switch (op.getKind()) {
   case OpKind::Reshape: {
     auto oldTarget = attrs.get("shape")->asDims();
