@@ -2,6 +2,7 @@
 #include "ir/Verifier.h"
 #include "ir/Builder.h"
 #include "ir/ParamDerive.h"
+#include "ir/Spmd.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/DenseMap.h"
@@ -80,9 +81,15 @@ llvm::Expected<TensorType> moe::checkOp(OpKind kind, llvm::ArrayRef<TensorType> 
                      s += (s.empty() ? "" : ", ") + x.name;
                    return s;
                  }() + ")");
-    if (!attrMatches(*spec, a))
+    if (!attrMatches(*spec, a)) {
+      // Declared symbols parse as dims: a bare name where a dim goes is not one.
+      bool dims = spec->kind == AttrSpec::Kind::Dim || spec->kind == AttrSpec::Kind::Dims;
+      for (auto &e : a.isList() ? a.getList() : std::vector<Attribute>{a})
+        if (dims && e.kind() == Attribute::Kind::Ident)
+          return err("attribute '{}' uses undeclared symbol '{}'", name, e.getIdent());
       return err("attribute '{}' must be {}, got {}", name,
                  attrKindName(spec->kind).str(), a.str());
+    }
   }
   for (auto &spec : info.attrs)
     if (!spec.optional && !attrs.has(spec.name))
@@ -95,9 +102,19 @@ llvm::Expected<TensorType> moe::checkOp(OpKind kind, llvm::ArrayRef<TensorType> 
   if (kind == OpKind::Constant) {
     if (auto e = checkConstant(attrs, writtenType))
       return e;
+    if (auto d = negativeDim(*writtenType, ranges))
+      return err("result type {} has dim {}, which may be negative", writtenType->str(),
+                 d->str());
     return *writtenType;
   }
   return info.shapeRule(info, operands, attrs, ranges);
+}
+
+std::optional<DimExpr> moe::negativeDim(const TensorType &t, const SymbolRanges &ranges) {
+  for (auto &d : t.dims)
+    if (auto b = d.bounds(ranges); b && b->first < 0)
+      return d;
+  return std::nullopt;
 }
 
 std::optional<std::string> moe::undeclaredSymbol(const TensorType &t, const Function &f) {
@@ -125,6 +142,10 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
     if (auto s = undeclaredSymbol(a->getType(), f))
       diag.error(a->getLoc(), fmt::format("argument %{} uses undeclared symbol '{}'",
                                           a->getName(), *s));
+    else if (auto d = negativeDim(a->getType(), ranges))
+      diag.error(a->getLoc(), fmt::format("argument %{} has type {} whose dim {} may be "
+                                          "negative", a->getName(), a->getType().str(),
+                                          d->str()));
     if (isQuantized(a->getType().elem) && !a->isParam())
       diag.error(a->getLoc(), fmt::format("argument %{} is block-quantised ({}) but not "
                                           "a {{param}}: quantised types are for weights only",
@@ -139,10 +160,15 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
   }
   if (auto m = checkDerivations(f))
     diag.error(f.getLoc(), *m);
+  if (auto m = checkSpmd(f))
+    diag.error(f.getLoc(), *m);
   for (auto &t : f.resultTypes())
     if (auto s = undeclaredSymbol(t, f))
       diag.error(f.getLoc(), fmt::format("result type {} uses undeclared symbol '{}'",
                                          t.str(), *s));
+    else if (auto d = negativeDim(t, ranges))
+      diag.error(f.getLoc(), fmt::format("result type {} has dim {}, which may be negative",
+                                         t.str(), d->str()));
 
   // Position of each defined value, to check def-before-use without
   // depending on anything but the body order the printer will emit.

@@ -1,0 +1,264 @@
+//===- TPSplit.cpp - Tensor-parallel split of the experts -----------------===//
+//
+// Splits each expert FFN (and each dense/shared-expert MLP) along n_ff over
+// `ranks` ranks: up and gate weights column-parallel, down weights
+// row-parallel, up/gate biases with their columns; router, routing weights,
+// per-expert scales and the down bias stay replicated; an `all_reduce{sum}`
+// goes right after the partial down projection (the naive placement that
+// delay-allreduce then improves). A pre-merged gate_up weight is split as
+// two segments per rank (that rank's gate rows and its up rows).
+//
+// The per-rank shard size is a rank-dependent symbol: n_ff becomes `g*F`
+// (g the granularity) with `F` declared on the function and its value per
+// rank listed in the function attributes (`attributes {ranks = 3,
+// F = [1, 1, 0]}`), so shards may be uneven or empty and every type stays
+// exact. Params keep their whole-model meaning: `shard_axis` (and
+// `shard_segments` for gate_up) tell the binder which rows a rank takes.
+// Legal for any float weight; a block-quantised weight split along its
+// innermost axis (down) needs g a multiple of 32. Run after merge-up-gate.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/ExpertMatch.h"
+#include "passes/Pass.h"
+#include "ir/Builder.h"
+#include "ir/ParamDerive.h"
+
+#include "fmt/format.h"
+
+using namespace moe;
+
+namespace {
+
+/// One split FFN: the projections feeding a GLU and the down projection.
+struct FfnMatch {
+  Operation *glu = nullptr;
+  std::vector<std::pair<Value *, int64_t>> colParams; ///< (param, axis) split by columns
+  Value *mergedWeight = nullptr, *mergedBias = nullptr; ///< gate_up: two segments
+  std::vector<Operation *> mergedSlices;
+  Value *downWeight = nullptr;
+  int64_t downAxis = 0;
+  Operation *downOp = nullptr; ///< where the partial sum is produced
+  int64_t n = 0;               ///< n_ff
+};
+
+/// matmul x, W[N, K] (+ add b[N]) — a dense projection, as ExpertProj.
+std::optional<ExpertProj> matchDenseProj(Value *v) {
+  ExpertProj p;
+  Operation *d = v->getDefiningOp();
+  if (d && d->is(OpKind::Add) && d->getOperand(1)->isParam() &&
+      d->getOperand(1)->getType().rank() == 1) {
+    p.bias = d;
+    p.biasParam = d->getOperand(1);
+    d = d->getOperand(0)->getDefiningOp();
+  }
+  if (!d || !d->is(OpKind::Matmul) || !d->getOperand(1)->isParam())
+    return std::nullopt;
+  if (p.bias && !d->getResult()->hasOneUse())
+    return std::nullopt;
+  p.matmul = d;
+  p.x = d->getOperand(0);
+  p.weight = d->getOperand(1);
+  return p;
+}
+
+std::optional<ExpertProj> matchProj(Value *v) {
+  if (auto p = matchExpertProj(v))
+    return p;
+  return matchDenseProj(v);
+}
+
+/// Axis of n_ff in a column-parallel (up/gate) weight: [E, N, K] or [N, K].
+int64_t colAxis(const ExpertProj &p) { return p.matmul->is(OpKind::MatmulId) ? 1 : 0; }
+
+class TPSplitPass : public Pass {
+public:
+  explicit TPSplitPass(const PassOptions &o)
+      : ranks(o.getInt("ranks", 2)), granularity(o.getInt("granularity", 32)) {}
+  Statistic numSplit{this, "num-ffns-split", "expert FFNs and MLPs split along n_ff"};
+  Statistic numAllReduce{this, "num-all-reduces", "all_reduces inserted"};
+
+  llvm::Expected<bool> runOnFunction(Function &f, PassContext &ctx) override {
+    if (ranks < 1 || granularity < 1)
+      return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                     "tp-split: ranks and granularity must be >= 1");
+    if (f.attrs().has("ranks")) {
+      ctx.diag.error(f.getLoc(), fmt::format("tp-split: @{} is already split for {} ranks",
+                                             f.getName(), f.attrs().get("ranks")->str()));
+      return false;
+    }
+    std::vector<FfnMatch> ffns;
+    for (auto &op : f.getBody())
+      if (isGlu(op))
+        if (auto m = match(op, ctx))
+          ffns.push_back(*m);
+    if (ffns.empty())
+      return false;
+    for (auto &m : ffns)
+      if (!checkGranularity(m, ctx))
+        return false;
+    f.attrs().set("ranks", Attribute::getInt(ranks));
+    for (auto &m : ffns)
+      split(f, m);
+    // Re-derive every result type from the new param types.
+    SymbolRanges r = f.symbolRanges();
+    for (auto &op : f.getBody()) {
+      if (op.is(OpKind::Return))
+        continue;
+      std::vector<TensorType> ts;
+      for (auto *v : op.getOperands())
+        ts.push_back(v->getType());
+      auto t = op.is(OpKind::Constant)
+                   ? llvm::Expected<TensorType>(op.getResult()->getType())
+                   : inferResultType(op.getKind(), ts, op.attrs(), r);
+      if (!t)
+        return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                       "tp-split left '%s' ill-typed: %s",
+                                       op.getName().str().c_str(),
+                                       llvm::toString(t.takeError()).c_str());
+      op.getResult()->setType(*t);
+    }
+    for (auto &m : ffns)
+      insertAllReduce(f, m);
+    return true;
+  }
+
+private:
+  int64_t ranks, granularity;
+
+  std::optional<FfnMatch> match(Operation &glu, PassContext &ctx) {
+    FfnMatch m;
+    m.glu = &glu;
+    auto g = matchProj(glu.getOperand(0)), u = matchProj(glu.getOperand(1));
+    // Pre-merged: both operands slice one projection on a [.., 2N, K] weight.
+    Operation *sg = glu.getOperand(0)->getDefiningOp(), *su = glu.getOperand(1)->getDefiningOp();
+    if (!g && !u && sg && su && sg->is(OpKind::Slice) && su->is(OpKind::Slice) &&
+        sg->getOperand(0) == su->getOperand(0)) {
+      auto p = matchProj(sg->getOperand(0));
+      if (!p)
+        return std::nullopt;
+      auto n2 = p->weight->getType().dims[colAxis(*p)].getConstant();
+      auto n = glu.getOperand(0)->getType().dims.back().getConstant();
+      if (!n2 || !n || *n2 != 2 * *n || !sg->getAttr("start")->getDim().isConstant(0) ||
+          !su->getAttr("start")->getDim().isConstant(*n)) {
+        ctx.diag.opRemark(&glu, "not split: the gate_up slices are not its two halves");
+        return std::nullopt;
+      }
+      m.n = *n;
+      m.mergedWeight = p->weight;
+      m.mergedBias = p->biasParam;
+      m.mergedSlices = {sg, su};
+      g = u = p; // for the down-side checks below
+    } else if (g && u) {
+      auto n = g->weight->getType().dims[colAxis(*g)].getConstant();
+      if (!n || g->weight->getType() != u->weight->getType()) {
+        ctx.diag.opRemark(&glu, "not split: gate and up weights differ in type or are dynamic");
+        return std::nullopt;
+      }
+      m.n = *n;
+      m.colParams = {{g->weight, colAxis(*g)}, {u->weight, colAxis(*u)}};
+      for (auto *p : {&*g, &*u})
+        if (p->biasParam)
+          m.colParams.push_back({p->biasParam, p->biasParam->getType().rank() - 1});
+    } else {
+      return std::nullopt;
+    }
+    // The GLU feeds exactly the down projection.
+    Value *act = glu.getResult();
+    if (!act->hasOneUse())
+      return remark(glu, ctx, "the activation has other users than the down projection");
+    Operation *down = act->getUses()[0].user;
+    if (act->getUses()[0].index != 0 || !(down->is(OpKind::MatmulId) || down->is(OpKind::Matmul)) ||
+        !down->getOperand(1)->isParam())
+      return remark(glu, ctx, "the activation does not feed a down projection on a param");
+    m.downOp = down;
+    m.downWeight = down->getOperand(1);
+    m.downAxis = m.downWeight->getType().rank() - 1;
+    for (auto *w : {m.downWeight, m.mergedWeight})
+      if (w && (w->argAttrs().has("shard_axis")))
+        return remark(glu, ctx, "a weight is already sharded");
+    return m;
+  }
+
+  static std::optional<FfnMatch> remark(Operation &glu, PassContext &ctx, const char *why) {
+    ctx.diag.opRemark(&glu, std::string("not split: ") + why);
+    return std::nullopt;
+  }
+
+  bool checkGranularity(const FfnMatch &m, PassContext &ctx) {
+    if (m.n % granularity) {
+      ctx.diag.opError(m.glu, fmt::format("tp-split: n_ff = {} is not a multiple of the "
+                                          "granularity {}", m.n, granularity));
+      return false;
+    }
+    ElemType e = m.downWeight->getType().elem;
+    if (isQuantized(e) && granularity % blockElems(e)) {
+      ctx.diag.opError(m.downOp, fmt::format("tp-split: the down weight is {} and is split "
+                                             "along its innermost axis: granularity {} must be "
+                                             "a multiple of {}", elemTypeName(e).str(),
+                                             granularity, blockElems(e)));
+      return false;
+    }
+    return true;
+  }
+
+  /// Declares the rank symbol of an FFN: its per-rank unit counts, as even as
+  /// possible, earlier ranks taking the remainder (later ones may get none).
+  DimExpr declareSymbol(Function &f, int64_t n) {
+    std::string name = "F";
+    for (int i = 1; f.lookupSymbol(name); ++i)
+      name = "F" + std::to_string(i);
+    int64_t units = n / granularity, base = units / ranks, extra = units % ranks;
+    std::vector<int64_t> per;
+    for (int64_t r = 0; r < ranks; ++r)
+      per.push_back(base + (r < extra ? 1 : 0));
+    f.symbols().push_back(SymbolDecl{name, base, base + (extra ? 1 : 0), f.getLoc()});
+    f.attrs().set(name, Attribute::getInts(per));
+    return DimExpr(granularity) * DimExpr::symbol(name);
+  }
+
+  static void shard(Value *p, int64_t axis, DimExpr local, int64_t segments = 1) {
+    TensorType t = p->getType();
+    t.dims[axis] = local * DimExpr(segments);
+    p->setType(t);
+    p->argAttrs().set("shard_axis", Attribute::getInt(axis));
+    if (segments > 1)
+      p->argAttrs().set("shard_segments", Attribute::getInt(segments));
+  }
+
+  void split(Function &f, FfnMatch &m) {
+    DimExpr local = declareSymbol(f, m.n);
+    for (auto &[p, axis] : m.colParams)
+      shard(p, axis, local);
+    if (m.mergedWeight) {
+      shard(m.mergedWeight, m.mergedWeight->getType().rank() - 2, local, 2);
+      if (m.mergedBias)
+        shard(m.mergedBias, m.mergedBias->getType().rank() - 1, local, 2);
+      m.mergedSlices[0]->attrs().set("size", Attribute::getDim(local));
+      m.mergedSlices[1]->attrs().set("start", Attribute::getDim(local));
+      m.mergedSlices[1]->attrs().set("size", Attribute::getDim(local));
+    }
+    shard(m.downWeight, m.downAxis, local);
+    ++numSplit;
+  }
+
+  void insertAllReduce(Function &f, const FfnMatch &m) {
+    Builder b(f);
+    b.setInsertionPointAfter(m.downOp);
+    b.setLoc(m.downOp->getLoc());
+    Value *partial = m.downOp->getResult();
+    AttrDict a;
+    a.set("sum", Attribute::getBool(true));
+    Value *sum = cantFail(b.create(OpKind::AllReduce, {partial}, a,
+                                   partial->getName().empty() ? "" : partial->getName() + "_sum"))
+                     ->getResult();
+    for (auto &u : std::vector<Use>(partial->getUses()))
+      if (u.user != sum->getDefiningOp())
+        u.user->setOperand(u.index, sum);
+    ++numAllReduce;
+  }
+};
+} // namespace
+
+std::unique_ptr<Pass> moe::createTPSplitPass(const PassOptions &o) {
+  return std::make_unique<TPSplitPass>(o);
+}
