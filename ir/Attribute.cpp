@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 
 using namespace moe;
 
@@ -56,29 +57,29 @@ std::string moe::formatFloat(double d) {
     return "nan";
   if (std::isinf(d))
     return d < 0 ? "-inf" : "inf";
+  // The fewest significant digits that read back as the same double.
   char buf[64];
-  for (int prec = 1; prec <= 17; ++prec) {
+  int prec = 1;
+  for (; prec < 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, d);
     if (std::strtod(buf, nullptr) == d)
       break;
   }
-  std::string s = buf;
-  // Normalise the exponent: e-05 -> e-5, e+20 -> e20.
-  auto e = s.find('e');
-  if (e != std::string::npos) {
-    std::string mant = s.substr(0, e), exp = s.substr(e + 1);
-    bool neg = !exp.empty() && exp[0] == '-';
-    if (!exp.empty() && (exp[0] == '-' || exp[0] == '+'))
-      exp = exp.substr(1);
-    while (exp.size() > 1 && exp[0] == '0')
-      exp = exp.substr(1);
-    if (mant.find('.') == std::string::npos)
-      mant += ".0";
-    return mant + "e" + (neg ? "-" : "") + exp;
+  std::snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+  std::string sci = buf;
+  auto e = sci.find('e');
+  std::string mant = sci.substr(0, e);
+  int exp10 = std::atoi(sci.c_str() + e + 1);
+  // Plain notation for moderate magnitudes (100.0, 1.702), scientific with a
+  // minimal exponent otherwise (6.1e-5, 1.0e20).
+  if (exp10 >= -4 && exp10 < 16) {
+    std::snprintf(buf, sizeof buf, "%.*f", std::max(0, prec - 1 - exp10), d);
+    std::string s = buf;
+    return s.find('.') == std::string::npos ? s + ".0" : s;
   }
-  if (s.find('.') == std::string::npos)
-    s += ".0";
-  return s;
+  if (mant.find('.') == std::string::npos)
+    mant += ".0";
+  return mant + "e" + std::to_string(exp10);
 }
 
 static std::string quote(const std::string &s) {

@@ -1,5 +1,6 @@
 //===- Builder.cpp - Creating operations with inferred types --------------===//
 #include "ir/Builder.h"
+#include "ir/Verifier.h"
 
 using namespace moe;
 
@@ -7,13 +8,9 @@ llvm::Expected<TensorType> moe::inferResultType(OpKind kind,
                                                 llvm::ArrayRef<TensorType> operands,
                                                 const AttrDict &attrs,
                                                 const SymbolRanges &ranges) {
-  const OpInfo &info = getOpInfo(kind);
-  int n = operands.size();
-  if (n < info.minOperands || (info.maxOperands >= 0 && n > info.maxOperands))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "expects %d to %d operands, got %d",
-                                   info.minOperands, info.maxOperands, n);
-  return info.shapeRule(info, operands, attrs, ranges);
+  // The full op check (operand count, attribute specs, quantised operands,
+  // shape rule), so a pass cannot build what the verifier would reject.
+  return checkOp(kind, operands, attrs, ranges, nullptr);
 }
 
 void Builder::setInsertionPointAfter(Operation *op) {

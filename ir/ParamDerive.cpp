@@ -1,5 +1,6 @@
 //===- ParamDerive.cpp - Params derived from other params -----------------===//
 #include "ir/ParamDerive.h"
+#include "ir/Spmd.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/StringSet.h"
@@ -75,7 +76,8 @@ std::optional<std::string> moe::checkDerivations(const Function &f) {
     std::string who = "param %" + arg->getName();
     if (!arg->isParam())
       return who + ": only a {param} can be derived";
-    const TensorType &t = arg->getType();
+    // Derivation works on whole params; sharding applies after it.
+    const TensorType t = fullParamType(f, *arg);
     if ((*d)->axis < 0 || (*d)->axis >= t.rank())
       return who + fmt::format(": derivation axis {} out of range", (*d)->axis);
     if (isQuantized(t.elem) && (*d)->axis == t.rank() - 1)
@@ -87,7 +89,7 @@ std::optional<std::string> moe::checkDerivations(const Function &f) {
         return who + ": derives from '" + name + "', which is not a param of @" + f.getName();
       if (src == arg)
         return who + ": derives from itself";
-      const TensorType &st = src->getType();
+      const TensorType st = fullParamType(f, *src);
       if (st.elem != t.elem || st.rank() != t.rank())
         return who + fmt::format(": source %{} has type {}, incompatible with {}", name,
                                  st.str(), t.str());

@@ -162,6 +162,16 @@ bool Parser::parseType(TensorType &t) {
         consume();
         return expect(Token::Greater, "'>' to close the tensor type");
       }
+      // A name right before '>' is meant as the element type, not a dim.
+      const char *save = lex.position();
+      Token name = tok;
+      consume();
+      bool closes = tok.is(Token::Greater);
+      lex.resetTo(save);
+      tok = name;
+      if (closes && name.text != "x")
+        return error(fmt::format("unknown element type '{}' (expected one of f32, f16, "
+                                 "bf16, i32, q8_0, q4_0, mxfp4)", name.text.str()));
     }
     llvm::SMLoc dimLoc = tok.loc();
     DimExpr d;
@@ -234,14 +244,18 @@ bool Parser::parseAttrValue(Attribute &a) {
     consume();
     return false;
   }
-  // A bare name that is not a declared symbol is an identifier (`to = f16`).
+  // A bare name that is not a declared symbol is an identifier (`to = f16`),
+  // unless arithmetic follows: then it is a dim with an undeclared symbol.
   if (!neg && tok.is(Token::Ident) && !isSymbol(tok.text)) {
-    if (tok.text == "true" || tok.text == "false")
-      a = Attribute::getBool(tok.text == "true");
-    else
-      a = Attribute::getIdent(tok.text.str());
+    Token name = tok;
     consume();
-    return false;
+    if (!tok.is(Token::Plus) && !tok.is(Token::Minus) && !tok.is(Token::Star)) {
+      if (name.text == "true" || name.text == "false")
+        a = Attribute::getBool(name.text == "true");
+      else
+        a = Attribute::getIdent(name.text.str());
+      return false;
+    }
   }
   lex.resetTo(save);
   tok = saveTok;
@@ -281,12 +295,18 @@ bool Parser::parseAttrDict(AttrDict &d) {
 }
 
 void Parser::skipLine(const char *from) {
-  // Resume at the next line; the current token may already be on it.
+  // Re-lex the broken op's line from its start and resume at the next line;
+  // a '}' on it that is not closing a '{' of the line closes the body and
+  // is kept.
   const char *end = lex.lineEnd(from);
-  if (tok.text.data() > end && !tok.is(Token::Eof))
-    return;
-  lex.resetTo(end);
-  consume();
+  lex.resetTo(from);
+  int depth = 0;
+  for (consume(); !tok.is(Token::Eof) && tok.text.data() <= end; consume()) {
+    if (tok.is(Token::LBrace))
+      ++depth;
+    else if (tok.is(Token::RBrace) && depth-- == 0)
+      return;
+  }
 }
 
 void Parser::parseOp(Function &f) {
@@ -515,9 +535,14 @@ std::unique_ptr<Function> Parser::parseFunction() {
     if (auto s = undeclaredSymbol(t, *f))
       sigOk = !errorAt(loc, fmt::format("use of undeclared symbol '{}' (declare it with "
                                         "'where {} in [lo, hi]')", *s, *s));
+    else if (auto d = negativeDim(t, ranges))
+      sigOk = !errorAt(loc, fmt::format("dim {} of {} may be negative", d->str(), t.str()));
   for (size_t i = 0; i < f->resultTypes().size(); ++i)
     if (auto s = undeclaredSymbol(f->resultTypes()[i], *f))
       sigOk = !errorAt(resultLocs[i], fmt::format("use of undeclared symbol '{}'", *s));
+    else if (auto d = negativeDim(f->resultTypes()[i], ranges))
+      sigOk = !errorAt(resultLocs[i], fmt::format("dim {} of {} may be negative", d->str(),
+                                                  f->resultTypes()[i].str()));
   if (expect(Token::LBrace, "'{' to start the function body"))
     return nullptr;
   unsigned errorsBefore = diag.getNumErrors();
@@ -534,16 +559,17 @@ std::unique_ptr<Function> Parser::parseFunction() {
   if (!sigOk || diag.getNumErrors() != errorsBefore)
     return nullptr;
   Operation *ret = f->getReturn();
-  if (!ret) {
-    errorAt(funcLoc, fmt::format("function @{} has no 'return'", f->getName()));
-    return nullptr;
-  }
-  // `return` must be last, and there must be exactly one.
+  // `return` must be last, and there must be exactly one (getReturn() only
+  // looks at the last op: check the others first).
   for (auto &op : f->getBody())
     if (op.is(OpKind::Return) && &op != ret) {
       errorAt(op.getLoc(), "'return' must be the last operation of the function");
       return nullptr;
     }
+  if (!ret) {
+    errorAt(funcLoc, fmt::format("function @{} has no 'return'", f->getName()));
+    return nullptr;
+  }
   if (ret->getNumOperands() != f->resultTypes().size()) {
     errorAt(ret->getLoc(), fmt::format("'return' op returns {} value{}, the function "
                                        "declares {}", ret->getNumOperands(),

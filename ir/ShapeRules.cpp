@@ -314,6 +314,8 @@ Expected<TensorType> inferPermute(const OpInfo &, ArrayRef<TensorType> ops,
     seen[p] = true;
     s.push_back(ops[0].dims[p]);
   }
+  if (isQuantized(ops[0].elem))
+    return err("cannot permute a block-quantised tensor");
   return TensorType(s, ops[0].elem);
 }
 

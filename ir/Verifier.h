@@ -24,6 +24,10 @@ llvm::Expected<TensorType> checkOp(OpKind kind, llvm::ArrayRef<TensorType> opera
 /// Checks the symbols a type uses are declared; returns the first unknown.
 std::optional<std::string> undeclaredSymbol(const TensorType &t, const Function &f);
 
+/// The first dim of `t` that is negative for some symbol value in `ranges`
+/// (a dim over undeclared symbols is left to undeclaredSymbol).
+std::optional<DimExpr> negativeDim(const TensorType &t, const SymbolRanges &ranges);
+
 /// Reports every problem through `diag`; returns true when the IR is valid.
 bool verifyFunction(const Function &f, DiagEngine &diag);
 bool verifyModule(const Module &m, DiagEngine &diag);

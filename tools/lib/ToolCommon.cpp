@@ -1,5 +1,6 @@
 //===- ToolCommon.cpp - Flags and hooks shared by the tools ---------------===//
 #include "tools/lib/ToolCommon.h"
+#include "tools/lib/VerifyNumerics.h"
 
 using namespace moe;
 namespace cl = llvm::cl;
@@ -19,6 +20,6 @@ llvm::Error moe::addNumericsInstrumentation(PassManager &pm, const NumericsFlags
                                             const Module &m) {
   if (!flags.verify)
     return llvm::Error::success();
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 "--verify-numerics needs the interpreter (in progress)");
+  pm.addInstrumentation(createVerifyNumerics({flags.seed, flags.rtol}));
+  return llvm::Error::success();
 }

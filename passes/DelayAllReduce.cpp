@@ -1,0 +1,320 @@
+//===- DelayAllReduce.cpp - Sink all_reduce past linear ops ---------------===//
+//
+// An all_reduce right after the partial down projection sums k*n_embd values
+// per token; after the expert weighting and sum it would sum n_embd. For each
+// all_reduce A(p) this pass finds, along use-def edges (whatever the body
+// order), the largest region R of ops downstream of A that is linear in the
+// region's values while every other operand is replicated: `mul` by routing
+// weights or gathered per-expert scales (any chain), `div` by replicated
+// values, `scale`, views, `gather`, `reduce_sum`/`reduce_mean`, the `add`
+// chain of an expert sum (region + region), and bias adds (`add`, `sub`,
+// `add_id` of a replicated value). R must have a single escaping value o:
+// every other value of R is used only inside R. Then, by linearity,
+//   o = f(A(p), b) = A(f(p, 0)) + f(0, b)
+// so the region is cloned on the partial p with biases dropped and reduced
+// once at the end, and, only if R had a bias, cloned again on zeros with the
+// biases kept (computed once, replicated), so no bias is summed N times.
+// Afterwards two all_reduces feeding one `add` become one. Stops at anything
+// nonlinear (GLU, norm, softmax), at partial-by-partial products and at
+// values with users outside the region. Run after tp-split.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Pass.h"
+#include "ir/Builder.h"
+#include "ir/Spmd.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+
+using namespace moe;
+
+namespace {
+
+using ValueSet = llvm::DenseSet<const Value *>;
+using OpSet = llvm::DenseSet<const Operation *>;
+
+/// Values that differ between ranks: sharded params and everything computed
+/// from them before an all_reduce.
+ValueSet rankLocalValues(const Function &f) {
+  ValueSet local;
+  for (auto *a : f.getArguments())
+    if (getShardSpec(*a))
+      local.insert(a);
+  for (auto &op : f.getBody()) {
+    if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
+      continue;
+    for (auto *v : op.getOperands())
+      if (local.count(v)) {
+        local.insert(op.getResult());
+        break;
+      }
+  }
+  return local;
+}
+
+bool scalarBiasIsZero(const Operation &op) {
+  const Attribute *b = op.getAttr("bias");
+  return !b || b->getNumber() == 0;
+}
+
+/// An additive op of the region that adds a replicated term (a bias).
+bool isBiasOp(const Operation &op, const ValueSet &inR) {
+  if (op.is(OpKind::AddId))
+    return true;
+  return op.hasTrait(Trait::Additive) &&
+         !(inR.count(op.getOperand(0)) && inR.count(op.getOperand(1)));
+}
+
+/// Is operand `i` of `op` a position the op is linear in, for sinking?
+bool linearPosition(const Operation &op, unsigned i) {
+  switch (op.getKind()) {
+  case OpKind::Add:
+  case OpKind::Sub:
+    return true;
+  case OpKind::AddId:
+    return i == 0;
+  case OpKind::Scale:
+    return scalarBiasIsZero(op);
+  case OpKind::Concat:
+    return true;
+  default:
+    return op.getInfo().isLinearIn(i);
+  }
+}
+
+class DelayAllReducePass : public Pass {
+public:
+  explicit DelayAllReducePass(const PassOptions &) {}
+  Statistic numMoved{this, "num-moved", "all_reduces moved past linear ops"};
+  Statistic numMerged{this, "num-merged", "all_reduce pairs feeding one add merged"};
+  Statistic bytesBefore{this, "bytes-per-token-before", "bytes all-reduced per token, before"};
+  Statistic bytesAfter{this, "bytes-per-token-after", "bytes all-reduced per token, after"};
+
+  llvm::Expected<bool> runOnFunction(Function &f, PassContext &) override {
+    bytesBefore += bytesPerToken(f);
+    bool changed = false, progress = true;
+    while (progress) {
+      progress = false;
+      std::vector<Operation *> ars;
+      for (auto &op : f.getBody())
+        if (op.is(OpKind::AllReduce))
+          ars.push_back(&op);
+      for (Operation *a : ars)
+        if (sink(f, a)) {
+          ++numMoved;
+          progress = true;
+          break; // the body changed: collect again
+        }
+      if (!progress && mergePair(f)) {
+        ++numMerged;
+        progress = true;
+      }
+      changed |= progress;
+    }
+    bytesAfter += bytesPerToken(f);
+    return changed;
+  }
+
+private:
+  /// Sum over all_reduces of the bytes per token (elements after the
+  /// leading token dim, 4 bytes each), when static.
+  static int64_t bytesPerToken(const Function &f) {
+    int64_t total = 0;
+    for (auto &op : f.getBody())
+      if (op.is(OpKind::AllReduce)) {
+        const TensorType &t = op.getResult()->getType();
+        auto n = numElements(llvm::ArrayRef<DimExpr>(t.dims).drop_front(t.rank() ? 1 : 0))
+                     .getConstant();
+        total += n ? *n * 4 : 0;
+      }
+    return total;
+  }
+
+  bool sink(Function &f, Operation *a) {
+    Value *ar = a->getResult();
+    ValueSet local = rankLocalValues(f);
+    // 1. The admissible region, in topological (body) order.
+    ValueSet downstream{ar}, inR{ar};
+    std::vector<Operation *> region;
+    for (auto &op : f.getBody()) {
+      bool touches = false;
+      for (auto *v : op.getOperands())
+        touches |= downstream.count(v) > 0;
+      if (!touches || op.is(OpKind::Return))
+        continue;
+      downstream.insert(op.getResult());
+      if (!admissible(op, inR, downstream, local))
+        continue;
+      inR.insert(op.getResult());
+      region.push_back(&op);
+    }
+    // 2. The latest value whose ancestors in R close over their uses.
+    for (auto it = region.rbegin(); it != region.rend(); ++it) {
+      std::vector<Operation *> sub = ancestorsIn(*it, region, ar);
+      // Moving past bias adds alone gains nothing (and would never stop).
+      ValueSet subR{ar};
+      for (auto *op : sub)
+        subR.insert(op->getResult());
+      bool worthIt = false;
+      for (auto *op : sub)
+        worthIt |= !isBiasOp(*op, subR);
+      if (worthIt && closed(sub, ar, (*it)->getResult())) {
+        rewrite(f, a, sub);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static bool admissible(const Operation &op, const ValueSet &inR, const ValueSet &downstream,
+                         const ValueSet &local) {
+    if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
+      return false;
+    unsigned inRegion = 0;
+    for (unsigned i = 0; i < op.getNumOperands(); ++i) {
+      Value *v = op.getOperand(i);
+      if (inR.count(v)) {
+        if (!linearPosition(op, i))
+          return false;
+        ++inRegion;
+      } else if (downstream.count(v) || local.count(v)) {
+        return false; // mixes a non-linear descendant or a rank-local value
+      }
+    }
+    if (op.is(OpKind::Concat))
+      return inRegion == op.getNumOperands();
+    // Two region operands: only a sum is linear (not a product).
+    return inRegion == 1 || (inRegion == 2 && op.hasTrait(Trait::Additive));
+  }
+
+  static std::vector<Operation *> ancestorsIn(Operation *o, const std::vector<Operation *> &region,
+                                              Value *ar) {
+    OpSet inRegion(region.begin(), region.end()), keep{o};
+    std::vector<Operation *> work{o};
+    while (!work.empty()) {
+      Operation *op = work.back();
+      work.pop_back();
+      for (auto *v : op->getOperands())
+        if (Operation *d = v->getDefiningOp(); d && inRegion.count(d) && keep.insert(d).second)
+          work.push_back(d);
+    }
+    std::vector<Operation *> out;
+    for (auto *op : region)
+      if (keep.count(op))
+        out.push_back(op);
+    return out;
+  }
+
+  /// Every value of the sub-region but `out` (and the all_reduce's result)
+  /// is used only inside it, and the all_reduce feeds only the sub-region.
+  static bool closed(const std::vector<Operation *> &sub, Value *ar, Value *out) {
+    OpSet s(sub.begin(), sub.end());
+    for (auto &u : ar->getUses())
+      if (!s.count(u.user))
+        return false;
+    for (auto *op : sub)
+      if (op->getResult() != out)
+        for (auto &u : op->getResult()->getUses())
+          if (!s.count(u.user))
+            return false;
+    return true;
+  }
+
+  /// Clones `sub` with the all_reduce's result replaced by `root`. In the
+  /// partial clone (keepBias false) replicated bias operands of additive ops
+  /// are dropped; in the bias clone they are kept.
+  static Value *cloneRegion(Builder &b, const std::vector<Operation *> &sub, Value *ar,
+                            Value *root, bool keepBias) {
+    llvm::DenseMap<const Value *, Value *> map{{ar, root}};
+    ValueSet inR{ar};
+    for (auto *op : sub)
+      inR.insert(op->getResult());
+    for (auto *op : sub) {
+      b.setInsertionPoint(op);
+      b.setLoc(op->getLoc());
+      std::vector<Value *> ops;
+      for (auto *v : op->getOperands())
+        ops.push_back(map.count(v) ? map[v] : v);
+      Value *r;
+      if (isBiasOp(*op, inR) && !keepBias) {
+        // Drop the replicated term: x + b -> x, b - x -> -x, add_id -> x.
+        bool firstIsRegion = inR.count(op->getOperand(0));
+        r = firstIsRegion ? ops[0]
+            : op->is(OpKind::Sub)
+                ? cantFail(b.create(OpKind::Neg, {ops[1]}, {}, ""))->getResult()
+                : ops[1];
+        if (r->getType() != op->getResult()->getType()) {
+          AttrDict a;
+          a.set("shape", Attribute::getDims(op->getResult()->getType().dims));
+          r = cantFail(b.create(OpKind::Broadcast, {r}, a, ""))->getResult();
+        }
+      } else {
+        r = b.createWithType(op->getKind(), ops, op->attrs(), op->getResult()->getType(),
+                             op->getResult()->getName())
+                ->getResult();
+      }
+      map[op->getResult()] = r;
+    }
+    return map[sub.back()->getResult()];
+  }
+
+  static void rewrite(Function &f, Operation *a, const std::vector<Operation *> &sub) {
+    Value *ar = a->getResult(), *out = sub.back()->getResult();
+    Builder b(f);
+    Value *partial = cloneRegion(b, sub, ar, a->getOperand(0), /*keepBias=*/false);
+    b.setInsertionPoint(sub.back());
+    AttrDict sum;
+    sum.set("sum", Attribute::getBool(true));
+    Value *reduced = cantFail(b.create(OpKind::AllReduce, {partial}, sum,
+                                       out->getName() + "_sum"))->getResult();
+    ValueSet inR{ar};
+    for (auto *op : sub)
+      inR.insert(op->getResult());
+    bool hasBias = false;
+    for (auto *op : sub)
+      hasBias |= isBiasOp(*op, inR);
+    Value *result = reduced;
+    if (hasBias) {
+      b.setInsertionPoint(sub.front());
+      Value *zero = b.constant(0.0, ar->getType(), "zero");
+      Value *biasTerm = cloneRegion(b, sub, ar, zero, /*keepBias=*/true);
+      b.setInsertionPoint(sub.back());
+      result = cantFail(b.create(OpKind::Add, {reduced, biasTerm}, {}, out->getName()))
+                   ->getResult();
+    }
+    out->replaceAllUsesWith(result);
+    for (auto it = sub.rbegin(); it != sub.rend(); ++it)
+      (*it)->erase();
+    a->erase();
+  }
+
+  /// add(all_reduce a, all_reduce b) -> all_reduce(add(a, b)).
+  static bool mergePair(Function &f) {
+    for (auto &op : f.getBody()) {
+      if (!op.is(OpKind::Add))
+        continue;
+      Operation *a = op.getOperand(0)->getDefiningOp(), *c = op.getOperand(1)->getDefiningOp();
+      if (!a || !c || a == c || !a->is(OpKind::AllReduce) || !c->is(OpKind::AllReduce) ||
+          !a->getResult()->hasOneUse() || !c->getResult()->hasOneUse())
+        continue;
+      Builder b(f);
+      b.setInsertionPoint(&op);
+      b.setLoc(op.getLoc());
+      Value *s = cantFail(b.create(OpKind::Add, {a->getOperand(0), c->getOperand(0)}, {},
+                                   op.getResult()->getName() + "_partial"))->getResult();
+      Value *r = cantFail(b.create(OpKind::AllReduce, {s}, a->attrs(), op.getResult()->getName()))
+                     ->getResult();
+      op.getResult()->replaceAllUsesWith(r);
+      op.erase();
+      a->erase();
+      c->erase();
+      return true;
+    }
+    return false;
+  }
+};
+} // namespace
+
+std::unique_ptr<Pass> moe::createDelayAllReducePass(const PassOptions &o) {
+  return std::make_unique<DelayAllReducePass>(o);
+}

@@ -1,0 +1,196 @@
+//===- Binder.cpp - Binding arguments: sources, derivations, shards -------===//
+#include "runtime/Binder.h"
+#include "ir/ParamDerive.h"
+#include "ir/Spmd.h"
+#include "runtime/Random.h"
+
+#include "fmt/format.h"
+#include <cstring>
+
+using namespace moe;
+
+static llvm::Error err(std::string m) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
+}
+
+ArgSource moe::randomSource(uint64_t seed) {
+  return [seed](const Value &arg, ElemType elem, llvm::ArrayRef<int64_t> shape) {
+    return randomTensor(seed, arg.getName(), elem, shape, arg.isParam());
+  };
+}
+
+namespace {
+/// Bytes per element-run along a row, and the element unit a cut must respect.
+struct Layout {
+  int64_t outer, axisLen, inner; ///< elements (inner in elements, may be blocks)
+};
+Layout layoutOf(const Tensor &t, int64_t axis) {
+  Layout l{1, t.shape[axis], 1};
+  for (int64_t k = 0; k < axis; ++k)
+    l.outer *= t.shape[k];
+  for (int64_t k = axis + 1; k < t.rank(); ++k)
+    l.inner *= t.shape[k];
+  return l;
+}
+
+/// Copies runs of `count` units (elements, or bytes of blocks) between
+/// storages of the kind the tensor uses.
+void copyUnits(const Tensor &src, int64_t srcOff, Tensor &dst, int64_t dstOff, int64_t n) {
+  if (isQuantized(src.elem))
+    std::memcpy(dst.raw.data() + dstOff, src.raw.data() + srcOff, n);
+  else if (src.elem == ElemType::I32)
+    std::memcpy(dst.i.data() + dstOff, src.i.data() + srcOff, n * sizeof(int32_t));
+  else
+    std::memcpy(dst.f.data() + dstOff, src.f.data() + srcOff, n * sizeof(float));
+}
+
+/// Units per element along the innermost axis: bytes per block / 32 for the
+/// block types (only whole blocks are ever moved), 1 otherwise.
+llvm::Error checkCut(const Tensor &t, int64_t axis, int64_t at) {
+  if (isQuantized(t.elem) && axis == t.rank() - 1 && at % blockElems(t.elem))
+    return err(fmt::format("cannot cut a {} tensor {} inside a block (at {} of the innermost "
+                           "axis)", elemTypeName(t.elem).str(), t.shapeStr(), at));
+  return llvm::Error::success();
+}
+
+/// For the block types, element counts along the innermost axis become bytes.
+int64_t units(const Tensor &t, int64_t axis, int64_t inner, int64_t len) {
+  if (!isQuantized(t.elem))
+    return len * inner;
+  if (axis == t.rank() - 1)
+    return len / blockElems(t.elem) * blockBytes(t.elem);
+  return len * inner / blockElems(t.elem) * blockBytes(t.elem);
+}
+} // namespace
+
+llvm::Expected<Tensor> moe::sliceAxis(const Tensor &t, int64_t axis, int64_t begin,
+                                      int64_t end) {
+  if (axis < 0 || axis >= t.rank() || begin < 0 || end < begin || end > t.shape[axis])
+    return err(fmt::format("slice [{}, {}) of axis {} is outside {}", begin, end, axis,
+                           t.shapeStr()));
+  if (auto e = checkCut(t, axis, begin))
+    return e;
+  if (auto e = checkCut(t, axis, end))
+    return e;
+  std::vector<int64_t> shape = t.shape;
+  shape[axis] = end - begin;
+  Tensor r = Tensor::zeros(t.elem, shape);
+  Layout l = layoutOf(t, axis);
+  int64_t srcRow = units(t, axis, l.inner, l.axisLen), dstRow = units(t, axis, l.inner, end - begin);
+  int64_t off = units(t, axis, l.inner, begin);
+  for (int64_t o = 0; o < l.outer; ++o)
+    copyUnits(t, o * srcRow + off, r, o * dstRow, dstRow);
+  return r;
+}
+
+llvm::Expected<Tensor> moe::concatAxis(llvm::ArrayRef<const Tensor *> ts, int64_t axis) {
+  if (ts.empty())
+    return err("nothing to concatenate");
+  const Tensor &first = *ts[0];
+  std::vector<int64_t> shape = first.shape;
+  shape[axis] = 0;
+  for (auto *t : ts) {
+    if (t->elem != first.elem || t->rank() != first.rank())
+      return err("cannot concatenate tensors of different types or ranks");
+    for (int64_t k = 0; k < first.rank(); ++k)
+      if (k != axis && t->shape[k] != first.shape[k])
+        return err(fmt::format("cannot concatenate {} and {} along axis {}", first.shapeStr(),
+                               t->shapeStr(), axis));
+    if (auto e = checkCut(*t, axis, t->shape[axis]))
+      return e;
+    shape[axis] += t->shape[axis];
+  }
+  Tensor r = Tensor::zeros(first.elem, shape);
+  Layout l = layoutOf(r, axis);
+  int64_t dstRow = units(r, axis, l.inner, l.axisLen), at = 0;
+  for (auto *t : ts) {
+    int64_t srcRow = units(*t, axis, l.inner, t->shape[axis]);
+    for (int64_t o = 0; o < l.outer; ++o)
+      copyUnits(*t, o * srcRow, r, o * dstRow + at, srcRow);
+    at += srcRow;
+  }
+  return r;
+}
+
+Binder::Binder(const Function &f, ArgSource source, SymbolBindings syms)
+    : f(f), source(std::move(source)), syms(std::move(syms)) {}
+
+SymbolBindings Binder::symbolsForRank(int64_t rank) const {
+  SymbolBindings b = syms;
+  for (auto &e : rankBindings(f, rank))
+    b[e.getKey()] = e.getValue();
+  return b;
+}
+
+llvm::Expected<const Tensor *> Binder::whole(llvm::StringRef name) {
+  if (auto it = cache.find(name); it != cache.end())
+    return &it->second;
+  const Value *arg = f.lookupArgument(name);
+  if (!arg)
+    return err(fmt::format("@{} has no argument %{}", f.getName(), name.str()));
+  if (std::find(inProgress.begin(), inProgress.end(), name.str()) != inProgress.end())
+    return err(fmt::format("param %{}: derivation cycle", name.str()));
+  TensorType t = fullParamType(f, *arg);
+  auto d = getDerivation(*arg);
+  if (!d)
+    return d.takeError();
+  Tensor value;
+  if (!*d) {
+    auto shape = evaluateShape(t, syms);
+    if (!shape)
+      return err(fmt::format("argument %{}: {}", name.str(), llvm::toString(shape.takeError())));
+    auto v = source(*arg, t.elem, *shape);
+    if (!v)
+      return v.takeError();
+    value = std::move(*v);
+  } else {
+    inProgress.push_back(name.str());
+    std::vector<const Tensor *> srcs;
+    for (auto &s : (*d)->from) {
+      auto w = whole(s);
+      if (!w)
+        return w.takeError();
+      srcs.push_back(*w);
+    }
+    inProgress.pop_back();
+    auto v = (*d)->kind == ParamDerivation::Kind::Concat
+                 ? concatAxis(srcs, (*d)->axis)
+                 : sliceAxis(*srcs[0], (*d)->axis, (*d)->start, (*d)->start + (*d)->size);
+    if (!v)
+      return err(fmt::format("deriving param %{}: {}", name.str(),
+                             llvm::toString(v.takeError())));
+    value = std::move(*v);
+  }
+  return &(cache[name] = std::move(value));
+}
+
+llvm::Expected<std::vector<Tensor>> Binder::argsForRank(int64_t rank) {
+  std::vector<Tensor> out;
+  SymbolBindings rs = symbolsForRank(rank);
+  for (auto *arg : f.getArguments()) {
+    auto w = whole(arg->getName());
+    if (!w)
+      return w.takeError();
+    auto spec = getShardSpec(*arg);
+    if (!spec) {
+      out.push_back(**w);
+      continue;
+    }
+    std::vector<Tensor> parts;
+    for (auto [b, e] : shardRanges(f, *arg, rank, syms)) {
+      auto p = sliceAxis(**w, spec->axis, b, e);
+      if (!p)
+        return err(fmt::format("sharding param %{} for rank {}: {}", arg->getName(), rank,
+                               llvm::toString(p.takeError())));
+      parts.push_back(std::move(*p));
+    }
+    std::vector<const Tensor *> ptrs;
+    for (auto &p : parts)
+      ptrs.push_back(&p);
+    auto shard = concatAxis(ptrs, spec->axis);
+    if (!shard)
+      return shard.takeError();
+    out.push_back(std::move(*shard));
+  }
+  return out;
+}
