@@ -1,0 +1,231 @@
+//===- RunMain.cpp - The moe-run driver -----------------------------------===//
+//
+// moe-run FILE [-p pipeline] [--sym T=7] [--input x=x.npy] [--param w=w.npy]
+//         [--seed N] [--ranks N] [--output DIR]
+//
+// The pipeline runs first; then symbols, inputs and params are bound: from
+// .npy files when given, else from the seeded generator (a function of the
+// seed and the argument's name, so two pipelines over one file see the same
+// data). Params are given whole; derived params are computed from their
+// sources and each rank takes its shard. Exit code 0 on success, 1 on error.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/lib/RunMain.h"
+#include "tools/lib/ToolCommon.h"
+
+#include "ir/ParamDerive.h"
+#include "ir/Parser.h"
+#include "ir/Spmd.h"
+#include "ir/Verifier.h"
+#include "runtime/Binder.h"
+#include "runtime/InProcessRanks.h"
+#include "runtime/Random.h"
+
+#include "fmt/format.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace moe;
+namespace cl = llvm::cl;
+
+namespace {
+enum class Engine { Interp };
+
+struct RunFlags {
+  cl::OptionCategory cat{"moe-run options"};
+  cl::opt<std::string> input{cl::Positional, cl::desc("<input .moe file, or - for stdin>"),
+                             cl::Required, cl::cat(cat)};
+  cl::opt<std::string> pipeline{"p", cl::desc("Pass pipeline to run first"),
+                                cl::value_desc("pipeline"), cl::cat(cat)};
+  cl::list<std::string> syms{"sym", cl::desc("Bind a symbol: --sym T=7 (repeatable)"),
+                             cl::value_desc("NAME=VALUE"), cl::cat(cat)};
+  cl::list<std::string> inputs{"input", cl::desc("An input from .npy: --input x=x.npy"),
+                               cl::value_desc("NAME=FILE"), cl::cat(cat)};
+  cl::list<std::string> params{"param", cl::desc("A whole param from .npy: --param w=w.npy"),
+                               cl::value_desc("NAME=FILE"), cl::cat(cat)};
+  cl::opt<uint64_t> seed{"seed", cl::desc("Seed of the generated inputs and params"),
+                         cl::init(1), cl::cat(cat)};
+  cl::opt<Engine> engine{"engine", cl::desc("Execution engine"), cl::init(Engine::Interp),
+                         cl::values(clEnumValN(Engine::Interp, "interp",
+                                               "the reference interpreter")),
+                         cl::cat(cat)};
+  cl::opt<bool> interp{"interp", cl::desc("Use the reference interpreter (= --engine=interp)"),
+                       cl::cat(cat)};
+  cl::opt<std::string> function{"function", cl::desc("The function to run (default: the only "
+                                                     "or first one)"),
+                                cl::cat(cat)};
+  cl::opt<int> ranks{"ranks", cl::desc("Rank count: must equal the function's (tp-split{ranks=N})"),
+                     cl::init(0), cl::cat(cat)};
+  cl::opt<std::string> output{"output", cl::desc("Write result0.npy, result1.npy, ... here"),
+                              cl::value_desc("DIR"), cl::cat(cat)};
+  NumericsFlags numerics{cat};
+};
+
+llvm::Error err(std::string m) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
+}
+
+/// Parses NAME=VALUE lists into a map, rejecting duplicates.
+llvm::Expected<llvm::StringMap<std::string>> parsePairs(const cl::list<std::string> &l,
+                                                        const char *flag) {
+  llvm::StringMap<std::string> m;
+  for (auto &s : l) {
+    auto [k, v] = llvm::StringRef(s).split('=');
+    if (k.empty() || v.empty() || !llvm::StringRef(s).contains('='))
+      return err(fmt::format("--{} expects NAME=VALUE, got '{}'", flag, s));
+    k.consume_front("%");
+    if (m.count(k))
+      return err(fmt::format("--{} {} given twice", flag, k.str()));
+    m[k] = v.str();
+  }
+  return m;
+}
+
+llvm::Expected<SymbolBindings> bindSymbols(const Function &f, const RunFlags &flags) {
+  auto pairs = parsePairs(flags.syms, "sym");
+  if (!pairs)
+    return pairs.takeError();
+  SymbolBindings b;
+  for (auto &e : *pairs) {
+    const SymbolDecl *s = f.lookupSymbol(e.getKey());
+    if (!s)
+      return err(fmt::format("--sym {}: @{} has no symbol '{}'", e.getKey().str(), f.getName(),
+                             e.getKey().str()));
+    if (f.attrs().has(s->name))
+      return err(fmt::format("--sym {}: '{}' is rank-dependent and bound per rank",
+                             e.getKey().str(), s->name));
+    int64_t v;
+    if (llvm::StringRef(e.getValue()).getAsInteger(10, v))
+      return err(fmt::format("--sym {}={}: not an integer", s->name, e.getValue()));
+    if (v < s->lo || v > s->hi)
+      return err(fmt::format("--sym {}={}: outside the symbol's range [{}, {}]", s->name, v,
+                             s->lo, s->hi));
+    b[s->name] = v;
+  }
+  for (auto &s : f.symbols())
+    if (!b.count(s.name) && !f.attrs().has(s.name))
+      return err(fmt::format("symbol '{}' of @{} is not bound: give --sym {}=N (range [{}, "
+                             "{}])", s.name, f.getName(), s.name, s.lo, s.hi));
+  return b;
+}
+
+/// Files for the named arguments, the seeded generator for the rest.
+llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
+  auto inputs = parsePairs(flags.inputs, "input");
+  if (!inputs)
+    return inputs.takeError();
+  auto params = parsePairs(flags.params, "param");
+  if (!params)
+    return params.takeError();
+  auto files = std::make_shared<llvm::StringMap<std::string>>();
+  for (auto [map, wantParam, flag] : {std::tuple{&*inputs, false, "input"},
+                                      std::tuple{&*params, true, "param"}})
+    for (auto &e : *map) {
+      const Value *a = f.lookupArgument(e.getKey());
+      if (!a) {
+        std::string names;
+        for (auto *x : f.getArguments())
+          names += (names.empty() ? "" : ", ") + x->getName();
+        return err(fmt::format("--{} {}: @{} has no argument '{}' (arguments: {})", flag,
+                               e.getKey().str(), f.getName(), e.getKey().str(), names));
+      }
+      if (a->isParam() != wantParam)
+        return err(fmt::format("--{} {}: '{}' is {}; use --{}", flag, e.getKey().str(),
+                               e.getKey().str(), wantParam ? "an input" : "a param",
+                               wantParam ? "input" : "param"));
+      if (a->argAttrs().has("derive"))
+        return err(fmt::format("--param {}: this param is derived by a pass from other "
+                               "params; give those instead", e.getKey().str()));
+      (*files)[e.getKey()] = e.getValue();
+    }
+  ArgSource random = randomSource(flags.seed);
+  return ArgSource([files, random](const Value &arg, ElemType elem,
+                                   llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Tensor> {
+    auto it = files->find(arg.getName());
+    if (it == files->end())
+      return random(arg, elem, shape);
+    auto t = Tensor::load(it->second, elem);
+    if (!t)
+      return t.takeError();
+    if (llvm::ArrayRef<int64_t>(t->shape) != shape)
+      return err(fmt::format("{}: shape {} does not match %{}, which needs {}{}", it->second,
+                             t->shapeStr(), arg.getName(), formatShape(shape),
+                             arg.isParam() ? " (params are given whole)" : ""));
+    return t;
+  });
+}
+
+int fail(llvm::Error e) {
+  llvm::errs() << "moe-run: error: " << llvm::toString(std::move(e)) << "\n";
+  return 1;
+}
+} // namespace
+
+int moe::moeRunMain(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  RunFlags flags;
+  cl::HideUnrelatedOptions(flags.cat);
+  cl::ParseCommandLineOptions(argc, argv, "moe-run: compile and run an MoE layer\n");
+
+  auto buf = llvm::MemoryBuffer::getFileOrSTDIN(flags.input, /*IsText=*/true);
+  if (!buf)
+    return fail(err(fmt::format("cannot read '{}': {}", flags.input.getValue(),
+                                buf.getError().message())));
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
+  DiagEngine diag(&sm);
+  auto module = parseModule(sm, 1, diag);
+  if (!module || !verifyModule(*module, diag))
+    return 1;
+  PassManager pm;
+  if (auto e = pm.addPipeline(flags.pipeline))
+    return fail(std::move(e));
+  if (auto e = addNumericsInstrumentation(pm, flags.numerics, *module))
+    return fail(std::move(e));
+  if (auto e = pm.run(*module, diag))
+    return fail(std::move(e));
+
+  if (module->functions.empty())
+    return fail(err("the module has no function"));
+  Function *f = flags.function.empty() ? module->functions[0].get()
+                                       : module->lookup(flags.function);
+  if (!f)
+    return fail(err(fmt::format("no function @{}", flags.function.getValue())));
+  int64_t split = numRanks(*f);
+  if (flags.ranks != 0 && flags.ranks != split)
+    return fail(err(split == 1 ? fmt::format("--ranks {}: @{} is not split over ranks (run "
+                                             "tp-split{{ranks={}}} first)",
+                                             flags.ranks.getValue(), f->getName(),
+                                             flags.ranks.getValue())
+                               : fmt::format("--ranks {}: @{} was split for {} ranks",
+                                             flags.ranks.getValue(), f->getName(), split)));
+  auto syms = bindSymbols(*f, flags);
+  if (!syms)
+    return fail(syms.takeError());
+  auto source = makeSource(*f, flags);
+  if (!source)
+    return fail(source.takeError());
+  Binder binder(*f, *source, *syms);
+  auto results = interpretOnRanks(*f, binder);
+  if (!results)
+    return fail(results.takeError());
+  const std::vector<Tensor> &out = (*results)[0];
+
+  if (!flags.output.empty())
+    if (auto ec = llvm::sys::fs::create_directories(flags.output))
+      return fail(err(fmt::format("cannot create '{}': {}", flags.output.getValue(),
+                                  ec.message())));
+  for (size_t i = 0; i < out.size(); ++i) {
+    llvm::outs() << "result" << i << ": " << out[i].summary() << "\n";
+    if (flags.output.empty())
+      continue;
+    llvm::SmallString<256> path(flags.output);
+    llvm::sys::path::append(path, "result" + std::to_string(i) + ".npy");
+    if (auto e = out[i].save(path))
+      return fail(std::move(e));
+  }
+  return 0;
+}
