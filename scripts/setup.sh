@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(cmake ninja-build g++ llvm-19-dev llvm-19-tools libfmt-dev libgtest-dev
-      libbenchmark-dev python3 python3-numpy)
+      libbenchmark-dev python3 python3-numpy openmpi-bin libopenmpi-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
