@@ -46,6 +46,10 @@ static llvm::Error checkConstant(const AttrDict &attrs, const TensorType *t) {
   if (isQuantized(t->elem))
     return err("cannot be block-quantised");
   auto *v = attrs.get("value");
+  if (v && t->elem == ElemType::I32)
+    for (auto &e : v->isList() ? v->getList() : std::vector<Attribute>{*v})
+      if (e.isNumber() && e.getNumber() != (double)(int64_t)e.getNumber())
+        return err("an i32 constant needs integer values, got {}", e.str());
   if (v && v->isList()) {
     auto n = t->numElements().getConstant();
     if (!n)
@@ -99,6 +103,10 @@ llvm::Expected<TensorType> moe::checkOp(OpKind kind, llvm::ArrayRef<TensorType> 
       return err("operand #{} cannot be block-quantised ({})", i, operands[i].str());
   if (kind == OpKind::Clamp && !attrs.has("min") && !attrs.has("max"))
     return err("requires 'min', 'max' or both");
+  if (kind == OpKind::Clamp && attrs.has("min") && attrs.has("max") &&
+      attrs.get("min")->isNumber() && attrs.get("max")->isNumber() &&
+      attrs.get("min")->getNumber() > attrs.get("max")->getNumber())
+    return err("min {} is greater than max {}", attrs.get("min")->str(), attrs.get("max")->str());
   if (kind == OpKind::Constant) {
     if (auto e = checkConstant(attrs, writtenType))
       return e;
