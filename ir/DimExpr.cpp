@@ -114,6 +114,10 @@ bool DimExpr::isMultipleOf(int64_t m) const {
   return true;
 }
 
+// Checked arithmetic: a product or sum that overflows int64 has no value.
+static bool mulOk(int64_t &acc, int64_t v) { return !__builtin_mul_overflow(acc, v, &acc); }
+static bool addOk(int64_t &acc, int64_t v) { return !__builtin_add_overflow(acc, v, &acc); }
+
 std::optional<int64_t> DimExpr::evaluate(const SymbolBindings &b) const {
   int64_t total = 0;
   for (auto &[m, c] : terms) {
@@ -123,9 +127,11 @@ std::optional<int64_t> DimExpr::evaluate(const SymbolBindings &b) const {
       if (it == b.end())
         return std::nullopt;
       for (unsigned i = 0; i < p; ++i)
-        v *= it->second;
+        if (!mulOk(v, it->second))
+          return std::nullopt;
     }
-    total += v;
+    if (!addOk(total, v))
+      return std::nullopt;
   }
   return total;
 }
@@ -134,6 +140,7 @@ std::optional<std::pair<int64_t, int64_t>>
 DimExpr::bounds(const SymbolRanges &r) const {
   // Interval arithmetic, term by term. Symbols are non-negative dims, so a
   // monomial is monotonic in each symbol and its extremes are at the ends.
+  // Overflow anywhere means no provable bounds.
   int64_t lo = 0, hi = 0;
   for (auto &[m, c] : terms) {
     int64_t mlo = 1, mhi = 1;
@@ -141,18 +148,14 @@ DimExpr::bounds(const SymbolRanges &r) const {
       auto it = r.find(s);
       if (it == r.end())
         return std::nullopt;
-      for (unsigned i = 0; i < p; ++i) {
-        mlo *= it->second.lo;
-        mhi *= it->second.hi;
-      }
+      for (unsigned i = 0; i < p; ++i)
+        if (!mulOk(mlo, it->second.lo) || !mulOk(mhi, it->second.hi))
+          return std::nullopt;
     }
-    if (c >= 0) {
-      lo += c * mlo;
-      hi += c * mhi;
-    } else {
-      lo += c * mhi;
-      hi += c * mlo;
-    }
+    int64_t a = c, b = c;
+    if (!mulOk(a, c >= 0 ? mlo : mhi) || !mulOk(b, c >= 0 ? mhi : mlo) || !addOk(lo, a) ||
+        !addOk(hi, b))
+      return std::nullopt;
   }
   return std::make_pair(lo, hi);
 }

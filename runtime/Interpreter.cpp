@@ -20,6 +20,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <algorithm>
 #include <iterator>
 #include <memory>
 
@@ -256,6 +257,10 @@ llvm::Error runOp(const Function &f, const Operation &op, llvm::ArrayRef<const T
   auto shape = evaluateShape(resTy, syms);
   if (!shape)
     return err("{}: result type: {}", opWhere(op), llvm::toString(shape.takeError()));
+  if (isQuantized(resTy.elem))
+    return err("{}: a block-quantised result is not supported", opWhere(op));
+  if (auto e = checkShape(resTy.elem, *shape))
+    return err("{}: result: {}", opWhere(op), llvm::toString(std::move(e)));
 
   std::vector<TensorType> concrete;
   for (const Tensor *t : in) {
@@ -278,11 +283,6 @@ llvm::Error runOp(const Function &f, const Operation &op, llvm::ArrayRef<const T
                "give {}",
                opWhere(op), resTy.str(), written.str(), typesStr(concrete),
                inferred->str());
-  if (isQuantized(resTy.elem))
-    return err("{}: a block-quantised result is not supported", opWhere(op));
-  if (auto e = checkShape(resTy.elem, *shape))
-    return err("{}: result: {}", opWhere(op), llvm::toString(std::move(e)));
-
   out = Tensor::zeros(resTy.elem, *shape);
   Ctx c{op, llvm::SmallVector<const Tensor *, 4>(in.begin(), in.end()), std::move(attrs),
         out, syms, opts};
