@@ -14,7 +14,9 @@
 // so the region is cloned on the partial p with biases dropped and reduced
 // once at the end, and, only if R had a bias, cloned again on zeros with the
 // biases kept (computed once, replicated), so no bias is summed N times.
-// Afterwards two all_reduces feeding one `add` become one. Stops at anything
+// Afterwards two all_reduces feeding one `add` become one (so a sum with a
+// value computed from another all_reduce ends a region instead of being
+// taken as a bias: each side sinks to the add, then the pair merges). Stops at anything
 // nonlinear (GLU, norm, softmax), at partial-by-partial products and at
 // values with users outside the region. Run after tp-split.
 //
@@ -133,6 +135,19 @@ private:
   bool sink(Function &f, Operation *a) {
     Value *ar = a->getResult();
     ValueSet local = rankLocalValues(f);
+    // Values computed from another all_reduce: added to the region they are
+    // not a bias but the other half of a pair that mergePair joins into one
+    // reduction (routed experts + shared expert), so the region stops there.
+    ValueSet otherReduced;
+    for (auto &op : f.getBody()) {
+      if (&op == a || op.getNumResults() == 0)
+        continue;
+      bool from = op.is(OpKind::AllReduce);
+      for (auto *v : op.getOperands())
+        from |= otherReduced.count(v) > 0;
+      if (from)
+        otherReduced.insert(op.getResult());
+    }
     // 1. The admissible region, in topological (body) order.
     ValueSet downstream{ar}, inR{ar};
     std::vector<Operation *> region;
@@ -143,7 +158,7 @@ private:
       if (!touches || op.is(OpKind::Return))
         continue;
       downstream.insert(op.getResult());
-      if (!admissible(op, inR, downstream, local))
+      if (!admissible(op, inR, downstream, local, otherReduced))
         continue;
       inR.insert(op.getResult());
       region.push_back(&op);
@@ -167,7 +182,7 @@ private:
   }
 
   static bool admissible(const Operation &op, const ValueSet &inR, const ValueSet &downstream,
-                         const ValueSet &local) {
+                         const ValueSet &local, const ValueSet &otherReduced) {
     if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
       return false;
     unsigned inRegion = 0;
@@ -179,6 +194,8 @@ private:
         ++inRegion;
       } else if (downstream.count(v) || local.count(v)) {
         return false; // mixes a non-linear descendant or a rank-local value
+      } else if (op.hasTrait(Trait::Additive) && otherReduced.count(v)) {
+        return false; // a sum with another reduction's value: merged, not a bias
       }
     }
     if (op.is(OpKind::Concat))

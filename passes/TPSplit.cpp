@@ -67,6 +67,24 @@ std::optional<ExpertProj> matchProj(Value *v) {
   return matchDenseProj(v);
 }
 
+/// Every user of `v` is one of `ops` (a value or param that is split must not
+/// be seen whole, or per rank, by anything outside the FFN).
+bool onlyUsedBy(const Value *v, std::initializer_list<const Operation *> ops) {
+  for (auto *u : v->getUsers())
+    if (std::find(ops.begin(), ops.end(), u) == ops.end())
+      return false;
+  return true;
+}
+
+/// The weights (and biases) of the gate and up projections feed only them.
+bool paramsPrivate(const ExpertProj &g, const ExpertProj &u) {
+  for (auto *p : {&g, &u})
+    if (!onlyUsedBy(p->weight, {g.matmul, u.matmul}) ||
+        (p->biasParam && !onlyUsedBy(p->biasParam, {g.bias, u.bias})))
+      return false;
+  return true;
+}
+
 /// Axis of n_ff in a column-parallel (up/gate) weight: [E, N, K] or [N, K].
 int64_t colAxis(const ExpertProj &p) { return p.matmul->is(OpKind::MatmulId) ? 1 : 0; }
 
@@ -143,6 +161,12 @@ private:
         ctx.diag.opRemark(&glu, "not split: the gate_up slices are not its two halves");
         return std::nullopt;
       }
+      if (!onlyUsedBy(p->result(), {sg, su}) || !onlyUsedBy(sg->getResult(), {&glu}) ||
+          !onlyUsedBy(su->getResult(), {&glu}))
+        return remark(glu, ctx, "the gate_up projection or its slices have users outside "
+                                "the FFN");
+      if (!paramsPrivate(*p, *p))
+        return remark(glu, ctx, "the gate_up weight or bias is used outside this FFN");
       m.n = *n;
       m.mergedWeight = p->weight;
       m.mergedBias = p->biasParam;
@@ -154,6 +178,10 @@ private:
         ctx.diag.opRemark(&glu, "not split: gate and up weights differ in type or are dynamic");
         return std::nullopt;
       }
+      if (!onlyUsedBy(g->result(), {&glu}) || !onlyUsedBy(u->result(), {&glu}))
+        return remark(glu, ctx, "the gate or up projection has users outside the FFN");
+      if (!paramsPrivate(*g, *u))
+        return remark(glu, ctx, "a gate or up weight or bias is used outside this FFN");
       m.n = *n;
       m.colParams = {{g->weight, colAxis(*g)}, {u->weight, colAxis(*u)}};
       for (auto *p : {&*g, &*u})
@@ -170,6 +198,8 @@ private:
     if (act->getUses()[0].index != 0 || !(down->is(OpKind::MatmulId) || down->is(OpKind::Matmul)) ||
         !down->getOperand(1)->isParam())
       return remark(glu, ctx, "the activation does not feed a down projection on a param");
+    if (!onlyUsedBy(down->getOperand(1), {down}))
+      return remark(glu, ctx, "the down weight is used outside this FFN");
     m.downOp = down;
     m.downWeight = down->getOperand(1);
     m.downAxis = m.downWeight->getType().rank() - 1;

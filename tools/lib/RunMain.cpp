@@ -1,13 +1,22 @@
 //===- RunMain.cpp - The moe-run driver -----------------------------------===//
 //
 // moe-run FILE [-p pipeline] [--sym T=7] [--input x=x.npy] [--param w=w.npy]
-//         [--seed N] [--ranks N] [--output DIR]
+//         [--seed N] [--ranks N] [--output DIR] [--mpi]
 //
 // The pipeline runs first; then symbols, inputs and params are bound: from
 // .npy files when given, else from the seeded generator (a function of the
 // seed and the argument's name, so two pipelines over one file see the same
 // data). Params are given whole; derived params are computed from their
 // sources and each rank takes its shard. Exit code 0 on success, 1 on error.
+//
+// --mpi (under `mpirun -np N`): one rank per process, the MPI world size is
+// the rank count. Every process reads the same module (rank 0 reads FILE or
+// standard input and sends the text to the others), runs the pipeline, binds
+// the same whole params and takes its shard; all_reduce goes through
+// MpiCommunicator (sums in rank order, so the results equal --ranks N bit
+// for bit). Only rank 0 prints summaries and writes --output. An error on any
+// rank is printed naming the rank, then MPI_Abort ends the whole job, so no
+// rank is left waiting in a collective and mpirun exits non-zero.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/lib/RunMain.h"
@@ -19,6 +28,8 @@
 #include "ir/Verifier.h"
 #include "runtime/Binder.h"
 #include "runtime/InProcessRanks.h"
+#include "runtime/Interpreter.h"
+#include "runtime/MpiCommunicator.h"
 #include "runtime/Random.h"
 
 #include "fmt/format.h"
@@ -61,8 +72,14 @@ struct RunFlags {
                      cl::init(0), cl::cat(cat)};
   cl::opt<std::string> output{"output", cl::desc("Write result0.npy, result1.npy, ... here"),
                               cl::value_desc("DIR"), cl::cat(cat)};
+  cl::opt<bool> mpi{"mpi", cl::desc("One rank per MPI process: run under mpirun -np N, N = the "
+                                    "rank count; rank 0 prints and writes the results"),
+                    cl::cat(cat)};
   NumericsFlags numerics{cat};
 };
+
+/// The MPI session under --mpi (errors then name the rank and end the job).
+MpiSession *mpiSession = nullptr;
 
 llvm::Error err(std::string m) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
@@ -159,8 +176,49 @@ llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
 }
 
 int fail(llvm::Error e) {
+  if (mpiSession) {
+    llvm::outs().flush();
+    // One write, so the lines of ranks failing together do not interleave.
+    llvm::errs() << fmt::format("moe-run: error: rank {}: {}\n", mpiSession->rank(),
+                                llvm::toString(std::move(e)));
+    mpiSession->abort(1); // ends every rank: none is left waiting in a collective
+  }
   llvm::errs() << "moe-run: error: " << llvm::toString(std::move(e)) << "\n";
   return 1;
+}
+
+/// FILE (or standard input). Under --mpi only rank 0 reads it (mpirun gives
+/// standard input to rank 0 alone) and sends the text to the others.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readModuleText(const std::string &name) {
+  std::unique_ptr<llvm::MemoryBuffer> buf;
+  if (!mpiSession || mpiSession->rank() == 0) {
+    auto b = llvm::MemoryBuffer::getFileOrSTDIN(name, /*IsText=*/true);
+    if (!b)
+      return err(fmt::format("cannot read '{}': {}", name, b.getError().message()));
+    buf = std::move(*b);
+  }
+  if (!mpiSession || mpiSession->size() == 1)
+    return buf;
+  std::string text = buf ? buf->getBuffer().str() : std::string();
+  std::string id = buf ? buf->getBufferIdentifier().str() : std::string();
+  if (auto e = mpiSession->broadcast(text))
+    return e;
+  if (auto e = mpiSession->broadcast(id))
+    return e;
+  return llvm::MemoryBuffer::getMemBufferCopy(text, id);
+}
+
+/// This process's rank of `f` under --mpi, all_reduce over MPI.
+llvm::Expected<std::vector<Tensor>> interpretMpiRank(const Function &f, Binder &binder,
+                                                     MpiSession &session) {
+  auto args = binder.argsForRank(session.rank());
+  if (!args)
+    return args.takeError();
+  MpiCommunicator comm(session);
+  InterpOptions o;
+  if (session.size() > 1) // as interpretOnRanks: one rank has no communicator
+    o.comm = &comm;
+  return interpret(f, *args, binder.symbolsForRank(session.rank()), o);
 }
 } // namespace
 
@@ -170,16 +228,31 @@ int moe::moeRunMain(int argc, char **argv) {
   cl::HideUnrelatedOptions(flags.cat);
   cl::ParseCommandLineOptions(argc, argv, "moe-run: compile and run an MoE layer\n");
 
-  auto buf = llvm::MemoryBuffer::getFileOrSTDIN(flags.input, /*IsText=*/true);
+  std::unique_ptr<MpiSession> session;
+  if (flags.mpi) {
+    if (!mpiSupported())
+      return fail(err("--mpi: this moe-run was built without MPI (no MPI was found when it "
+                      "was configured; install openmpi-bin and libopenmpi-dev, then "
+                      "reconfigure)"));
+    auto s = MpiSession::init(&argc, &argv);
+    if (!s)
+      return fail(err("--mpi: " + llvm::toString(s.takeError())));
+    session = std::move(*s);
+    mpiSession = session.get();
+  }
+
+  auto buf = readModuleText(flags.input);
   if (!buf)
-    return fail(err(fmt::format("cannot read '{}': {}", flags.input.getValue(),
-                                buf.getError().message())));
+    return fail(buf.takeError());
   llvm::SourceMgr sm;
   sm.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
   DiagEngine diag(&sm);
   auto module = parseModule(sm, 1, diag);
-  if (!module || !verifyModule(*module, diag))
+  if (!module || !verifyModule(*module, diag)) {
+    if (mpiSession)
+      return fail(err("the module is invalid (see the diagnostics above)"));
     return 1;
+  }
   PassManager pm;
   if (auto e = pm.addPipeline(flags.pipeline))
     return fail(std::move(e));
@@ -195,13 +268,23 @@ int moe::moeRunMain(int argc, char **argv) {
   if (!f)
     return fail(err(fmt::format("no function @{}", flags.function.getValue())));
   int64_t split = numRanks(*f);
-  if (flags.ranks != 0 && flags.ranks != split)
-    return fail(err(split == 1 ? fmt::format("--ranks {}: @{} is not split over ranks (run "
+  int64_t ranks = flags.ranks;
+  std::string ranksFrom = fmt::format("--ranks {}", ranks);
+  if (session) { // the MPI world size is the rank count
+    if (flags.ranks != 0 && flags.ranks != session->size())
+      return fail(err(fmt::format("--ranks {}: mpirun started {} MPI process{} (under --mpi the "
+                                  "MPI world size is the rank count)",
+                                  flags.ranks.getValue(), session->size(),
+                                  session->size() == 1 ? "" : "es")));
+    ranks = session->size();
+    ranksFrom = fmt::format("--mpi with {} MPI process{}", ranks, ranks == 1 ? "" : "es");
+  }
+  if (ranks != 0 && ranks != split)
+    return fail(err(split == 1 ? fmt::format("{}: @{} is not split over ranks (run "
                                              "tp-split{{ranks={}}} first)",
-                                             flags.ranks.getValue(), f->getName(),
-                                             flags.ranks.getValue())
-                               : fmt::format("--ranks {}: @{} was split for {} ranks",
-                                             flags.ranks.getValue(), f->getName(), split)));
+                                             ranksFrom, f->getName(), ranks)
+                               : fmt::format("{}: @{} was split for {} ranks", ranksFrom,
+                                             f->getName(), split)));
   auto syms = bindSymbols(*f, flags);
   if (!syms)
     return fail(syms.takeError());
@@ -209,10 +292,20 @@ int moe::moeRunMain(int argc, char **argv) {
   if (!source)
     return fail(source.takeError());
   Binder binder(*f, *source, *syms);
-  auto results = interpretOnRanks(*f, binder);
-  if (!results)
-    return fail(results.takeError());
-  const std::vector<Tensor> &out = (*results)[0];
+  std::vector<Tensor> out; // rank 0's results
+  if (session) {
+    auto mine = interpretMpiRank(*f, binder, *session);
+    if (!mine)
+      return fail(mine.takeError());
+    if (session->rank() != 0) // rank 0 alone prints and writes
+      return 0;
+    out = std::move(*mine);
+  } else {
+    auto results = interpretOnRanks(*f, binder);
+    if (!results)
+      return fail(results.takeError());
+    out = std::move((*results)[0]);
+  }
 
   if (!flags.output.empty())
     if (auto ec = llvm::sys::fs::create_directories(flags.output))
