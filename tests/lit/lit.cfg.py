@@ -1,5 +1,6 @@
 # lit configuration for moe's text-IR tests.
 import os
+import shutil
 import lit.formats
 
 config.name = "moe"
@@ -14,3 +15,12 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.moe_src_root))
+
+# tests/lit/mpi: moe-run --mpi under mpirun. Feature `mpi` when moe-run was
+# built with MPI and mpirun is on PATH. %mpirun runs as root too, over shared
+# memory only, and with more ranks than cores; tests wrap it in `timeout`.
+mpirun = shutil.which("mpirun", path=config.environment["PATH"])
+if mpirun and getattr(config, "moe_have_mpi", "OFF").upper() in ("ON", "TRUE", "1"):
+    config.available_features.add("mpi")
+config.substitutions.append(
+    ("%mpirun", (mpirun or "mpirun") + " --allow-run-as-root --mca btl self,vader --oversubscribe"))

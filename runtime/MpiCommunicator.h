@@ -1,0 +1,86 @@
+//===- MpiCommunicator.h - SPMD ranks as MPI processes ----------*- C++ -*-===//
+//
+// One rank per process of MPI_COMM_WORLD (Open MPI), for ranks in several
+// processes or machines: `mpirun -np N moe-run --mpi ...`.
+//
+// Determinism. MPI_Allreduce does not specify its reduction order (it may
+// depend on the algorithm, the message size and the process placement), so
+// allReduceSum does not use it. Every rank gathers every rank's n floats
+// (MPI_Allgather, in chunks) and sums them itself in rank order, rank 0
+// first, starting from +0.0f: exactly the additions InProcessGroup makes.
+// Every rank therefore holds bit-identical sums, equal bit for bit to the
+// in-process communicator's for the same contributions, from run to run.
+// Before the data, the ranks exchange their element counts, so ranks that
+// disagree on n get an llvm::Error (on every rank) instead of undefined
+// behaviour.
+//
+// Failures. Calls return llvm::Error (MPI_COMM_WORLD's error handler is
+// MPI_ERRORS_RETURN). A rank whose run fails must not leave the others
+// blocked in a collective: the caller prints its error, naming the rank, and
+// calls MpiSession::abort(), i.e. MPI_Abort(MPI_COMM_WORLD, 1), which ends
+// every process of the job; mpirun then exits non-zero. A rank that merely
+// returns an error and finalises would leave the others waiting forever.
+//
+// Without MPI at configure time (MOE_HAVE_MPI undefined) this header still
+// compiles and links: mpiSupported() is false and MpiSession::init fails.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/Communicator.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moe {
+
+/// Whether this build has MPI support (MPI was found when it was configured).
+bool mpiSupported();
+
+/// MPI_Init on creation, MPI_Finalize on destruction; at most one per process
+/// (MPI cannot be initialised twice).
+class MpiSession {
+public:
+  /// Initialises MPI (works under mpirun, and without it as a world of one).
+  static llvm::Expected<std::unique_ptr<MpiSession>> init(int *argc, char ***argv);
+  ~MpiSession();
+  MpiSession(const MpiSession &) = delete;
+  MpiSession &operator=(const MpiSession &) = delete;
+
+  /// This process's rank in MPI_COMM_WORLD, and the world size.
+  int rank() const { return r; }
+  int size() const { return n; }
+
+  /// Ends every process of the job: MPI_Abort(MPI_COMM_WORLD, code). Flushes
+  /// standard output and error first; never returns.
+  [[noreturn]] void abort(int code = 1);
+
+  /// Collective: `bytes` becomes `root`'s bytes on every rank.
+  llvm::Error broadcast(std::string &bytes, int root = 0);
+
+private:
+  MpiSession(int rank, int size) : r(rank), n(size) {}
+  int r, n;
+};
+
+/// A Communicator over MPI_COMM_WORLD (see the file comment).
+class MpiCommunicator : public Communicator {
+public:
+  explicit MpiCommunicator(MpiSession &session) : r(session.rank()), n(session.size()) {}
+  int rank() const override { return r; }
+  int size() const override { return n; }
+  /// Collective: every rank calls it at the same point with the same count.
+  llvm::Error allReduceSum(float *data, size_t count) override;
+
+  /// Largest number of floats gathered at once (all ranks' chunks together);
+  /// longer reductions run in chunks, so memory and MPI's int counts stay
+  /// bounded. The result does not depend on it.
+  static constexpr size_t kGatherFloats = size_t(1) << 22;
+
+private:
+  int r, n;
+  std::vector<float> gathered; ///< scratch: every rank's chunk, rank-major
+};
+
+} // namespace moe
