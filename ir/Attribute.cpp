@@ -87,8 +87,8 @@ static std::string quote(const std::string &s) {
   for (char c : s) {
     if (c == '"' || c == '\\')
       r += '\\';
-    if (c == '\n') {
-      r += "\\n";
+    if (c == '\n' || c == '\t') {
+      r += c == '\n' ? "\\n" : "\\t";
       continue;
     }
     r += c;

@@ -210,12 +210,21 @@ bool Parser::parseAttrValue(Attribute &a) {
     std::string s;
     llvm::StringRef t = tok.text;
     for (size_t i = 0; i < t.size(); ++i) {
-      if (t[i] == '\\' && i + 1 < t.size()) {
-        ++i;
-        s += t[i] == 'n' ? '\n' : t[i];
-      } else {
+      if (t[i] != '\\' || i + 1 >= t.size()) {
         s += t[i];
+        continue;
       }
+      char e = t[++i];
+      if (e == 'n')
+        s += '\n';
+      else if (e == 't')
+        s += '\t';
+      else if (e == '"' || e == '\\')
+        s += e;
+      else
+        return errorAt(llvm::SMLoc::getFromPointer(t.data() + i - 1),
+                       fmt::format("unknown escape '\\{}' in a string (use \\n, \\t, "
+                                   "\\\" or \\\\)", e));
     }
     a = Attribute::getString(s);
     consume();
