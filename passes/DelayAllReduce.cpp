@@ -13,12 +13,14 @@
 //   o = f(A(p), b) = A(f(p, 0)) + f(0, b)
 // so the region is cloned on the partial p with biases dropped and reduced
 // once at the end, and, only if R had a bias, cloned again on zeros with the
-// biases kept (computed once, replicated), so no bias is summed N times.
-// Afterwards two all_reduces feeding one `add` become one (so a sum with a
-// value computed from another all_reduce ends a region instead of being
-// taken as a bias: each side sinks to the add, then the pair merges). Stops at anything
-// nonlinear (GLU, norm, softmax), at partial-by-partial products and at
-// values with users outside the region. Run after tp-split.
+// biases kept (computed once, replicated), so no bias is summed N times. o is
+// never a bias op itself: a trailing bias (a residual add after the expert
+// sum) simply stays after the reduction. Afterwards two all_reduces feeding
+// one `add` become one; so a sum with a value computed from another
+// all_reduce ends a region instead of being taken as a bias (each side sinks
+// to the add, then the pair merges). Stops at anything nonlinear (GLU, norm,
+// softmax), at partial-by-partial products and at values with users outside
+// the region. Run after tp-split.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
@@ -163,8 +165,13 @@ private:
       inR.insert(op.getResult());
       region.push_back(&op);
     }
-    // 2. The latest value whose ancestors in R close over their uses.
+    // 2. The latest value whose ancestors in R close over their uses. A
+    // region never ends on a bias op: `A(f(p)) + b` already adds the bias once,
+    // after the reduction, where `A(f(p) + 0) + f(0, b)` would clone the
+    // region on zeros (e.g. a residual add after the expert sum).
     for (auto it = region.rbegin(); it != region.rend(); ++it) {
+      if (isBiasOp(**it, inR))
+        continue;
       std::vector<Operation *> sub = ancestorsIn(*it, region, ar);
       // Moving past bias adds alone gains nothing (and would never stop).
       ValueSet subR{ar};

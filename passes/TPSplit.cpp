@@ -15,7 +15,10 @@
 // exact. Params keep their whole-model meaning: `shard_axis` (and
 // `shard_segments` for gate_up) tell the binder which rows a rank takes.
 // Legal for any float weight; a block-quantised weight split along its
-// innermost axis (down) needs g a multiple of 32. Run after merge-up-gate.
+// innermost axis (down) needs g a multiple of 32. An FFN whose column-parallel
+// values (up/gate results, gate_up slices) or split weights have users
+// outside it is left whole, with a remark: they would escape as shards. Run
+// after merge-up-gate.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/ExpertMatch.h"
