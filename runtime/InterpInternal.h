@@ -113,7 +113,6 @@ llvm::Error interpReturn(Ctx &);
 //===----------------------------------------------------------------------===//
 
 int64_t product(llvm::ArrayRef<int64_t> dims);
-std::vector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);
 
 /// A tensor of shape `shape` seen around `axis`: outer x len x inner.
 struct AxisSplit {

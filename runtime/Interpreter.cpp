@@ -77,15 +77,6 @@ int64_t interp::product(llvm::ArrayRef<int64_t> dims) {
   return n;
 }
 
-std::vector<int64_t> interp::rowMajorStrides(llvm::ArrayRef<int64_t> shape) {
-  std::vector<int64_t> s(shape.size());
-  int64_t acc = 1;
-  for (size_t d = shape.size(); d-- > 0;) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
 
 AxisSplit interp::splitAt(llvm::ArrayRef<int64_t> shape, int64_t axis) {
   return {product(shape.take_front(axis)), shape[axis], product(shape.drop_front(axis + 1))};

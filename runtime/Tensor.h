@@ -118,4 +118,7 @@ llvm::Expected<std::vector<int64_t>> evaluateShape(const TensorType &t,
 /// `[7, 64]`
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
 
+/// Row-major element strides of a shape (the innermost is 1).
+std::vector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);
+
 } // namespace moe
