@@ -238,3 +238,18 @@ std::unique_ptr<Module> Module::clone() const {
     m->functions.push_back(f->clone());
   return m;
 }
+
+void Module::clearLocations() {
+  for (auto &f : functions) {
+    f->setLoc({});
+    for (auto *a : f->getArguments())
+      a->setLoc({});
+    for (auto &op : f->getBody()) {
+      op.setLoc({});
+      for (unsigned i = 0; i < op.getNumResults(); ++i)
+        op.getResult(i)->setLoc({});
+    }
+    for (auto &s : f->symbols())
+      s.loc = {};
+  }
+}

@@ -189,6 +189,9 @@ public:
 
   Function *lookup(llvm::StringRef n) const;
   std::unique_ptr<Module> clone() const;
+  /// Forgets every source location (before the SourceMgr they point into
+  /// goes away).
+  void clearLocations();
 };
 
 } // namespace moe

@@ -404,18 +404,6 @@ llvm::Expected<std::unique_ptr<Module>> moe::parseModuleString(llvm::StringRef t
   auto m = parseModule(sm, 1, diag);
   if (!m)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), messages);
-  // Locations point into `sm`, which dies here: clear them.
-  for (auto &f : m->functions) {
-    f->setLoc({});
-    for (auto *a : f->getArguments())
-      a->setLoc({});
-    for (auto &op : f->getBody()) {
-      op.setLoc({});
-      for (unsigned i = 0; i < op.getNumResults(); ++i)
-        op.getResult(i)->setLoc({});
-    }
-    for (auto &s : f->symbols())
-      s.loc = {};
-  }
+  m->clearLocations(); // they point into `sm`, which dies here
   return m;
 }

@@ -94,20 +94,8 @@ ParseResult parse(llvm::StringRef text) {
     r.diags.push_back(x);
   });
   r.module = parseModule(sm, id, diag);
-  // Locations point into `sm`, which dies here.
   if (r.module)
-    for (auto &f : r.module->functions) {
-      f->setLoc({});
-      for (auto *a : f->getArguments())
-        a->setLoc({});
-      for (auto &op : f->getBody()) {
-        op.setLoc({});
-        for (unsigned i = 0; i < op.getNumResults(); ++i)
-          op.getResult(i)->setLoc({});
-      }
-      for (auto &s : f->symbols())
-        s.loc = {};
-    }
+    r.module->clearLocations(); // they point into `sm`, which dies here
   return r;
 }
 
