@@ -1,12 +1,14 @@
 //===- RunMain.cpp - The moe-run driver -----------------------------------===//
 //
 // moe-run FILE [-p pipeline] [--sym T=7] [--input x=x.npy] [--param w=w.npy]
-//         [--seed N] [--ranks N] [--output DIR] [--mpi]
+//         [--weights model.gguf] [--seed N] [--ranks N] [--output DIR] [--mpi]
 //
 // The pipeline runs first; then symbols, inputs and params are bound: from
-// .npy files when given, else from the seeded generator (a function of the
-// seed and the argument's name, so two pipelines over one file see the same
-// data). Params are given whole; derived params are computed from their
+// .npy files when given, else params from the GGUF file of --weights (the
+// tensor named by the param's gguf attribute, or by the param's name; type and
+// shape must match, runtime/GgufSource.h), else from the seeded generator (a
+// function of the seed and the argument's name, so two pipelines over one file
+// see the same data). Params are given whole; derived params are computed from their
 // sources and each rank takes its shard. Exit code 0 on success, 1 on error.
 //
 // --mpi (under `mpirun -np N`): one rank per process, the MPI world size is
@@ -27,6 +29,7 @@
 #include "ir/Spmd.h"
 #include "ir/Verifier.h"
 #include "runtime/Binder.h"
+#include "runtime/GgufSource.h"
 #include "runtime/InProcessRanks.h"
 #include "runtime/Interpreter.h"
 #include "runtime/MpiCommunicator.h"
@@ -57,6 +60,9 @@ struct RunFlags {
                                cl::value_desc("NAME=FILE"), cl::cat(cat)};
   cl::list<std::string> params{"param", cl::desc("A whole param from .npy: --param w=w.npy"),
                                cl::value_desc("NAME=FILE"), cl::cat(cat)};
+  cl::opt<std::string> weights{"weights", cl::desc("Bind the params not given by --param from "
+                                                    "this GGUF file"),
+                               cl::value_desc("FILE"), cl::cat(cat)};
   cl::opt<uint64_t> seed{"seed", cl::desc("Seed of the generated inputs and params"),
                          cl::init(1), cl::cat(cat)};
   cl::opt<Engine> engine{"engine", cl::desc("Execution engine"), cl::init(Engine::Interp),
@@ -129,7 +135,8 @@ llvm::Expected<SymbolBindings> bindSymbols(const Function &f, const RunFlags &fl
   return b;
 }
 
-/// Files for the named arguments, the seeded generator for the rest.
+/// Files for the named arguments, the --weights GGUF file for the other
+/// params, the seeded generator for the rest.
 llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
   auto inputs = parsePairs(flags.inputs, "input");
   if (!inputs)
@@ -158,12 +165,18 @@ llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
                                "params; give those instead", e.getKey().str()));
       (*files)[e.getKey()] = e.getValue();
     }
-  ArgSource random = randomSource(flags.seed);
-  return ArgSource([files, random](const Value &arg, ElemType elem,
-                                   llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Tensor> {
+  ArgSource rest = randomSource(flags.seed);
+  if (!flags.weights.empty()) {
+    auto w = gguf::GgufFile::open(flags.weights);
+    if (!w)
+      return w.takeError();
+    rest = ggufSource(std::shared_ptr<const gguf::GgufFile>(std::move(*w)), rest);
+  }
+  return ArgSource([files, rest](const Value &arg, ElemType elem,
+                                 llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Tensor> {
     auto it = files->find(arg.getName());
     if (it == files->end())
-      return random(arg, elem, shape);
+      return rest(arg, elem, shape);
     auto t = Tensor::load(it->second, elem);
     if (!t)
       return t.takeError();
