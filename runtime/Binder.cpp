@@ -36,6 +36,8 @@ Layout layoutOf(const Tensor &t, int64_t axis) {
 /// Copies runs of `count` units (elements, or bytes of blocks) between
 /// storages of the kind the tensor uses.
 void copyUnits(const Tensor &src, int64_t srcOff, Tensor &dst, int64_t dstOff, int64_t n) {
+  if (n == 0) // an empty shard: its storage may be a null pointer
+    return;
   if (isQuantized(src.elem))
     std::memcpy(dst.raw.data() + dstOff, src.raw.data() + srcOff, n);
   else if (src.elem == ElemType::I32)
