@@ -7,26 +7,16 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Builder.h"
+#include "tests/unit/IRTestUtil.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 
 #include <gtest/gtest.h>
 
 using namespace moe;
+using namespace moe::test;
 
 namespace {
-
-const DimExpr T = DimExpr::symbol("T");
-
-TensorType f32(Shape d) { return TensorType(std::move(d), ElemType::F32); }
-TensorType i32(Shape d) { return TensorType(std::move(d), ElemType::I32); }
-
-AttrDict attrs(std::initializer_list<std::pair<const char *, Attribute>> l) {
-  AttrDict d;
-  for (auto &[n, a] : l)
-    d.set(n, a);
-  return d;
-}
 
 AttrDict paramAttr() { return attrs({{"param", Attribute::getBool(true)}}); }
 

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Builder.h"
+#include "tests/unit/IRTestUtil.h"
 #include "ir/Verifier.h"
 
 #include <gtest/gtest.h>
@@ -16,27 +17,18 @@
 #include <set>
 
 using namespace moe;
+using namespace moe::test;
 
 namespace {
 
-const DimExpr T = DimExpr::symbol("T");
 const DimExpr U = DimExpr::symbol("U");
 
 TensorType ty(Shape dims, ElemType e = ElemType::F32) { return TensorType(std::move(dims), e); }
-TensorType f32(Shape dims) { return ty(std::move(dims), ElemType::F32); }
-TensorType i32(Shape dims) { return ty(std::move(dims), ElemType::I32); }
 
 SymbolRanges ranges(int64_t lo = 1, int64_t hi = 8192) {
   SymbolRanges r;
   r["T"] = SymbolRange{lo, hi};
   return r;
-}
-
-AttrDict attrs(std::initializer_list<std::pair<const char *, Attribute>> l) {
-  AttrDict d;
-  for (auto &[n, a] : l)
-    d.set(n, a);
-  return d;
 }
 
 Attribute I(int64_t v) { return Attribute::getInt(v); }

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/TargetDesc.h"
+#include "tests/unit/IRTestUtil.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -15,13 +16,11 @@
 #include <gtest/gtest.h>
 
 using namespace moe;
+using namespace moe::test;
 
 namespace {
 
-DimExpr T = DimExpr::symbol("T");
 DimExpr K = DimExpr::symbol("K");
-
-TensorType f32(Shape dims) { return TensorType(std::move(dims), ElemType::F32); }
 
 SymbolRanges ranges(int64_t tHi = 64) {
   SymbolRanges r;

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Builder.h"
+#include "tests/unit/IRTestUtil.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 
@@ -17,19 +18,9 @@
 #include <set>
 
 using namespace moe;
+using namespace moe::test;
 
 namespace {
-
-const DimExpr T = DimExpr::symbol("T");
-
-TensorType f32(Shape d) { return TensorType(std::move(d), ElemType::F32); }
-
-AttrDict attrs(std::initializer_list<std::pair<const char *, Attribute>> l) {
-  AttrDict d;
-  for (auto &[n, a] : l)
-    d.set(n, a);
-  return d;
-}
 
 bool verifies(const Function &f, std::string *firstError = nullptr) {
   DiagEngine diag;
