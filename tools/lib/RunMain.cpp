@@ -2,6 +2,16 @@
 //
 // moe-run FILE [-p pipeline] [--sym T=7] [--input x=x.npy] [--param w=w.npy]
 //         [--weights model.gguf] [--seed N] [--ranks N] [--output DIR] [--mpi]
+//         [--engine=jit|interp] [--check] [--time] [--threads N]
+//         [--weight-type=TYPE] [--no-cache] [--cache-dir DIR]
+//
+// The JIT (runtime/Executable.h) runs by default; --engine=interp (or
+// --interp) runs the reference interpreter instead. --check runs both on the
+// same bound arguments and fails, naming each output's max abs/rel error,
+// when they differ beyond the tolerance of the output's type. --weight-type
+// retypes every param used as a matmul/matmul_id weight before the pipeline
+// runs, so the seeded weights are quantised to that type and any example
+// runs in any weight type.
 //
 // The pipeline runs first; then symbols, inputs and params are bound: from
 // .npy files when given, else params from the GGUF file of --weights (the
@@ -29,6 +39,7 @@
 #include "ir/Spmd.h"
 #include "ir/Verifier.h"
 #include "runtime/Binder.h"
+#include "runtime/Executable.h"
 #include "runtime/GgufSource.h"
 #include "runtime/InProcessRanks.h"
 #include "runtime/Interpreter.h"
@@ -36,6 +47,8 @@
 #include "runtime/Random.h"
 
 #include "fmt/format.h"
+#include <chrono>
+#include <cmath>
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -46,7 +59,7 @@ using namespace moe;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Engine { Interp };
+enum class Engine { Jit, Interp };
 
 struct RunFlags {
   cl::OptionCategory cat{"moe-run options"};
@@ -65,10 +78,27 @@ struct RunFlags {
                                cl::value_desc("FILE"), cl::cat(cat)};
   cl::opt<uint64_t> seed{"seed", cl::desc("Seed of the generated inputs and params"),
                          cl::init(1), cl::cat(cat)};
-  cl::opt<Engine> engine{"engine", cl::desc("Execution engine"), cl::init(Engine::Interp),
-                         cl::values(clEnumValN(Engine::Interp, "interp",
+  cl::opt<Engine> engine{"engine", cl::desc("Execution engine"), cl::init(Engine::Jit),
+                         cl::values(clEnumValN(Engine::Jit, "jit",
+                                               "native kernels through LLVM ORC (default)"),
+                                    clEnumValN(Engine::Interp, "interp",
                                                "the reference interpreter")),
                          cl::cat(cat)};
+  cl::opt<bool> check{"check", cl::desc("Also run the interpreter; fail if the results differ "
+                                        "beyond tolerance"),
+                      cl::cat(cat)};
+  cl::opt<bool> time{"time", cl::desc("Print compile and run times (ms)"), cl::cat(cat)};
+  cl::opt<unsigned> threads{"threads", cl::desc("JIT worker threads (default: every core)"),
+                            cl::init(0), cl::cat(cat)};
+  cl::opt<std::string> weightType{"weight-type",
+                                  cl::desc("Retype matmul/matmul_id weight params "
+                                           "(f32|f16|bf16|q8_0|q4_0|mxfp4)"),
+                                  cl::value_desc("TYPE"), cl::cat(cat)};
+  cl::opt<bool> noCache{"no-cache", cl::desc("Do not use the JIT's object cache"), cl::cat(cat)};
+  cl::opt<std::string> cacheDir{"cache-dir", cl::desc("The JIT's object cache directory "
+                                                      "(default $XDG_CACHE_HOME/moe)"),
+                                cl::value_desc("DIR"), cl::cat(cat)};
+  cl::opt<bool> perf{"perf", cl::desc("Register JIT code with perf and gdb"), cl::cat(cat)};
   cl::opt<bool> interp{"interp", cl::desc("Use the reference interpreter (= --engine=interp)"),
                        cl::cat(cat)};
   cl::opt<std::string> function{"function", cl::desc("The function to run (default: the only "
@@ -221,22 +251,109 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readModuleText(const std::st
   return llvm::MemoryBuffer::getMemBufferCopy(text, id);
 }
 
-/// This process's rank of `f` under --mpi, all_reduce over MPI.
-llvm::Expected<std::vector<Tensor>> interpretMpiRank(const Function &f, Binder &binder,
-                                                     MpiSession &session) {
+/// This process's rank of `f` under --mpi, all_reduce over MPI; with the
+/// JIT when `exe` is given.
+llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
+                                               Binder &binder, MpiSession &session) {
   auto args = binder.argsForRank(session.rank());
   if (!args)
     return args.takeError();
   MpiCommunicator comm(session);
+  Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
+  SymbolBindings syms = binder.symbolsForRank(session.rank());
+  if (exe) {
+    RunOptions o;
+    o.comm = c;
+    return exe->run(*args, syms, o);
+  }
   InterpOptions o;
-  if (session.size() > 1) // as interpretOnRanks: one rank has no communicator
-    o.comm = &comm;
-  return interpret(f, *args, binder.symbolsForRank(session.rank()), o);
+  o.comm = c;
+  return interpret(f, *args, syms, o);
+}
+
+/// Params used as matmul/matmul_id weights become `type`.
+llvm::Error retypeWeights(Module &m, llvm::StringRef name) {
+  auto type = parseElemType(name);
+  if (!type || *type == ElemType::I32)
+    return err(fmt::format("--weight-type={}: expected f32, f16, bf16, q8_0, q4_0 or mxfp4",
+                           name.str()));
+  for (auto &f : m.functions)
+    for (Value *a : f->getArguments()) {
+      if (!a->isParam())
+        continue;
+      bool weight = false;
+      for (auto &u : a->getUses())
+        weight |= (u.user->is(OpKind::Matmul) || u.user->is(OpKind::MatmulId)) && u.index == 1;
+      if (!weight)
+        continue;
+      TensorType t = a->getType();
+      t.elem = *type;
+      if (isQuantized(*type) && (t.dims.empty() || !t.dims.back().isMultipleOf(32)))
+        return err(fmt::format("--weight-type={}: %{} has rows of {} elements, not a multiple "
+                               "of 32", name.str(), a->getName(), t.dims.empty() ? "1" : t.dims.back().str()));
+      a->setType(t);
+    }
+  return llvm::Error::success();
+}
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Max abs and rel (to the reference's max magnitude) error of each output;
+/// an error naming every output beyond the tolerance of its type.
+llvm::Error compareResults(llvm::ArrayRef<Tensor> got, llvm::ArrayRef<Tensor> ref,
+                           bool print) {
+  if (got.size() != ref.size())
+    return err(fmt::format("--check: the JIT returned {} results, the interpreter {}",
+                           got.size(), ref.size()));
+  std::string bad;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const Tensor &a = got[i], &b = ref[i];
+    if (a.elem != b.elem || a.shape != b.shape) {
+      bad += fmt::format("\n  result{}: JIT {} {} vs interpreter {} {}", i,
+                         elemTypeName(a.elem).str(), a.shapeStr(), elemTypeName(b.elem).str(),
+                         b.shapeStr());
+      continue;
+    }
+    std::vector<float> x = a.toF32(), y = b.toF32();
+    double maxAbs = 0, maxRef = 0;
+    int64_t differ = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      bool bothNaN = std::isnan(x[j]) && std::isnan(y[j]);
+      double d = bothNaN ? 0 : std::fabs((double)x[j] - (double)y[j]);
+      if (std::isnan(d))
+        d = INFINITY;
+      differ += d != 0;
+      maxAbs = std::max(maxAbs, d);
+      if (std::isfinite(y[j]))
+        maxRef = std::max(maxRef, (double)std::fabs(y[j]));
+    }
+    double rel = maxRef > 0 ? maxAbs / maxRef : maxAbs;
+    double tol = a.elem == ElemType::I32 ? 0 : a.elem == ElemType::F16 ? 2e-3
+                 : a.elem == ElemType::BF16                           ? 1.6e-2
+                                                                      : 1e-4;
+    bool ok = rel <= tol;
+    std::string line = fmt::format("result{}: max_abs={:.3g} max_rel={:.3g} ({} of {} elements "
+                                   "differ; tolerance {:.3g}) {}",
+                                   i, maxAbs, rel, differ, x.size(), tol, ok ? "ok" : "FAIL");
+    if (print)
+      llvm::outs() << "check: " << line << "\n";
+    if (!ok)
+      bad += "\n  " + line;
+  }
+  if (!bad.empty())
+    return err("--check: the JIT and the interpreter differ:" + bad);
+  return llvm::Error::success();
 }
 } // namespace
 
 int moe::moeRunMain(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // libLLVM registers an internal `-threads` option of its own; ours (the
+  // JIT's worker count) replaces it in this tool.
+  if (auto *o = cl::getRegisteredOptions().lookup("threads"))
+    o->removeArgument();
   RunFlags flags;
   cl::HideUnrelatedOptions(flags.cat);
   cl::ParseCommandLineOptions(argc, argv, "moe-run: compile and run an MoE layer\n");
@@ -266,6 +383,9 @@ int moe::moeRunMain(int argc, char **argv) {
       return fail(err("the module is invalid (see the diagnostics above)"));
     return 1;
   }
+  if (!flags.weightType.empty())
+    if (auto e = retypeWeights(*module, flags.weightType))
+      return fail(std::move(e));
   PassManager pm;
   if (auto e = pm.addPipeline(flags.pipeline))
     return fail(std::move(e));
@@ -305,20 +425,70 @@ int moe::moeRunMain(int argc, char **argv) {
   if (!source)
     return fail(source.takeError());
   Binder binder(*f, *source, *syms);
+  bool useJit = flags.engine == Engine::Jit && !flags.interp;
+  if (flags.check && !useJit)
+    return fail(err("--check compares the JIT against the interpreter; it cannot be used "
+                    "with --engine=interp"));
+  std::unique_ptr<Executable> exe;
+  if (useJit) {
+    ExecOptions eo;
+    eo.threads = flags.threads;
+    eo.jit.useCache = !flags.noCache;
+    eo.jit.cacheDir = flags.cacheDir;
+    eo.jit.perf = flags.perf;
+    auto x = Executable::compile(*f, eo);
+    if (!x)
+      return fail(x.takeError());
+    exe = std::move(*x);
+  }
+  bool rank0 = !session || session->rank() == 0;
+  if (flags.time && exe && rank0) {
+    auto &st = exe->jitStats();
+    llvm::outs() << fmt::format("compile: {:.1f} ms ({} kernels, {} compiled, {} from cache)\n",
+                                st.compileMs, exe->numKernels(), st.modulesCompiled,
+                                st.modulesFromCache);
+  }
   std::vector<Tensor> out; // rank 0's results
+  auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = interpretMpiRank(*f, binder, *session);
+    auto mine = runMpiRank(*f, exe.get(), binder, *session);
     if (!mine)
       return fail(mine.takeError());
-    if (session->rank() != 0) // rank 0 alone prints and writes
-      return 0;
     out = std::move(*mine);
   } else {
-    auto results = interpretOnRanks(*f, binder);
+    auto results = exe ? runOnRanks(*exe, binder, std::max(1u, flags.threads.getValue()))
+                       : interpretOnRanks(*f, binder);
     if (!results)
       return fail(results.takeError());
     out = std::move((*results)[0]);
   }
+  double runMs = msSince(t0);
+  if (flags.time && rank0) {
+    std::string plan;
+    if (exe)
+      if (auto p = exe->plan(binder.symbolsForRank(0)))
+        plan = fmt::format(", memory plan peak {} bytes ({} unshared)", p->peakBytes,
+                           p->totalBytes);
+      else
+        llvm::consumeError(p.takeError());
+    llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{})\n", runMs, exe ? "jit" : "interp",
+                                exe ? fmt::format(", {} threads", exe->threads()) : "", plan);
+  }
+  if (flags.check) {
+    llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
+    if (session)
+      ref = runMpiRank(*f, nullptr, binder, *session);
+    else if (auto all = interpretOnRanks(*f, binder))
+      ref = std::move((*all)[0]);
+    else
+      ref = all.takeError();
+    if (!ref)
+      return fail(ref.takeError());
+    if (auto e = compareResults(out, *ref, rank0))
+      return fail(std::move(e));
+  }
+  if (!rank0) // rank 0 alone prints and writes
+    return 0;
 
   if (!flags.output.empty())
     if (auto ec = llvm::sys::fs::create_directories(flags.output))

@@ -1,0 +1,410 @@
+//===- Emitter.cpp - Loops, loads, scalar math, fused expressions ---------===//
+//
+// The building blocks of every kernel (see Emitter.h). Buffer pointers and
+// symbol values are loaded once, in the kernel's entry block, so that they
+// are loop-invariant for LLVM whatever the loops store.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Emitter.h"
+
+#include "llvm/IR/Intrinsics.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using llvm::ArrayRef;
+
+KernelEmitter::KernelEmitter(LowerState &s, llvm::StringRef name)
+    : S(s), C(s.module.getContext()), B(C) {
+  auto *fty = llvm::FunctionType::get(B.getInt32Ty(),
+                                      {B.getPtrTy(), B.getPtrTy(), B.getInt64Ty(),
+                                       B.getInt64Ty(), B.getPtrTy()},
+                                      false);
+  fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, S.module);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  for (unsigned a : {0u, 1u}) {
+    fn->addParamAttr(a, llvm::Attribute::NoAlias);
+    fn->addParamAttr(a, llvm::Attribute::ReadOnly);
+  }
+  bufs = fn->getArg(0);
+  syms = fn->getArg(1);
+  begin = fn->getArg(2);
+  end = fn->getArg(3);
+  rt = fn->getArg(4);
+  auto *entry = llvm::BasicBlock::Create(C, "entry", fn);
+  auto *body = llvm::BasicBlock::Create(C, "body", fn);
+  B.SetInsertPoint(entry);
+  B.CreateBr(body);
+  B.SetInsertPoint(body);
+}
+
+/// Emits `make` at the end of the entry block (before its branch).
+template <typename Fn> static llvm::Value *inEntry(KernelEmitter &E, Fn make) {
+  llvm::IRBuilder<> eb(E.fn->getEntryBlock().getTerminator());
+  return make(eb);
+}
+
+//===----------------------------------------------------------------------===//
+// Dims and indices
+//===----------------------------------------------------------------------===//
+
+llvm::Value *KernelEmitter::dim(const DimExpr &d) {
+  if (auto c = d.getConstant())
+    return c64(*c);
+  llvm::Value *sum = nullptr;
+  for (auto &[mono, coeff] : d.getTerms()) {
+    llvm::Value *term = c64(coeff);
+    for (auto &[name, power] : mono) {
+      unsigned k = S.symbolIndex.lookup(name);
+      llvm::Value *sym = inEntry(*this, [&](llvm::IRBuilder<> &eb) {
+        return eb.CreateLoad(eb.getInt64Ty(), eb.CreateConstGEP1_64(eb.getInt64Ty(), syms, k),
+                             name);
+      });
+      for (unsigned p = 0; p < power; ++p)
+        term = B.CreateMul(term, sym);
+    }
+    sum = sum ? B.CreateAdd(sum, term) : term;
+  }
+  return sum ? sum : c64(0);
+}
+
+std::vector<llvm::Value *> KernelEmitter::dims(const Shape &s) {
+  std::vector<llvm::Value *> r;
+  for (auto &d : s)
+    r.push_back(dim(d));
+  return r;
+}
+
+llvm::Value *KernelEmitter::product(ArrayRef<DimExpr> d) {
+  DimExpr p(1);
+  for (auto &x : d)
+    p = p * x;
+  return dim(p);
+}
+
+llvm::Value *KernelEmitter::linearize(ArrayRef<llvm::Value *> idx, const Shape &shape) {
+  llvm::Value *off = c64(0);
+  for (size_t d = 0; d < shape.size(); ++d)
+    off = d == 0 ? idx[0] : B.CreateAdd(B.CreateMul(off, dim(shape[d])), idx[d]);
+  return off;
+}
+
+std::vector<llvm::Value *> KernelEmitter::delinearize(llvm::Value *flat, const Shape &shape) {
+  std::vector<llvm::Value *> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    if (d == 0) {
+      idx[0] = flat;
+      break;
+    }
+    llvm::Value *n = dim(shape[d]);
+    if (shape[d].isConstant(1)) {
+      idx[d] = c64(0);
+      continue;
+    }
+    idx[d] = B.CreateURem(flat, n);
+    flat = B.CreateUDiv(flat, n);
+  }
+  return idx;
+}
+
+//===----------------------------------------------------------------------===//
+// Loops
+//===----------------------------------------------------------------------===//
+
+llvm::Value *KernelEmitter::loopAcc(
+    llvm::Value *lo, llvm::Value *hi, llvm::Value *init,
+    const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
+    llvm::StringRef name) {
+  llvm::BasicBlock *pre = B.GetInsertBlock();
+  auto *header = llvm::BasicBlock::Create(C, name + ".head", fn);
+  auto *bodyBB = llvm::BasicBlock::Create(C, name + ".body", fn);
+  auto *exit = llvm::BasicBlock::Create(C, name + ".exit", fn);
+  B.CreateBr(header);
+  B.SetInsertPoint(header);
+  auto *iv = B.CreatePHI(i64(), 2, name);
+  iv->addIncoming(lo, pre);
+  llvm::PHINode *acc = nullptr;
+  if (init) {
+    acc = B.CreatePHI(init->getType(), 2, name + ".acc");
+    acc->addIncoming(init, pre);
+  }
+  B.CreateCondBr(B.CreateICmpSLT(iv, hi), bodyBB, exit);
+  B.SetInsertPoint(bodyBB);
+  llvm::Value *next = body(iv, acc);
+  auto *ivNext = B.CreateAdd(iv, c64(1), name + ".next", /*NUW=*/true, /*NSW=*/true);
+  llvm::BasicBlock *latch = B.GetInsertBlock();
+  iv->addIncoming(ivNext, latch);
+  if (acc)
+    acc->addIncoming(next, latch);
+  B.CreateBr(header);
+  B.SetInsertPoint(exit);
+  return acc;
+}
+
+void KernelEmitter::loop(llvm::Value *lo, llvm::Value *hi,
+                         const std::function<void(llvm::Value *)> &body,
+                         llvm::StringRef name) {
+  loopAcc(lo, hi, nullptr,
+          [&](llvm::Value *iv, llvm::Value *) {
+            body(iv);
+            return nullptr;
+          },
+          name);
+}
+
+//===----------------------------------------------------------------------===//
+// Loads and stores
+//===----------------------------------------------------------------------===//
+
+llvm::Value *KernelEmitter::bufferPtr(unsigned id) {
+  auto it = bufferPtrs.find(id);
+  if (it != bufferPtrs.end())
+    return it->second;
+  auto *p = inEntry(*this, [&](llvm::IRBuilder<> &eb) {
+    return eb.CreateLoad(eb.getPtrTy(), eb.CreateConstGEP1_64(eb.getPtrTy(), bufs, id),
+                         "buf" + std::to_string(id));
+  });
+  bufferPtrs[id] = p;
+  return p;
+}
+
+/// Half-scale of an E8M0 exponent (runtime/Formats.h's e8m0ToF32Half).
+static llvm::Value *e8m0Half(KernelEmitter &E, llvm::Value *e8) {
+  auto &B = E.B;
+  llvm::Value *e = B.CreateZExt(e8, E.i32());
+  llvm::Value *sub = B.CreateShl(B.getInt32(0x00200000), e);
+  llvm::Value *norm = B.CreateShl(B.CreateSub(e, B.getInt32(1)), 23);
+  llvm::Value *bits = B.CreateSelect(B.CreateICmpULT(e, B.getInt32(2)), sub, norm);
+  return B.CreateBitCast(bits, E.f32());
+}
+
+/// The E2M1 code points doubled, as runtime/Formats.h's kMxfp4Values (ggml's
+/// kvalues_mxfp4); the differential tests check the two agree.
+static constexpr int8_t kMxfp4ValuesForCodegen[16] = {0,  1,  2,  3,  4,  6,  8,  12,
+                                                      0, -1, -2, -3, -4, -6, -8, -12};
+
+/// The mxfp4 code table (doubled E2M1 values) as a global.
+static llvm::GlobalVariable *mxfp4Table(KernelEmitter &E) {
+  auto &M = E.S.module;
+  if (auto *g = M.getNamedGlobal("moe.mxfp4"))
+    return g;
+  std::vector<llvm::Constant *> vals;
+  for (int8_t v : kMxfp4ValuesForCodegen)
+    vals.push_back(llvm::ConstantFP::get(E.f32(), v));
+  auto *ty = llvm::ArrayType::get(E.f32(), 16);
+  return new llvm::GlobalVariable(M, ty, true, llvm::GlobalValue::PrivateLinkage,
+                                  llvm::ConstantArray::get(ty, vals), "moe.mxfp4");
+}
+
+llvm::Value *KernelEmitter::loadElem(llvm::Value *base, ElemType elem, llvm::Value *off) {
+  switch (elem) {
+  case ElemType::F32:
+    return B.CreateLoad(f32(), B.CreateGEP(f32(), base, off));
+  case ElemType::I32:
+    return B.CreateLoad(i32(), B.CreateGEP(i32(), base, off));
+  case ElemType::F16:
+    return B.CreateFPExt(B.CreateLoad(B.getHalfTy(), B.CreateGEP(B.getHalfTy(), base, off)),
+                         f32());
+  case ElemType::BF16: {
+    llvm::Value *h = B.CreateLoad(B.getInt16Ty(), B.CreateGEP(B.getInt16Ty(), base, off));
+    return B.CreateBitCast(B.CreateShl(B.CreateZExt(h, i32()), 16), f32());
+  }
+  case ElemType::Q8_0:
+  case ElemType::Q4_0:
+  case ElemType::MXFP4: {
+    int64_t bytes = rowBytes(elem, 32);
+    llvm::Value *blk = B.CreateUDiv(off, c64(32)), *j = B.CreateURem(off, c64(32));
+    llvm::Value *p = B.CreateGEP(i8(), base, B.CreateMul(blk, c64(bytes)));
+    if (elem == ElemType::Q8_0) {
+      llvm::Value *d = B.CreateFPExt(B.CreateLoad(B.getHalfTy(), p), f32());
+      llvm::Value *q = B.CreateLoad(i8(), B.CreateGEP(i8(), p, B.CreateAdd(j, c64(2))));
+      return B.CreateFMul(B.CreateSIToFP(q, f32()), d);
+    }
+    int64_t qoff = elem == ElemType::Q4_0 ? 2 : 1;
+    llvm::Value *byte = B.CreateLoad(
+        i8(), B.CreateGEP(i8(), p, B.CreateAdd(B.CreateURem(j, c64(16)), c64(qoff))));
+    llvm::Value *hi = B.CreateICmpUGE(j, c64(16));
+    llvm::Value *nib = B.CreateAnd(B.CreateSelect(hi, B.CreateLShr(byte, 4), byte),
+                                   B.getInt8(15));
+    if (elem == ElemType::Q4_0) {
+      llvm::Value *d = B.CreateFPExt(B.CreateLoad(B.getHalfTy(), p), f32());
+      llvm::Value *q = B.CreateSub(B.CreateZExt(nib, i32()), B.getInt32(8));
+      return B.CreateFMul(B.CreateSIToFP(q, f32()), d);
+    }
+    llvm::Value *d = e8m0Half(*this, B.CreateLoad(i8(), p));
+    auto *table = mxfp4Table(*this);
+    llvm::Value *v = B.CreateLoad(
+        f32(), B.CreateGEP(table->getValueType(), table, {c64(0), B.CreateZExt(nib, i64())}));
+    return B.CreateFMul(v, d);
+  }
+  }
+  return nullptr;
+}
+
+/// f32 -> bf16 bits as ggml's GGML_FP32_TO_BF16 (runtime/Formats.cpp).
+static llvm::Value *toBF16Bits(KernelEmitter &E, llvm::Value *x) {
+  auto &B = E.B;
+  llvm::Value *u = B.CreateBitCast(x, E.i32());
+  llvm::Value *isNaN = B.CreateICmpUGT(B.CreateAnd(u, B.getInt32(0x7fffffff)),
+                                       B.getInt32(0x7f800000));
+  llvm::Value *nan = B.CreateOr(B.CreateLShr(u, 16), B.getInt32(64));
+  llvm::Value *bias = B.CreateAdd(B.getInt32(0x7fff), B.CreateAnd(B.CreateLShr(u, 16),
+                                                                  B.getInt32(1)));
+  llvm::Value *rnd = B.CreateLShr(B.CreateAdd(u, bias), 16);
+  return B.CreateTrunc(B.CreateSelect(isNaN, nan, rnd), B.getInt16Ty());
+}
+
+void KernelEmitter::storeElem(llvm::Value *base, ElemType elem, llvm::Value *off,
+                              llvm::Value *v) {
+  switch (elem) {
+  case ElemType::F32:
+    B.CreateStore(v, B.CreateGEP(f32(), base, off));
+    return;
+  case ElemType::I32:
+    B.CreateStore(v, B.CreateGEP(i32(), base, off));
+    return;
+  case ElemType::F16:
+    B.CreateStore(B.CreateFPTrunc(v, B.getHalfTy()), B.CreateGEP(B.getHalfTy(), base, off));
+    return;
+  case ElemType::BF16:
+    B.CreateStore(toBF16Bits(*this, v), B.CreateGEP(B.getInt16Ty(), base, off));
+    return;
+  default:
+    llvm_unreachable("block-quantised results are rejected by the planner");
+  }
+}
+
+llvm::Value *KernelEmitter::roundTo(ElemType elem, llvm::Value *x) {
+  if (elem == ElemType::F16)
+    return B.CreateFPExt(B.CreateFPTrunc(x, B.getHalfTy()), f32());
+  if (elem == ElemType::BF16)
+    return B.CreateBitCast(B.CreateShl(B.CreateZExt(toBF16Bits(*this, x), i32()), 16), f32());
+  return x;
+}
+
+//===----------------------------------------------------------------------===//
+// Scalar math (ir/Scalar.h, operation for operation)
+//===----------------------------------------------------------------------===//
+
+llvm::Value *KernelEmitter::intrinsic(llvm::Intrinsic::ID id, ArrayRef<llvm::Value *> args) {
+  return B.CreateIntrinsic(id, {args[0]->getType()}, args);
+}
+
+llvm::Value *KernelEmitter::callF32(llvm::StringRef name, llvm::Value *x) {
+  auto callee = S.module.getOrInsertFunction(
+      name, llvm::FunctionType::get(f32(), {f32()}, false));
+  if (auto *F = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
+    F->setDoesNotThrow();
+    F->setDoesNotAccessMemory();
+  }
+  return B.CreateCall(callee, {x});
+}
+
+/// std::max(a, b) = a < b ? b : a; std::min(a, b) = b < a ? b : a.
+static llvm::Value *stdMax(llvm::IRBuilder<> &B, llvm::Value *a, llvm::Value *b) {
+  return B.CreateSelect(B.CreateFCmpOLT(a, b), b, a);
+}
+static llvm::Value *stdMin(llvm::IRBuilder<> &B, llvm::Value *a, llvm::Value *b) {
+  return B.CreateSelect(B.CreateFCmpOLT(b, a), b, a);
+}
+
+llvm::Value *KernelEmitter::unary(OpKind k, const scalar::Params &p, llvm::Value *x) {
+  auto one = cf(1.0f);
+  auto expNeg = [&](llvm::Value *v) { return callF32("expf", B.CreateFNeg(v)); };
+  switch (k) {
+  case OpKind::Neg: return B.CreateFNeg(x);
+  case OpKind::Exp: return callF32("expf", x);
+  case OpKind::Log: return callF32("logf", x);
+  case OpKind::Sqr: return B.CreateFMul(x, x);
+  case OpKind::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, {x});
+  case OpKind::Rsqrt: return B.CreateFDiv(one, intrinsic(llvm::Intrinsic::sqrt, {x}));
+  case OpKind::Abs: return intrinsic(llvm::Intrinsic::fabs, {x});
+  case OpKind::Tanh: return callF32("tanhf", x);
+  case OpKind::Sigmoid: return B.CreateFDiv(one, B.CreateFAdd(one, expNeg(x)));
+  case OpKind::Softplus:
+    return B.CreateSelect(B.CreateFCmpOGT(x, cf(20.0f)), x,
+                          callF32("log1pf", callF32("expf", x)));
+  case OpKind::Relu: return B.CreateSelect(B.CreateFCmpOGT(x, cf(0.0f)), x, cf(0.0f));
+  case OpKind::Silu: return B.CreateFDiv(x, B.CreateFAdd(one, expNeg(x)));
+  case OpKind::Gelu: {
+    // 0.5 * x * (1 + tanh(c * x * (1 + 0.044715 * x * x)))
+    llvm::Value *inner = B.CreateFMul(
+        B.CreateFMul(cf(0.7978845608028654f), x),
+        B.CreateFAdd(one, B.CreateFMul(B.CreateFMul(cf(0.044715f), x), x)));
+    return B.CreateFMul(B.CreateFMul(cf(0.5f), x), B.CreateFAdd(one, callF32("tanhf", inner)));
+  }
+  case OpKind::GeluErf:
+    return B.CreateFMul(B.CreateFMul(cf(0.5f), x),
+                        B.CreateFAdd(one, callF32("erff", B.CreateFMul(x, cf(0.7071067811865476f)))));
+  case OpKind::Pow: {
+    if (p.exponent == 2.0f)
+      return B.CreateFMul(x, x);
+    auto callee = S.module.getOrInsertFunction(
+        "powf", llvm::FunctionType::get(f32(), {f32(), f32()}, false));
+    return B.CreateCall(callee, {x, cf(p.exponent)});
+  }
+  case OpKind::Scale: return B.CreateFAdd(B.CreateFMul(x, cf(p.factor)), cf(p.bias));
+  case OpKind::Clamp: return stdMin(B, stdMax(B, x, cf(p.lo)), cf(p.hi));
+  default: llvm_unreachable("not a unary op");
+  }
+}
+
+llvm::Value *KernelEmitter::binary(OpKind k, llvm::Value *a, llvm::Value *b) {
+  switch (k) {
+  case OpKind::Add: return B.CreateFAdd(a, b);
+  case OpKind::Sub: return B.CreateFSub(a, b);
+  case OpKind::Mul: return B.CreateFMul(a, b);
+  case OpKind::Div: return B.CreateFDiv(a, b);
+  case OpKind::Max: return stdMax(B, a, b);
+  case OpKind::Min: return stdMin(B, a, b);
+  default: llvm_unreachable("not a binary op");
+  }
+}
+
+llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *g,
+                                llvm::Value *u) {
+  switch (k) {
+  case OpKind::Swiglu: return B.CreateFMul(unary(OpKind::Silu, p, g), u);
+  case OpKind::Geglu: return B.CreateFMul(unary(OpKind::Gelu, p, g), u);
+  case OpKind::SwigluOai: {
+    llvm::Value *gc = stdMin(B, g, cf(p.limit));
+    llvm::Value *uc = stdMin(B, stdMax(B, u, cf(-p.limit)), cf(p.limit));
+    llvm::Value *sg = unary(OpKind::Sigmoid, p, B.CreateFMul(cf(p.alpha), gc));
+    return B.CreateFMul(B.CreateFMul(gc, sg), B.CreateFAdd(uc, cf(1.0f)));
+  }
+  default: llvm_unreachable("not a GLU");
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::checkIndex(unsigned site, llvm::Value *pos, llvm::Value *id,
+                               llvm::Value *limit) {
+  if (!errorBB) {
+    llvm::IRBuilder<>::InsertPointGuard g(B);
+    errorBB = llvm::BasicBlock::Create(C, "bad.index", fn);
+    B.SetInsertPoint(errorBB);
+    errSite = B.CreatePHI(i64(), 2, "site");
+    errPos = B.CreatePHI(i64(), 2, "pos");
+    errId = B.CreatePHI(i64(), 2, "id");
+    errLimit = B.CreatePHI(i64(), 2, "limit");
+    auto callee = S.module.getOrInsertFunction(
+        kRtErrorSymbol,
+        llvm::FunctionType::get(B.getVoidTy(), {ptr(), i64(), i64(), i64(), i64()}, false));
+    B.CreateCall(callee, {rt, errSite, errPos, errId, errLimit});
+    B.CreateRet(B.getInt32(1));
+  }
+  // Unsigned compare: a negative id is a huge unsigned value.
+  llvm::Value *ok = B.CreateICmpULT(id, limit);
+  auto *cont = llvm::BasicBlock::Create(C, "index.ok", fn);
+  B.CreateCondBr(ok, cont, errorBB);
+  llvm::BasicBlock *from = B.GetInsertBlock();
+  errSite->addIncoming(c64(site), from);
+  errPos->addIncoming(pos, from);
+  errId->addIncoming(id, from);
+  errLimit->addIncoming(limit, from);
+  B.SetInsertPoint(cont);
+}
+
+void KernelEmitter::finish() { B.CreateRet(B.getInt32(0)); }

@@ -1,0 +1,97 @@
+//===- Jit.h - ORC LLJIT for the host, with an object cache -----*- C++ -*-===//
+//
+// One LLJIT per Executable, targeting the host CPU with all its features
+// (JITTargetMachineBuilder::detectHost: AVX2, AVX-512, VNNI, BF16 where
+// present). Modules go through an IR transform layer running LLVM's O3
+// pipeline, then are compiled to an object.
+//
+// The object cache: before anything is compiled, a key is computed from the
+// module's unoptimised IR, the target triple, CPU, features and the LLVM and
+// moe versions. If `<cacheDir>/<key>.o` exists and its trailer checksum
+// matches, that object is linked and nothing is compiled. Otherwise the
+// object the compile layer produces is written there (atomically: a
+// temporary file renamed). A corrupt, unreadable or unwritable cache costs a
+// warning and a recompile, never a failure.
+//
+// Kernels call two kinds of outside functions: libm (expf, tanhf, ...),
+// found in the process, and `moe_rt_error`, defined here.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Program.h"
+
+#include "llvm/ExecutionEngine/JITEventListener.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/ExecutionEngine/Orc/ObjectTransformLayer.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <atomic>
+#include <functional>
+
+namespace moe::codegen {
+
+/// Filled by a kernel that found a bad index (first report wins).
+struct KernelErrorSlot {
+  std::atomic<int> failed{0};
+  int64_t site = 0, pos = 0, id = 0, limit = 0;
+};
+
+using KernelFn = int32_t (*)(void *const *bufs, const int64_t *syms, int64_t begin,
+                             int64_t end, KernelErrorSlot *rt);
+
+struct JitOptions {
+  /// Use the on-disk object cache.
+  bool useCache = true;
+  /// Empty: $MOE_CACHE_DIR, else $XDG_CACHE_HOME/moe, else ~/.cache/moe.
+  std::string cacheDir;
+  /// When set, every compiled object is also written here.
+  std::string dumpObjectDir;
+  /// Register JIT code with perf (jitdump) and gdb.
+  bool perf = false;
+  /// Receives warnings (cache problems); default: standard error.
+  std::function<void(const std::string &)> warn;
+};
+
+struct JitStats {
+  unsigned modulesCompiled = 0; ///< compiled from IR this time
+  unsigned modulesFromCache = 0;
+  double compileMs = 0; ///< optimise + codegen + link (or cache load + link)
+  std::string cachePath; ///< the object's cache file ('' without cache)
+};
+
+/// The cache directory JitOptions::cacheDir resolves to.
+std::string defaultCacheDir();
+
+/// The host target machine used for kernels (O3, host CPU and features).
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
+/// `cpu +feat,...` of the host, as the cache key sees it.
+std::string hostDescription();
+/// Runs LLVM's O3 pipeline on `m` for `tm`.
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm);
+
+class Jit {
+public:
+  static llvm::Expected<std::unique_ptr<Jit>> create(const JitOptions &opts);
+  ~Jit();
+
+  /// Adds the program's module (consumed) and resolves the kernels of its
+  /// steps; compiles it unless the cache has it.
+  llvm::Error addProgram(Program &p);
+  llvm::Expected<KernelFn> lookup(llvm::StringRef symbol);
+  const JitStats &stats() const { return st; }
+
+private:
+  Jit() = default;
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> tm;
+  JitOptions opts;
+  JitStats st;
+  std::string pendingKey;
+  bool storeToCache = false; ///< the object being linked was compiled now
+  std::vector<llvm::JITEventListener *> listeners; ///< process-wide singletons
+  void warn(const std::string &m);
+  void storeObject(const llvm::MemoryBuffer &obj);
+};
+
+} // namespace moe::codegen

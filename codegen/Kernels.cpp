@@ -1,0 +1,307 @@
+//===- Kernels.cpp - Store, reduction, norm and sort kernels --------------===//
+//
+// Kernels whose operands are read through the expression emitter, so any
+// elementwise chain, view or gather feeding them is fused into their loops.
+// Sums accumulate in double, index 0 first, and are rounded once, as the
+// interpreter does; maxima and sort orders treat NaN exactly as it does
+// (runtime/InterpReduce.cpp), so these kernels agree with it bit for bit on
+// f32 data. The matmul kernels are in KernelsMatmul.cpp.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Kernels.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using llvm::ArrayRef;
+
+/// Items worth one task: about 16K inner iterations of `perItem` each.
+static int64_t grainFor(const DimExpr &perItem) {
+  int64_t n = perItem.getConstant().value_or(64);
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
+}
+
+static int64_t axisOf(const Operation &op, int64_t rank) {
+  const Attribute *a = op.getInfo().attrOrDefault(op.attrs(), "axis");
+  return *normalizeAxis(a->getInt(), rank);
+}
+
+/// Items = rows of `shape` (dims but the last); calls fn(full index) for
+/// every element of the rows in [begin, end), the last dim innermost.
+static void forEachRowElement(KernelEmitter &E, const Shape &shape,
+                              const std::function<void(ArrayRef<llvm::Value *>)> &fn) {
+  if (shape.empty()) {
+    E.loop(E.begin, E.end, [&](llvm::Value *) { fn({}); }, "item");
+    return;
+  }
+  Shape rows(shape.begin(), shape.end() - 1);
+  E.loop(E.begin, E.end, [&](llvm::Value *row) {
+    std::vector<llvm::Value *> idx = E.delinearize(row, rows);
+    E.loop(E.c64(0), E.dim(shape.back()), [&](llvm::Value *j) {
+      idx.push_back(j);
+      fn(idx);
+      idx.pop_back();
+    }, "j");
+  }, "row");
+}
+
+/// Items = every index of `shape` with dim `axis` removed; fn(index with 0
+/// at axis).
+static void forEachPosition(KernelEmitter &E, const Shape &shape, int64_t axis,
+                            const std::function<void(std::vector<llvm::Value *>)> &fn) {
+  Shape outer;
+  for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
+    if (d != axis)
+      outer.push_back(shape[d]);
+  E.loop(E.begin, E.end, [&](llvm::Value *item) {
+    std::vector<llvm::Value *> o = E.delinearize(item, outer), idx;
+    for (int64_t d = 0, k = 0; d < (int64_t)shape.size(); ++d)
+      idx.push_back(d == axis ? E.c64(0) : o[k++]);
+    fn(idx);
+  }, "pos");
+}
+
+static DimExpr withoutAxis(const Shape &shape, int64_t axis) {
+  DimExpr n(1);
+  for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
+    if (d != axis)
+      n = n * shape[d];
+  return n;
+}
+
+Extent codegen::emitStoreKernel(
+    KernelEmitter &E, const Value *v,
+    const std::function<llvm::Value *(ArrayRef<llvm::Value *>)> &source) {
+  const TensorType &ty = v->getType();
+  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
+  forEachRowElement(E, ty.dims, [&](ArrayRef<llvm::Value *> idx) {
+    E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), source(idx));
+  });
+  E.finish();
+  if (ty.dims.empty())
+    return {DimExpr(1), 1, 1, 1};
+  Shape rows(ty.dims.begin(), ty.dims.end() - 1);
+  return {numElements(rows), 1, 1, grainFor(ty.dims.back())};
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions
+//===----------------------------------------------------------------------===//
+
+/// maxNaN(acc, x) of InterpReduce.cpp: isnan(acc) || acc > x ? acc : x.
+static llvm::Value *maxNaN(KernelEmitter &E, llvm::Value *acc, llvm::Value *x) {
+  auto &B = E.B;
+  llvm::Value *keep = B.CreateOr(B.CreateFCmpUNO(acc, acc), B.CreateFCmpOGT(acc, x));
+  return B.CreateSelect(keep, acc, x);
+}
+
+Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
+  auto &B = E.B;
+  const Value *x = op.getOperand(0), *v = op.getResult();
+  const Shape &xs = x->getType().dims;
+  int64_t ax = axisOf(op, xs.size());
+  bool keep = op.attrs().getFlag("keepdim");
+  OpKind k = op.getKind();
+  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
+  const TensorType &ty = v->getType();
+  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+    llvm::Value *len = E.dim(xs[ax]);
+    llvm::Value *r;
+    if (k == OpKind::ReduceMax) {
+      r = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
+        idx[ax] = l;
+        return maxNaN(E, acc, E.emitValue(x, idx));
+      }, "l");
+    } else {
+      llvm::Value *sum = E.loopAcc(E.c64(0), len, llvm::ConstantFP::get(E.f64(), 0.0),
+                                   [&](llvm::Value *l, llvm::Value *acc) {
+        idx[ax] = l;
+        return B.CreateFAdd(acc, B.CreateFPExt(E.emitValue(x, idx), E.f64()));
+      }, "l");
+      if (k == OpKind::ReduceMean)
+        sum = B.CreateFDiv(sum, B.CreateSIToFP(len, E.f64()));
+      r = B.CreateFPTrunc(sum, E.f32());
+    }
+    std::vector<llvm::Value *> out;
+    for (int64_t d = 0; d < (int64_t)xs.size(); ++d)
+      if (d != ax)
+        out.push_back(idx[d]);
+      else if (keep)
+        out.push_back(E.c64(0));
+    E.storeElem(base, ty.elem, E.linearize(out, ty.dims), r);
+  });
+  E.finish();
+  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax])};
+}
+
+Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
+  auto &B = E.B;
+  const Value *x = op.getOperand(0), *v = op.getResult();
+  const Shape &xs = x->getType().dims;
+  int64_t ax = axisOf(op, xs.size());
+  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
+  const TensorType &ty = v->getType();
+  scalar::Params none;
+  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+    llvm::Value *len = E.dim(xs[ax]);
+    llvm::Value *m = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
+      idx[ax] = l;
+      return maxNaN(E, acc, E.emitValue(x, idx));
+    }, "l");
+    auto expAt = [&](llvm::Value *l) {
+      idx[ax] = l;
+      return E.unary(OpKind::Exp, none, B.CreateFSub(E.emitValue(x, idx), m));
+    };
+    llvm::Value *sum = E.loopAcc(E.c64(0), len, llvm::ConstantFP::get(E.f64(), 0.0),
+                                 [&](llvm::Value *l, llvm::Value *acc) {
+      return B.CreateFAdd(acc, B.CreateFPExt(expAt(l), E.f64()));
+    }, "s");
+    E.loop(E.c64(0), len, [&](llvm::Value *l) {
+      llvm::Value *y = B.CreateFPTrunc(B.CreateFDiv(B.CreateFPExt(expAt(l), E.f64()), sum), E.f32());
+      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), y);
+    }, "w");
+  });
+  E.finish();
+  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax] * DimExpr(3))};
+}
+
+/// rms_norm and layer_norm over the last axis, in double (InterpReduce.cpp).
+Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
+  auto &B = E.B;
+  const Value *x = op.getOperand(0), *v = op.getResult();
+  const Shape &xs = x->getType().dims;
+  int64_t ax = xs.size() - 1;
+  bool layer = op.is(OpKind::LayerNorm);
+  double eps = op.getInfo().attrOrDefault(op.attrs(), "eps")->getNumber();
+  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
+  const TensorType &ty = v->getType();
+  auto zero = llvm::ConstantFP::get(E.f64(), 0.0);
+  /// A broadcast operand (weight, bias) at idx, as double.
+  auto operandAt = [&](unsigned i, ArrayRef<llvm::Value *> idx) {
+    const Shape &od = op.getOperand(i)->getType().dims;
+    std::vector<llvm::Value *> oi;
+    for (size_t d = 0; d < od.size(); ++d)
+      oi.push_back(od[d].isConstant(1) ? E.c64(0) : idx[xs.size() - od.size() + d]);
+    return B.CreateFPExt(E.emitValue(op.getOperand(i), oi), E.f64());
+  };
+  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+    llvm::Value *n = E.dim(xs[ax]), *nd = B.CreateSIToFP(n, E.f64());
+    auto xAt = [&](llvm::Value *j) {
+      idx[ax] = j;
+      return B.CreateFPExt(E.emitValue(x, idx), E.f64());
+    };
+    llvm::Value *mean = zero, *inv;
+    if (layer) {
+      llvm::Value *sum = E.loopAcc(E.c64(0), n, zero, [&](llvm::Value *j, llvm::Value *acc) {
+        return B.CreateFAdd(acc, xAt(j));
+      }, "m");
+      mean = B.CreateFDiv(sum, nd);
+      llvm::Value *var = E.loopAcc(E.c64(0), n, zero, [&](llvm::Value *j, llvm::Value *acc) {
+        llvm::Value *d = B.CreateFSub(xAt(j), mean);
+        return B.CreateFAdd(acc, B.CreateFMul(d, d));
+      }, "v");
+      inv = B.CreateFDiv(llvm::ConstantFP::get(E.f64(), 1.0),
+                         E.intrinsic(llvm::Intrinsic::sqrt,
+                                     {B.CreateFAdd(B.CreateFDiv(var, nd),
+                                                   llvm::ConstantFP::get(E.f64(), eps))}));
+    } else {
+      llvm::Value *ss = E.loopAcc(E.c64(0), n, zero, [&](llvm::Value *j, llvm::Value *acc) {
+        // (double)p * p: the product of a double and a float promoted.
+        llvm::Value *xj = xAt(j);
+        return B.CreateFAdd(acc, B.CreateFMul(xj, xj));
+      }, "ss");
+      inv = B.CreateFDiv(llvm::ConstantFP::get(E.f64(), 1.0),
+                         E.intrinsic(llvm::Intrinsic::sqrt,
+                                     {B.CreateFAdd(B.CreateFDiv(ss, nd),
+                                                   llvm::ConstantFP::get(E.f64(), eps))}));
+    }
+    E.loop(E.c64(0), n, [&](llvm::Value *j) {
+      llvm::Value *y = B.CreateFMul(layer ? B.CreateFSub(xAt(j), mean) : xAt(j), inv);
+      if (op.getNumOperands() > 1)
+        y = B.CreateFMul(y, operandAt(1, idx));
+      if (op.getNumOperands() > 2)
+        y = B.CreateFAdd(y, operandAt(2, idx));
+      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), B.CreateFPTrunc(y, E.f32()));
+    }, "w");
+  });
+  E.finish();
+  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax] * DimExpr(3))};
+}
+
+//===----------------------------------------------------------------------===//
+// argsort and topk
+//===----------------------------------------------------------------------===//
+
+/// "a comes before b" in the stable order of InterpReduce.cpp: values by
+/// lessNaNLast (reversed for desc), ties to the lower index.
+static llvm::Value *before(KernelEmitter &E, bool desc, llvm::Value *ai, llvm::Value *av,
+                           llvm::Value *bi, llvm::Value *bv) {
+  auto &B = E.B;
+  auto lessNaNLast = [&](llvm::Value *a, llvm::Value *b) {
+    return B.CreateAnd(B.CreateFCmpORD(a, a),
+                       B.CreateOr(B.CreateFCmpUNO(b, b), B.CreateFCmpOLT(a, b)));
+  };
+  llvm::Value *lt = desc ? lessNaNLast(bv, av) : lessNaNLast(av, bv);
+  llvm::Value *gt = desc ? lessNaNLast(av, bv) : lessNaNLast(bv, av);
+  return B.CreateOr(lt, B.CreateAnd(B.CreateNot(gt), B.CreateICmpSLT(ai, bi)));
+}
+
+Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
+  auto &B = E.B;
+  const Value *x = op.getOperand(0), *v = op.getResult();
+  const Shape &xs = x->getType().dims;
+  int64_t ax = xs.size() - 1;
+  bool topk = op.is(OpKind::Topk);
+  bool desc = topk || op.attrs().getFlag("desc");
+  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
+  const TensorType &ty = v->getType();
+  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+    llvm::Value *n = E.dim(xs[ax]);
+    auto valueAt = [&](llvm::Value *i) {
+      idx[ax] = i;
+      return E.emitValue(x, idx);
+    };
+    auto storeAt = [&](llvm::Value *slot, llvm::Value *i) {
+      idx[ax] = slot;
+      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), B.CreateTrunc(i, E.i32()));
+    };
+    if (!topk) {
+      // The rank of i is the number of elements before it; out[rank] = i.
+      E.loop(E.c64(0), n, [&](llvm::Value *i) {
+        llvm::Value *vi = valueAt(i);
+        llvm::Value *rank = E.loopAcc(E.c64(0), n, E.c64(0), [&](llvm::Value *j, llvm::Value *acc) {
+          llvm::Value *b = before(E, desc, j, valueAt(j), i, vi);
+          return B.CreateAdd(acc, B.CreateZExt(b, E.i64()));
+        }, "j");
+        storeAt(rank, i);
+      }, "i");
+      return;
+    }
+    // topk: k selection passes; pass s takes the first element (in sort
+    // order) that comes after the one pass s - 1 took.
+    int64_t k = op.getAttr("k")->getInt();
+    llvm::Value *prevI = E.c64(-1), *prevV = E.cf(0);
+    for (int64_t s = 0; s < k; ++s) {
+      auto *state = llvm::StructType::get(E.i64(), E.f32());
+      llvm::Value *init = llvm::UndefValue::get(state);
+      init = B.CreateInsertValue(init, E.c64(-1), 0);
+      init = B.CreateInsertValue(init, E.cf(0), 1);
+      llvm::Value *pi = prevI, *pv = prevV;
+      llvm::Value *best = E.loopAcc(E.c64(0), n, init, [&](llvm::Value *i, llvm::Value *acc) {
+        llvm::Value *vi = valueAt(i);
+        llvm::Value *bi = B.CreateExtractValue(acc, 0), *bv = B.CreateExtractValue(acc, 1);
+        llvm::Value *after = s == 0 ? B.getTrue() : before(E, true, pi, pv, i, vi);
+        llvm::Value *better = B.CreateOr(B.CreateICmpSLT(bi, E.c64(0)),
+                                         before(E, true, i, vi, bi, bv));
+        llvm::Value *take = B.CreateAnd(after, better);
+        llvm::Value *r = B.CreateInsertValue(acc, B.CreateSelect(take, i, bi), 0);
+        return B.CreateInsertValue(r, B.CreateSelect(take, vi, bv), 1);
+      }, "i");
+      prevI = B.CreateExtractValue(best, 0);
+      prevV = B.CreateExtractValue(best, 1);
+      storeAt(E.c64(s), prevI);
+    }
+  });
+  E.finish();
+  return {withoutAxis(xs, ax), 1, 1,
+          grainFor(xs[ax] * (topk ? DimExpr(op.getAttr("k")->getInt()) : xs[ax]))};
+}

@@ -1,0 +1,97 @@
+//===- Program.h - A function lowered to kernels ----------------*- C++ -*-===//
+//
+// What codegen hands the runtime: an LLVM module of kernels plus the schedule
+// that runs them. Every kernel has one ABI,
+//
+//   i32 @kernel(ptr %bufs, ptr %syms, i64 %begin, i64 %end, ptr %rt)
+//
+// `bufs` is the table of buffer base pointers (indexed by buffer id, below),
+// `syms` the values of the function's symbols in declaration order, and
+// [begin, end) a range of the step's parallel items: the runtime splits
+// [0, extent) among its threads, so a kernel never synchronises. A kernel
+// returns 0, or 1 after reporting a run-time error (an id out of range)
+// through `moe_rt_error(rt, site, pos, id, limit)`; the runtime turns that
+// into a message naming the op (ErrorSite) whose index was bad.
+//
+// Buffers are the values that live in memory: arguments (caller memory),
+// materialised intermediates and results (in the runtime's memory plan), and
+// scratch (the routing tables of matmul_id). Values fused into a consumer
+// (elementwise chains, views, gathers) have no buffer at all.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/IR.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moe::codegen {
+
+enum class BufferKind {
+  Argument, ///< function argument `argIndex`, bound by the caller
+  Temp,     ///< an intermediate, placed by the memory plan
+  Scratch,  ///< kernel scratch of `scratchBytes`, placed by the memory plan
+};
+
+struct BufferDesc {
+  BufferKind kind = BufferKind::Temp;
+  const Value *value = nullptr; ///< Argument and Temp
+  unsigned argIndex = 0;
+  ElemType elem = ElemType::F32;
+  Shape dims;             ///< Argument and Temp: the value's type
+  DimExpr scratchBytes;   ///< Scratch
+  bool isResult = false;  ///< returned: never reused, outlives the run
+  std::string name;       ///< `%up`, `route(%ids)`
+};
+
+enum class StepKind {
+  Kernel,    ///< call `symbol` over [0, extent)
+  AllReduce, ///< sum `buffer` (f32) over the ranks, in place
+};
+
+struct Step {
+  StepKind kind = StepKind::Kernel;
+  std::string symbol;
+  const Operation *op = nullptr; ///< the op it computes, for messages
+  /// Parallel items: ceil(extent / extentDivisor) * extentMultiplier.
+  DimExpr extent = DimExpr(1);
+  int64_t extentDivisor = 1, extentMultiplier = 1;
+  int64_t grain = 1; ///< items worth one task
+  std::vector<unsigned> reads, writes;
+  unsigned buffer = 0; ///< AllReduce
+};
+
+/// Where a kernel may stop with an index out of range; `moe_rt_error`'s
+/// `site` argument indexes Program::errorSites.
+struct ErrorSite {
+  enum class Kind { ExpertId, BiasId, GatherIndex } kind;
+  const Operation *op; ///< the matmul_id, add_id or gather
+};
+
+struct Program {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  std::vector<BufferDesc> buffers;
+  std::vector<Step> steps;
+  /// The buffer of each function result, in `return` order.
+  std::vector<unsigned> results;
+  /// The symbols, in the order of the kernels' `syms` array.
+  std::vector<std::string> symbols;
+  std::vector<ErrorSite> errorSites;
+};
+
+struct LowerOptions {
+  /// Prefix of every kernel's symbol name (keeps names unique per module).
+  std::string prefix = "moe";
+};
+
+/// Lowers a verified function to kernels. Fails (naming the op) for what the
+/// JIT does not support, e.g. an all_reduce of a non-f32 value.
+llvm::Expected<Program> lowerFunction(const Function &f, const LowerOptions &opts = {});
+
+} // namespace moe::codegen

@@ -1,0 +1,370 @@
+//===- Executable.cpp - Memory plan, step loop, errors, ranks -------------===//
+#include "runtime/Executable.h"
+
+#include "ir/Spmd.h"
+#include "runtime/Binder.h"
+#include "runtime/Formats.h"
+#include "runtime/InProcessRanks.h"
+#include "runtime/Interpreter.h"
+
+#include "fmt/format.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+using namespace moe;
+using namespace moe::codegen;
+
+template <typename... Args>
+static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 fmt::format(f, std::forward<Args>(args)...));
+}
+
+static std::string where(const Operation &op) {
+  std::string s = op.getName().str();
+  if (op.getNumResults() > 0)
+    s += " %" + op.getResult(0)->getName();
+  return s;
+}
+
+llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &f,
+                                                                const ExecOptions &opts) {
+  std::unique_ptr<Executable> x(new Executable());
+  x->fn = f.clone();
+  auto prog = lowerFunction(*x->fn);
+  if (!prog)
+    return prog.takeError();
+  x->prog = std::move(*prog);
+  auto jit = Jit::create(opts.jit);
+  if (!jit)
+    return jit.takeError();
+  x->jit = std::move(*jit);
+  if (auto e = x->jit->addProgram(x->prog))
+    return e;
+  for (auto &s : x->prog.steps) {
+    codegen::KernelFn k = nullptr;
+    if (s.kind == StepKind::Kernel) {
+      auto a = x->jit->lookup(s.symbol);
+      if (!a)
+        return a.takeError();
+      k = *a;
+    }
+    x->kernels.push_back(k);
+  }
+  x->pool = std::make_unique<WorkerPool>(opts.threads);
+  return x;
+}
+
+Executable::~Executable() = default;
+
+unsigned Executable::numKernels() const {
+  return (unsigned)std::count_if(prog.steps.begin(), prog.steps.end(),
+                                 [](const Step &s) { return s.kind == StepKind::Kernel; });
+}
+
+//===----------------------------------------------------------------------===//
+// Memory plan
+//===----------------------------------------------------------------------===//
+
+static constexpr int64_t kAlign = 64;
+
+llvm::Expected<MemoryPlan> Executable::plan(const SymbolBindings &syms) {
+  std::vector<int64_t> key;
+  for (auto &s : prog.symbols)
+    key.push_back(syms.lookup(s));
+  {
+    std::lock_guard<std::mutex> lock(planMutex);
+    auto it = plans.find(key);
+    if (it != plans.end())
+      return it->second;
+  }
+  size_t nb = prog.buffers.size();
+  MemoryPlan p;
+  p.offset.assign(nb, -1);
+  p.bytes.assign(nb, 0);
+  std::vector<int> first(nb, INT32_MAX), last(nb, -1);
+  int nsteps = (int)prog.steps.size();
+  for (int s = 0; s < nsteps; ++s) {
+    for (unsigned b : prog.steps[s].writes)
+      first[b] = std::min(first[b], s), last[b] = std::max(last[b], s);
+    for (unsigned b : prog.steps[s].reads)
+      first[b] = std::min(first[b], s), last[b] = std::max(last[b], s);
+  }
+  std::vector<unsigned> order;
+  for (unsigned b = 0; b < nb; ++b) {
+    const BufferDesc &d = prog.buffers[b];
+    if (d.kind == BufferKind::Argument)
+      continue;
+    int64_t bytes;
+    if (d.kind == BufferKind::Scratch) {
+      auto v = evaluateDim(d.scratchBytes, syms);
+      if (!v)
+        return v.takeError();
+      bytes = *v;
+    } else {
+      auto shape = evaluateShape(TensorType(d.dims, d.elem), syms);
+      if (!shape)
+        return err("{}: {}", d.name, llvm::toString(shape.takeError()));
+      if (auto e = checkShape(d.elem, *shape))
+        return err("{}: {}", d.name, llvm::toString(std::move(e)));
+      int64_t n = 1;
+      for (int64_t x : *shape)
+        n *= x;
+      bytes = rowBytes(d.elem, n);
+    }
+    if (d.isResult)
+      last[b] = nsteps; // outlives the run
+    if (first[b] == INT32_MAX)
+      first[b] = last[b] = std::max(last[b], 0);
+    p.bytes[b] = (bytes + kAlign - 1) / kAlign * kAlign;
+    p.totalBytes += p.bytes[b];
+    order.push_back(b);
+  }
+  // Largest first, each at the lowest offset free during its lifetime.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](unsigned a, unsigned b) { return p.bytes[a] > p.bytes[b]; });
+  std::vector<unsigned> placed;
+  for (unsigned b : order) {
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (unsigned o : placed)
+      if (!(last[o] < first[b] || last[b] < first[o]))
+        busy.push_back({p.offset[o], p.offset[o] + p.bytes[o]});
+    std::sort(busy.begin(), busy.end());
+    int64_t off = 0;
+    for (auto &[lo, hi] : busy) {
+      if (off + p.bytes[b] <= lo)
+        break;
+      off = std::max(off, hi);
+    }
+    p.offset[b] = off;
+    p.peakBytes = std::max(p.peakBytes, off + p.bytes[b]);
+    placed.push_back(b);
+  }
+  std::lock_guard<std::mutex> lock(planMutex);
+  plans[key] = p;
+  return p;
+}
+
+//===----------------------------------------------------------------------===//
+// Running
+//===----------------------------------------------------------------------===//
+
+llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBindings &syms) {
+  if ((size_t)slot.site >= prog.errorSites.size())
+    return err("a kernel failed at an unknown site {}", slot.site);
+  const ErrorSite &site = prog.errorSites[slot.site];
+  const Operation &op = *site.op;
+  switch (site.kind) {
+  case ErrorSite::Kind::ExpertId:
+  case ErrorSite::Kind::BiasId: {
+    auto k = evaluateDim(op.getOperand(2)->getType().dims[1], syms);
+    int64_t kk = k ? std::max<int64_t>(*k, 1) : (llvm::consumeError(k.takeError()), 1);
+    return err("{}: token {}, slot {}: {} id {} is out of range [0, {})", where(op),
+               slot.pos / kk, slot.pos % kk,
+               site.kind == ErrorSite::Kind::ExpertId ? "expert" : "bias", slot.id, slot.limit);
+  }
+  case ErrorSite::Kind::GatherIndex: {
+    auto idxShape = evaluateShape(op.getOperand(1)->getType(), syms);
+    auto srcShape = evaluateShape(op.getOperand(0)->getType(), syms);
+    if (!idxShape || !srcShape) {
+      llvm::consumeError(idxShape.takeError());
+      llvm::consumeError(srcShape.takeError());
+      return err("{}: index {} is out of range [0, {})", where(op), slot.id, slot.limit);
+    }
+    std::vector<int64_t> idx(idxShape->size());
+    int64_t flat = slot.pos;
+    for (size_t d = idx.size(); d-- > 0;) {
+      int64_t n = (*idxShape)[d];
+      idx[d] = n ? flat % n : 0;
+      flat = n ? flat / n : 0;
+    }
+    int64_t ax = *normalizeAxis(op.getInfo().attrOrDefault(op.attrs(), "axis")->getInt(),
+                                srcShape->size());
+    std::string token = idx.empty() ? "" : fmt::format(" (token {})", idx[0]);
+    return err("{}: index {} at indices{}{} is out of range [0, {}) for axis {} of {}",
+               where(op), slot.id, formatShape(idx), token, slot.limit, ax,
+               formatShape(*srcShape));
+  }
+  }
+  return err("a kernel failed");
+}
+
+/// A buffer of stored elements as a Tensor.
+static Tensor toTensor(ElemType elem, std::vector<int64_t> shape, const void *data) {
+  Tensor t;
+  t.elem = elem;
+  t.shape = std::move(shape);
+  int64_t n = t.numElements();
+  switch (elem) {
+  case ElemType::F32:
+    t.f.resize(n);
+    if (n)
+      std::memcpy(t.f.data(), data, n * 4);
+    break;
+  case ElemType::I32:
+    t.i.resize(n);
+    if (n)
+      std::memcpy(t.i.data(), data, n * 4);
+    break;
+  case ElemType::F16:
+  case ElemType::BF16: {
+    t.f.resize(n);
+    auto *h = static_cast<const uint16_t *>(data);
+    for (int64_t j = 0; j < n; ++j)
+      t.f[j] = elem == ElemType::F16 ? f16ToF32(h[j]) : bf16ToF32(h[j]);
+    break;
+  }
+  default:
+    t.raw.resize(rowBytes(elem, n));
+    if (n)
+      std::memcpy(t.raw.data(), data, t.raw.size());
+  }
+  return t;
+}
+
+llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void *> args,
+                                                       const SymbolBindings &syms,
+                                                       const RunOptions &ro) {
+  if (auto e = checkSymbols(*fn, syms))
+    return e;
+  if (args.size() != fn->getNumArguments())
+    return err("@{} takes {} arguments, got {}", fn->getName(), fn->getNumArguments(),
+               args.size());
+  auto planned = plan(syms);
+  if (!planned)
+    return planned.takeError();
+  const MemoryPlan &p = *planned;
+
+  // The arena, 64-byte aligned; every buffer pointer non-null.
+  size_t arenaBytes = std::max<int64_t>(p.peakBytes, kAlign);
+  std::unique_ptr<void, decltype(&std::free)> arena(std::aligned_alloc(kAlign, arenaBytes),
+                                                    &std::free);
+  if (!arena)
+    return err("cannot allocate the {}-byte arena of @{}", arenaBytes, fn->getName());
+  static const int64_t empty[kAlign / 8] = {};
+  std::vector<void *> bufs(prog.buffers.size());
+  for (size_t b = 0; b < bufs.size(); ++b) {
+    const BufferDesc &d = prog.buffers[b];
+    if (d.kind == BufferKind::Argument)
+      bufs[b] = const_cast<void *>(args[d.argIndex] ? args[d.argIndex] : empty);
+    else
+      bufs[b] = static_cast<char *>(arena.get()) + p.offset[b];
+  }
+  std::vector<int64_t> symv;
+  for (auto &s : prog.symbols)
+    symv.push_back(syms.lookup(s));
+
+  WorkerPool *wp = ro.pool ? ro.pool : pool.get();
+  for (size_t s = 0; s < prog.steps.size(); ++s) {
+    const Step &st = prog.steps[s];
+    if (st.kind == StepKind::AllReduce) {
+      if (!ro.comm)
+        continue; // one rank: the identity
+      int64_t n = p.bytes[st.buffer] ? 1 : 0;
+      auto shape = evaluateShape(TensorType(prog.buffers[st.buffer].dims, ElemType::F32), syms);
+      if (!shape)
+        return shape.takeError();
+      n = 1;
+      for (int64_t x : *shape)
+        n *= x;
+      if (auto e = ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n))
+        return err("{}: {}", where(*st.op), llvm::toString(std::move(e)));
+      continue;
+    }
+    auto ext = evaluateDim(st.extent, syms);
+    if (!ext)
+      return ext.takeError();
+    int64_t items = (*ext + st.extentDivisor - 1) / st.extentDivisor * st.extentMultiplier;
+    KernelErrorSlot slot;
+    KernelFn k = kernels[s];
+    void *const *bp = bufs.data();
+    const int64_t *sp = symv.data();
+    auto body = [&](int64_t b, int64_t e) {
+      if (!slot.failed.load(std::memory_order_relaxed))
+        k(bp, sp, b, e, &slot);
+    };
+    if (ro.singleThreaded)
+      body(0, items);
+    else
+      wp->parallelFor(items, st.grain, body);
+    if (slot.failed.load())
+      return kernelError(slot, syms);
+  }
+
+  std::vector<Tensor> out;
+  for (unsigned b : prog.results) {
+    const BufferDesc &d = prog.buffers[b];
+    auto shape = evaluateShape(TensorType(d.dims, d.elem), syms);
+    if (!shape)
+      return shape.takeError();
+    out.push_back(toTensor(d.elem, std::move(*shape), bufs[b]));
+  }
+  return out;
+}
+
+llvm::Expected<std::vector<Tensor>> Executable::run(llvm::ArrayRef<Tensor> args,
+                                                    const SymbolBindings &syms,
+                                                    const RunOptions &ro) {
+  if (auto e = checkSymbols(*fn, syms))
+    return e;
+  if (auto e = checkArguments(*fn, args, syms))
+    return e;
+  std::vector<std::vector<uint16_t>> halves;
+  std::vector<const void *> ptrs;
+  for (const Tensor &t : args) {
+    switch (t.elem) {
+    case ElemType::F32: ptrs.push_back(t.f.data()); break;
+    case ElemType::I32: ptrs.push_back(t.i.data()); break;
+    case ElemType::F16:
+    case ElemType::BF16: {
+      auto &h = halves.emplace_back(t.f.size());
+      for (size_t j = 0; j < h.size(); ++j)
+        h[j] = t.elem == ElemType::F16 ? f32ToF16(t.f[j]) : f32ToBF16(t.f[j]);
+      ptrs.push_back(h.data());
+      break;
+    }
+    default: ptrs.push_back(t.raw.data()); break;
+    }
+  }
+  return runRaw(ptrs, syms, ro);
+}
+
+//===----------------------------------------------------------------------===//
+// In-process ranks
+//===----------------------------------------------------------------------===//
+
+llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe, Binder &binder,
+                                                                 unsigned threadsPerRank) {
+  const Function &f = exe.function();
+  int ranks = (int)numRanks(f);
+  std::vector<std::vector<Tensor>> args(ranks), results(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    auto a = binder.argsForRank(r);
+    if (!a)
+      return a.takeError();
+    args[r] = std::move(*a);
+  }
+  if (ranks == 1) {
+    auto out = exe.run(args[0], binder.symbolsForRank(0));
+    if (!out)
+      return out.takeError();
+    results[0] = std::move(*out);
+    return results;
+  }
+  auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
+    WorkerPool pool(std::max(1u, threadsPerRank));
+    RunOptions o;
+    o.comm = &comm;
+    o.pool = &pool;
+    auto out = exe.run(args[r], binder.symbolsForRank(r), o);
+    if (!out)
+      return out.takeError();
+    results[r] = std::move(*out);
+    return llvm::Error::success();
+  });
+  if (e)
+    return e;
+  return results;
+}

@@ -1,0 +1,101 @@
+//===- Executable.h - A JIT-compiled function, ready to run -----*- C++ -*-===//
+//
+// compile() lowers a verified function (codegen/Lower), JIT-compiles the
+// kernels (codegen/Jit, with the object cache) and keeps a private copy of
+// the function, so the caller's module may go away. run() then:
+//
+//   1. checks the symbols against their declared ranges;
+//   2. computes the memory plan for these symbol values (cached per
+//      binding): every intermediate and scratch buffer gets an offset in one
+//      arena, buffers whose lifetimes (first write .. last read, in step
+//      order) do not overlap sharing memory; results are never shared;
+//   3. runs the steps in order, each kernel's items split over the worker
+//      pool, all_reduce through the Communicator (none: one rank);
+//   4. stops at the first kernel that reports a bad index, with the
+//      interpreter's wording of the error, naming the op;
+//   5. returns the results as Tensors.
+//
+// Arguments come in their stored layout: f32/i32 as such, f16/bf16 as
+// 16-bit patterns, block types as GGUF blocks. The Tensor overload checks
+// them like the interpreter (checkArguments) and converts f16/bf16; the raw
+// overload uses caller memory as it is, without copying. run() may be called
+// from several threads at once (ranks) if each passes its own pool or none.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Jit.h"
+#include "runtime/Communicator.h"
+#include "runtime/Tensor.h"
+#include "runtime/WorkerPool.h"
+
+#include <map>
+#include <mutex>
+
+namespace moe {
+
+struct ExecOptions {
+  /// Threads of the Executable's own pool (the caller included); 0: every core.
+  unsigned threads = 0;
+  codegen::JitOptions jit;
+};
+
+struct RunOptions {
+  /// The ranks all_reduce sums over; null: one rank.
+  Communicator *comm = nullptr;
+  /// Null: the Executable's own pool. Concurrent runs (in-process ranks) each
+  /// need their own, or `singleThreaded`.
+  WorkerPool *pool = nullptr;
+  bool singleThreaded = false;
+};
+
+/// Offsets of the planned buffers for one symbol binding.
+struct MemoryPlan {
+  std::vector<int64_t> offset; ///< per buffer (-1: not in the arena)
+  std::vector<int64_t> bytes;  ///< per buffer
+  int64_t peakBytes = 0;       ///< the arena
+  int64_t totalBytes = 0;      ///< what the buffers would take unshared
+};
+
+class Executable {
+public:
+  static llvm::Expected<std::unique_ptr<Executable>> compile(const Function &f,
+                                                             const ExecOptions &opts = {});
+  ~Executable();
+
+  const Function &function() const { return *fn; }
+  const codegen::JitStats &jitStats() const { return jit->stats(); }
+  unsigned numKernels() const;
+  unsigned threads() const { return pool->size(); }
+
+  llvm::Expected<MemoryPlan> plan(const SymbolBindings &syms);
+
+  llvm::Expected<std::vector<Tensor>> run(llvm::ArrayRef<Tensor> args,
+                                          const SymbolBindings &syms,
+                                          const RunOptions &ro = {});
+  /// args[k]: argument k's data in its stored layout, shaped as its type
+  /// evaluated under `syms` (not checked: the caller's contract).
+  llvm::Expected<std::vector<Tensor>> runRaw(llvm::ArrayRef<const void *> args,
+                                             const SymbolBindings &syms,
+                                             const RunOptions &ro = {});
+
+private:
+  Executable() = default;
+  std::unique_ptr<Function> fn;
+  codegen::Program prog;
+  std::unique_ptr<codegen::Jit> jit;
+  std::vector<codegen::KernelFn> kernels; ///< per step (null: not a kernel)
+  std::unique_ptr<WorkerPool> pool;
+  std::mutex planMutex;
+  std::map<std::vector<int64_t>, MemoryPlan> plans;
+
+  llvm::Error kernelError(const codegen::KernelErrorSlot &slot, const SymbolBindings &syms);
+};
+
+/// Runs the Executable of an SPMD function (ir/Spmd.h) on every rank in
+/// this process, as interpretOnRanks does; results per rank.
+class Binder;
+llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,
+                                                            unsigned threadsPerRank = 1);
+
+} // namespace moe

@@ -1,0 +1,52 @@
+//===- WorkerPool.h - A persistent fork-join thread pool --------*- C++ -*-===//
+//
+// The threads an Executable splits each kernel's items among. Workers are
+// created once and sleep between kernels; parallelFor hands out chunks of
+// `grain` items from an atomic counter (so experts with many tokens and
+// experts with none balance out), runs chunks on the calling thread too, and
+// returns when every item is done. One parallelFor at a time per pool.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "llvm/ADT/STLFunctionalExtras.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace moe {
+
+class WorkerPool {
+public:
+  /// `threads` in total, the caller included; 0 means every core.
+  explicit WorkerPool(unsigned threads = 0);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool &) = delete;
+  WorkerPool &operator=(const WorkerPool &) = delete;
+
+  unsigned size() const { return (unsigned)workers.size() + 1; }
+
+  /// Calls fn(begin, end) on disjoint chunks covering [0, n).
+  void parallelFor(int64_t n, int64_t grain, llvm::function_ref<void(int64_t, int64_t)> fn);
+
+private:
+  std::vector<std::thread> workers;
+  std::mutex m;
+  std::condition_variable wake, done;
+  uint64_t generation = 0;
+  bool stopping = false;
+  size_t finished = 0; ///< workers done with the current generation
+  // The current job.
+  llvm::function_ref<void(int64_t, int64_t)> job;
+  int64_t jobN = 0, jobGrain = 1;
+  std::atomic<int64_t> next{0};
+
+  void drain();
+  void workerLoop();
+};
+
+} // namespace moe
