@@ -78,9 +78,9 @@ Extent codegen::emitStoreKernel(
   });
   E.finish();
   if (ty.dims.empty())
-    return {DimExpr(1), 1, 1, 1};
+    return {DimExpr(1), 1};
   Shape rows(ty.dims.begin(), ty.dims.end() - 1);
-  return {numElements(rows), 1, 1, grainFor(ty.dims.back())};
+  return {numElements(rows), grainFor(ty.dims.back())};
 }
 
 //===----------------------------------------------------------------------===//
@@ -130,7 +130,7 @@ Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
     E.storeElem(base, ty.elem, E.linearize(out, ty.dims), r);
   });
   E.finish();
-  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax])};
+  return {withoutAxis(xs, ax), grainFor(xs[ax])};
 }
 
 Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
@@ -161,7 +161,7 @@ Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
     }, "w");
   });
   E.finish();
-  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax] * DimExpr(3))};
+  return {withoutAxis(xs, ax), grainFor(xs[ax] * DimExpr(3))};
 }
 
 /// rms_norm and layer_norm over the last axis, in double (InterpReduce.cpp).
@@ -224,7 +224,7 @@ Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
     }, "w");
   });
   E.finish();
-  return {withoutAxis(xs, ax), 1, 1, grainFor(xs[ax] * DimExpr(3))};
+  return {withoutAxis(xs, ax), grainFor(xs[ax] * DimExpr(3))};
 }
 
 //===----------------------------------------------------------------------===//
@@ -302,6 +302,6 @@ Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
     }
   });
   E.finish();
-  return {withoutAxis(xs, ax), 1, 1,
+  return {withoutAxis(xs, ax),
           grainFor(xs[ax] * (topk ? DimExpr(op.getAttr("k")->getInt()) : xs[ax]))};
 }

@@ -20,10 +20,12 @@
 namespace moe::codegen {
 
 struct Extent {
-  DimExpr items;
-  int64_t divisor = 1;   ///< items = ceil(items / divisor) * multiplier
-  int64_t multiplier = 1;
+  /// items = product of ceil(dim / divisor)
+  std::vector<std::pair<DimExpr, int64_t>> factors;
   int64_t grain = 1;
+  Extent(DimExpr items, int64_t grain) : factors{{std::move(items), 1}}, grain(grain) {}
+  Extent(std::vector<std::pair<DimExpr, int64_t>> f, int64_t grain)
+      : factors(std::move(f)), grain(grain) {}
 };
 
 /// Fills the buffer of `v` with `source(idx)` at every index.

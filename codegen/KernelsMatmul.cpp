@@ -158,7 +158,9 @@ llvm::Value *minI64(KernelEmitter &E, llvm::Value *a, llvm::Value *b) {
   return E.B.CreateSelect(E.B.CreateICmpSLT(a, b), a, b);
 }
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b) {
+  return E.B.CreateUDiv(E.B.CreateAdd(a, E.c64(b - 1)), E.c64(b));
+}
 } // namespace
 
 /// out[r, n] = dot(x[r, :], w[n, :]) over (row block, column block) tiles.
@@ -169,13 +171,13 @@ Extent codegen::emitMatmulKernel(KernelEmitter &E, const Operation &op) {
   const DimExpr &K = xs.back(), &N = w->getType().dims[0];
   ElemType welem = w->getType().elem;
   DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
-  int64_t nBlocks = ceilDiv(*N.getConstant(), kColBlock);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x));
   llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w));
   llvm::Value *ob = E.bufferPtr(E.S.bufferOf.lookup(v));
   ElemType xelem = x->getType().elem;
+  llvm::Value *nBlocks = ceilDivV(E, E.dim(N), kColBlock);
   E.loop(E.begin, E.end, [&](llvm::Value *item) {
-    llvm::Value *rb = B.CreateUDiv(item, E.c64(nBlocks)), *nb = B.CreateURem(item, E.c64(nBlocks));
+    llvm::Value *rb = B.CreateUDiv(item, nBlocks), *nb = B.CreateURem(item, nBlocks);
     llvm::Value *r0 = B.CreateMul(rb, E.c64(kRowBlock));
     llvm::Value *r1 = minI64(E, B.CreateAdd(r0, E.c64(kRowBlock)), E.dim(rows));
     llvm::Value *n0 = B.CreateMul(nb, E.c64(kColBlock));
@@ -198,7 +200,7 @@ Extent codegen::emitMatmulKernel(KernelEmitter &E, const Operation &op) {
     }, "r");
   }, "tile");
   E.finish();
-  return {rows, kRowBlock, nBlocks, 1};
+  return {{{rows, kRowBlock}, {N, kColBlock}}, 1};
 }
 
 //===----------------------------------------------------------------------===//
@@ -248,7 +250,7 @@ Extent codegen::emitRouteKernel(KernelEmitter &E, const Operation &op, unsigned 
     E.storeElem(counts, ElemType::I32, id, B.CreateAdd(c, B.getInt32(1)));
   }, "fill");
   E.finish();
-  return {DimExpr(1), 1, 1, 1};
+  return {DimExpr(1), 1};
 }
 
 Extent codegen::emitMatmulIdKernel(KernelEmitter &E, const Operation &op, unsigned route) {
@@ -257,7 +259,6 @@ Extent codegen::emitMatmulIdKernel(KernelEmitter &E, const Operation &op, unsign
   const Shape &xs = x->getType().dims, &ws = w->getType().dims;
   const DimExpr &K = xs[2], &N = ws[1], &Bd = xs[1];
   int64_t nE = *ws[0].getConstant();
-  int64_t nBlocks = ceilDiv(*N.getConstant(), kColBlock);
   ElemType welem = w->getType().elem, xelem = x->getType().elem;
   llvm::Value *sb = E.bufferPtr(route);
   llvm::Value *offsets = B.CreateConstGEP1_64(E.i32(), sb, nE),
@@ -266,8 +267,9 @@ Extent codegen::emitMatmulIdKernel(KernelEmitter &E, const Operation &op, unsign
   llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w));
   llvm::Value *ob = E.bufferPtr(E.S.bufferOf.lookup(v));
   llvm::Value *k = E.dim(op.getOperand(2)->getType().dims[1]);
+  llvm::Value *nBlocks = ceilDivV(E, E.dim(N), kColBlock);
   E.loop(E.begin, E.end, [&](llvm::Value *item) {
-    llvm::Value *e = B.CreateUDiv(item, E.c64(nBlocks)), *nb = B.CreateURem(item, E.c64(nBlocks));
+    llvm::Value *e = B.CreateUDiv(item, nBlocks), *nb = B.CreateURem(item, nBlocks);
     llvm::Value *lo = B.CreateSExt(E.loadElem(offsets, ElemType::I32, e), E.i64());
     llvm::Value *hi = B.CreateSExt(E.loadElem(offsets, ElemType::I32, B.CreateAdd(e, E.c64(1))), E.i64());
     llvm::Value *n0 = B.CreateMul(nb, E.c64(kColBlock));
@@ -292,5 +294,5 @@ Extent codegen::emitMatmulIdKernel(KernelEmitter &E, const Operation &op, unsign
     }, "tok");
   }, "item");
   E.finish();
-  return {DimExpr(nE * nBlocks), 1, 1, 1};
+  return {{{DimExpr(nE), 1}, {N, kColBlock}}, 1};
 }

@@ -122,9 +122,7 @@ struct Planner {
     Step s;
     s.symbol = name;
     s.op = &op;
-    s.extent = x.items;
-    s.extentDivisor = x.divisor;
-    s.extentMultiplier = x.multiplier;
+    s.extent = x.factors;
     s.grain = x.grain;
     s.writes = std::move(writes);
     for (const Value *o : op.getOperands())
@@ -169,13 +167,9 @@ llvm::Error Planner::plan() {
     if (op.is(OpKind::AllReduce) && ty.elem != ElemType::F32)
       return err("{}: all_reduce of {} is not supported (f32 only)", where(op),
                  elemTypeName(ty.elem).str());
-    if (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId)) {
-      const Shape &wd = op.getOperand(1)->getType().dims;
-      for (size_t d = 0; d + 1 < wd.size(); ++d)
-        if (!wd[d].getConstant())
-          return err("{}: the weight's dim {} ({}) must be static for the JIT", where(op), d,
-                     wd[d].str());
-    }
+    if (op.is(OpKind::MatmulId) && !op.getOperand(1)->getType().dims[0].getConstant())
+      return err("{}: the expert count ({}) must be static for the JIT", where(op),
+                 op.getOperand(1)->getType().dims[0].str());
     BufferDesc d;
     d.kind = BufferKind::Temp;
     d.value = v;

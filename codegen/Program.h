@@ -58,9 +58,8 @@ struct Step {
   StepKind kind = StepKind::Kernel;
   std::string symbol;
   const Operation *op = nullptr; ///< the op it computes, for messages
-  /// Parallel items: ceil(extent / extentDivisor) * extentMultiplier.
-  DimExpr extent = DimExpr(1);
-  int64_t extentDivisor = 1, extentMultiplier = 1;
+  /// Parallel items: the product of ceil(dim / divisor) over the factors.
+  std::vector<std::pair<DimExpr, int64_t>> extent;
   int64_t grain = 1; ///< items worth one task
   std::vector<unsigned> reads, writes;
   unsigned buffer = 0; ///< AllReduce

@@ -262,21 +262,23 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     if (st.kind == StepKind::AllReduce) {
       if (!ro.comm)
         continue; // one rank: the identity
-      int64_t n = p.bytes[st.buffer] ? 1 : 0;
       auto shape = evaluateShape(TensorType(prog.buffers[st.buffer].dims, ElemType::F32), syms);
       if (!shape)
         return shape.takeError();
-      n = 1;
+      int64_t n = 1;
       for (int64_t x : *shape)
         n *= x;
       if (auto e = ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n))
         return err("{}: {}", where(*st.op), llvm::toString(std::move(e)));
       continue;
     }
-    auto ext = evaluateDim(st.extent, syms);
-    if (!ext)
-      return ext.takeError();
-    int64_t items = (*ext + st.extentDivisor - 1) / st.extentDivisor * st.extentMultiplier;
+    int64_t items = 1;
+    for (auto &[d, div] : st.extent) {
+      auto v = evaluateDim(d, syms);
+      if (!v)
+        return v.takeError();
+      items *= (*v + div - 1) / div;
+    }
     KernelErrorSlot slot;
     KernelFn k = kernels[s];
     void *const *bp = bufs.data();

@@ -12,6 +12,9 @@ config.test_exec_root = os.path.join(config.moe_obj_root, "tests", "lit")
 
 config.environment["PATH"] = os.pathsep.join(
     [config.moe_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
+# The JIT's object cache lives in the build tree, never in the user's home.
+config.environment["MOE_CACHE_DIR"] = os.path.join(config.test_exec_root, "jit-cache")
+config.environment.pop("XDG_CACHE_HOME", None)
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.moe_src_root))
