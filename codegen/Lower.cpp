@@ -275,20 +275,22 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
   Program p;
   p.context = std::make_unique<llvm::LLVMContext>();
   p.module = std::make_unique<llvm::Module>(opts.prefix + "." + f.getName(), *p.context);
-  LowerState S{f, *p.module, {}, p.buffers, {}, p.errorSites};
+  LowerState S{f, *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
+               llvm::StringMap<unsigned>(), p.errorSites};
   for (auto &s : f.symbols()) {
     S.symbolIndex[s.name] = p.symbols.size();
     p.symbols.push_back(s.name);
   }
-  Planner planner{f, S, p.steps, {}, {}, {}};
+  Planner planner{f, S, p.steps, llvm::SmallPtrSet<const Value *, 16>(),
+                  llvm::SmallPtrSet<const Value *, 16>(), llvm::DenseMap<const Value *, unsigned>()};
   if (auto e = planner.plan())
-    return std::move(e);
+    return e;
   if (auto e = planner.emit())
-    return std::move(e);
+    return e;
   Operation *ret = f.getReturn();
   if (!ret)
     return err("@{} has no return", f.getName());
   for (const Value *v : ret->getOperands())
     p.results.push_back(S.bufferOf.lookup(v));
-  return std::move(p);
+  return p;
 }
