@@ -194,7 +194,7 @@ void Jit::warn(const std::string &m) {
 void Jit::storeObject(const llvm::MemoryBuffer &obj) {
   llvm::StringRef bytes = obj.getBuffer();
   if (!opts.dumpObjectDir.empty()) {
-    std::string path = opts.dumpObjectDir + "/" + (pendingKey.empty() ? "kernels" : pendingKey) + ".o";
+    std::string path = opts.dumpObjectDir + "/" + (pendingName.empty() ? "kernels" : pendingName) + ".o";
     if (auto ec = llvm::sys::fs::create_directories(opts.dumpObjectDir))
       warn(fmt::format("cannot create {}: {}", opts.dumpObjectDir, ec.message()));
     else {
@@ -287,6 +287,7 @@ llvm::Error Jit::addProgram(Program &p) {
   os << kCodegenVersion << LLVM_VERSION_STRING << jit->getTargetTriple().str()
      << hostDescription();
   pendingKey = fmt::format("{:016x}", llvm::xxh3_64bits(llvm::StringRef(ir)));
+  pendingName = m.getModuleIdentifier();
 
   bool fromCache = false;
   if (opts.useCache) {

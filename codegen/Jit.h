@@ -87,7 +87,7 @@ private:
   std::unique_ptr<llvm::TargetMachine> tm;
   JitOptions opts;
   JitStats st;
-  std::string pendingKey;
+  std::string pendingKey, pendingName;
   bool storeToCache = false; ///< the object being linked was compiled now
   std::vector<llvm::JITEventListener *> listeners; ///< process-wide singletons
   void warn(const std::string &m);

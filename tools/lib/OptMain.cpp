@@ -11,6 +11,7 @@
 #include "tools/lib/InputSplit.h"
 #include "tools/lib/ToolCommon.h"
 
+#include "codegen/Jit.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -27,7 +28,7 @@ using namespace moe;
 namespace cl = llvm::cl;
 
 namespace {
-enum class Emit { IR, Dot };
+enum class Emit { IR, Dot, Llvm };
 
 struct OptFlags {
   cl::OptionCategory cat{"moe-opt options"};
@@ -59,8 +60,15 @@ struct OptFlags {
       cl::cat(cat)};
   cl::opt<Emit> emit{"emit", cl::desc("What to print"), cl::init(Emit::IR),
                      cl::values(clEnumValN(Emit::IR, "ir", "the IR as text (default)"),
-                                clEnumValN(Emit::Dot, "dot", "Graphviz DOT of each function")),
+                                clEnumValN(Emit::Dot, "dot", "Graphviz DOT of each function"),
+                                clEnumValN(Emit::Llvm, "llvm",
+                                           "the optimised LLVM IR of each function's kernels "
+                                           "(as the JIT compiles them for this host)")),
                      cl::cat(cat)};
+  cl::opt<std::string> dumpObjectDir{
+      "dump-object-dir",
+      cl::desc("JIT-compile each function and write its object file (<module>.o) here"),
+      cl::value_desc("DIR"), cl::cat(cat)};
   cl::opt<std::string> targetDesc{
       "target-desc",
       cl::desc("Target description (JSON) saying which shape classes its fused kernels are "
@@ -117,11 +125,42 @@ static bool processChunk(OptFlags &flags, const InputChunk &chunk, llvm::StringR
     finish(false);
     return false;
   }
-  if (flags.emit == Emit::Dot)
+  if (!flags.dumpObjectDir.empty())
+    for (auto &f : module->functions) {
+      codegen::JitOptions jo;
+      jo.useCache = false;
+      jo.dumpObjectDir = flags.dumpObjectDir;
+      auto prog = codegen::lowerFunction(*f);
+      auto jit = prog ? codegen::Jit::create(jo) : prog.takeError();
+      llvm::Error e = jit ? (*jit)->addProgram(*prog) : jit.takeError();
+      if (e) {
+        llvm::errs() << bufName << ": error: @" << f->getName() << ": "
+                     << llvm::toString(std::move(e)) << "\n";
+        return finish(false);
+      }
+    }
+  if (flags.emit == Emit::Dot) {
     for (auto &f : module->functions)
       printDot(*f, os);
-  else
+  } else if (flags.emit == Emit::Llvm) {
+    auto tm = codegen::createHostTargetMachine();
+    if (!tm) {
+      llvm::errs() << "moe-opt: error: " << llvm::toString(tm.takeError()) << "\n";
+      return finish(false);
+    }
+    for (auto &f : module->functions) {
+      auto prog = codegen::lowerFunction(*f);
+      if (!prog) {
+        llvm::errs() << bufName << ": error: @" << f->getName() << ": "
+                     << llvm::toString(prog.takeError()) << "\n";
+        return finish(false);
+      }
+      codegen::optimizeModule(*prog->module, **tm);
+      prog->module->print(os, nullptr);
+    }
+  } else {
     printModule(*module, os);
+  }
   return finish(true);
 }
 
