@@ -71,7 +71,12 @@ llvm::Value *KernelEmitter::emitCompute(const Value *v, ArrayRef<llvm::Value *> 
   llvm::Value *r = nullptr;
 
   if (scalar::isBinary(k)) {
-    r = binary(k, broadcastOperand(operand(0), ty, idx), broadcastOperand(operand(1), ty, idx));
+    llvm::Value *a = broadcastOperand(operand(0), ty, idx);
+    llvm::Value *b = broadcastOperand(operand(1), ty, idx);
+    if (k == OpKind::Div && ty.elem == ElemType::I32)
+      failUnless(S.errorSite(ErrorSite::Kind::DivByZero, op),
+                 B.CreateICmpNE(b, B.getInt32(0)), linearize(idx, ty.dims), c64(0), c64(0));
+    r = binary(k, a, b);
   } else if (scalar::isUnary(k)) {
     r = unary(k, params, emitValue(operand(0), idx));
   } else if (scalar::isGlu(k)) {

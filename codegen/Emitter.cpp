@@ -349,6 +349,23 @@ llvm::Value *KernelEmitter::unary(OpKind k, const scalar::Params &p, llvm::Value
 }
 
 llvm::Value *KernelEmitter::binary(OpKind k, llvm::Value *a, llvm::Value *b) {
+  if (a->getType()->isIntegerTy()) { // i32: wrapping, truncating division
+    switch (k) {
+    case OpKind::Add: return B.CreateAdd(a, b);
+    case OpKind::Sub: return B.CreateSub(a, b);
+    case OpKind::Mul: return B.CreateMul(a, b);
+    case OpKind::Div: {
+      // INT_MIN / -1 wraps to INT_MIN (sdiv would be undefined); the caller
+      // has checked b != 0.
+      llvm::Value *m1 = B.CreateICmpEQ(b, B.getInt32(-1));
+      return B.CreateSelect(m1, B.CreateSub(B.getInt32(0), a),
+                            B.CreateSDiv(a, B.CreateSelect(m1, B.getInt32(1), b)));
+    }
+    case OpKind::Max: return B.CreateSelect(B.CreateICmpSLT(a, b), b, a);
+    case OpKind::Min: return B.CreateSelect(B.CreateICmpSLT(b, a), b, a);
+    default: llvm_unreachable("not a binary op");
+    }
+  }
   switch (k) {
   case OpKind::Add: return B.CreateFAdd(a, b);
   case OpKind::Sub: return B.CreateFSub(a, b);
@@ -381,6 +398,12 @@ llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *
 
 void KernelEmitter::checkIndex(unsigned site, llvm::Value *pos, llvm::Value *id,
                                llvm::Value *limit) {
+  // Unsigned compare: a negative id is a huge unsigned value.
+  failUnless(site, B.CreateICmpULT(id, limit), pos, id, limit);
+}
+
+void KernelEmitter::failUnless(unsigned site, llvm::Value *ok, llvm::Value *pos,
+                               llvm::Value *id, llvm::Value *limit) {
   if (!errorBB) {
     llvm::IRBuilder<>::InsertPointGuard g(B);
     errorBB = llvm::BasicBlock::Create(C, "bad.index", fn);
@@ -395,8 +418,6 @@ void KernelEmitter::checkIndex(unsigned site, llvm::Value *pos, llvm::Value *id,
     B.CreateCall(callee, {rt, errSite, errPos, errId, errLimit});
     B.CreateRet(B.getInt32(1));
   }
-  // Unsigned compare: a negative id is a huge unsigned value.
-  llvm::Value *ok = B.CreateICmpULT(id, limit);
   auto *cont = llvm::BasicBlock::Create(C, "index.ok", fn);
   B.CreateCondBr(ok, cont, errorBB);
   llvm::BasicBlock *from = B.GetInsertBlock();

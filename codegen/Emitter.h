@@ -115,6 +115,10 @@ public:
   /// Branches to the error exit unless 0 <= id < limit (i64 values):
   /// reports (site, pos, id, limit) through moe_rt_error, returns 1.
   void checkIndex(unsigned site, llvm::Value *pos, llvm::Value *id, llvm::Value *limit);
+  /// Branches to the error exit unless `ok` (i1), reporting (site, pos, id,
+  /// limit).
+  void failUnless(unsigned site, llvm::Value *ok, llvm::Value *pos, llvm::Value *id,
+                  llvm::Value *limit);
 
   /// Ends the kernel: `ret 0`.
   void finish();

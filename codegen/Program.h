@@ -68,8 +68,8 @@ struct Step {
 /// Where a kernel may stop with an index out of range; `moe_rt_error`'s
 /// `site` argument indexes Program::errorSites.
 struct ErrorSite {
-  enum class Kind { ExpertId, BiasId, GatherIndex } kind;
-  const Operation *op; ///< the matmul_id, add_id or gather
+  enum class Kind { ExpertId, BiasId, GatherIndex, DivByZero } kind;
+  const Operation *op; ///< the matmul_id, add_id, gather or i32 div
 };
 
 struct Program {

@@ -10,6 +10,7 @@
 #include "fmt/format.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -165,6 +166,21 @@ llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBin
                slot.pos / kk, slot.pos % kk,
                site.kind == ErrorSite::Kind::ExpertId ? "expert" : "bias", slot.id, slot.limit);
   }
+  case ErrorSite::Kind::DivByZero: {
+    auto shape = evaluateShape(op.getResult(0)->getType(), syms);
+    if (!shape) {
+      llvm::consumeError(shape.takeError());
+      return err("{}: i32 division by zero", where(op));
+    }
+    std::vector<int64_t> idx(shape->size());
+    int64_t flat = slot.pos;
+    for (size_t d = idx.size(); d-- > 0;) {
+      int64_t n = (*shape)[d];
+      idx[d] = n ? flat % n : 0;
+      flat = n ? flat / n : 0;
+    }
+    return err("{}: i32 division by zero at result index {}", where(op), formatShape(idx));
+  }
   case ErrorSite::Kind::GatherIndex: {
     auto idxShape = evaluateShape(op.getOperand(1)->getType(), syms);
     auto srcShape = evaluateShape(op.getOperand(0)->getType(), syms);
@@ -306,31 +322,38 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
   return out;
 }
 
+llvm::Expected<StoredArgs> Executable::prepare(llvm::ArrayRef<Tensor> args,
+                                               const SymbolBindings &syms) {
+  if (auto e = checkSymbols(*fn, syms))
+    return std::move(e);
+  if (auto e = checkArguments(*fn, args, syms))
+    return std::move(e);
+  StoredArgs out;
+  for (const Tensor &t : args) {
+    switch (t.elem) {
+    case ElemType::F32: out.ptrs.push_back(t.f.data()); break;
+    case ElemType::I32: out.ptrs.push_back(t.i.data()); break;
+    case ElemType::F16:
+    case ElemType::BF16: {
+      auto &h = out.halves.emplace_back(t.f.size());
+      for (size_t j = 0; j < h.size(); ++j)
+        h[j] = t.elem == ElemType::F16 ? f32ToF16(t.f[j]) : f32ToBF16(t.f[j]);
+      out.ptrs.push_back(h.data());
+      break;
+    }
+    default: out.ptrs.push_back(t.raw.data()); break;
+    }
+  }
+  return out;
+}
+
 llvm::Expected<std::vector<Tensor>> Executable::run(llvm::ArrayRef<Tensor> args,
                                                     const SymbolBindings &syms,
                                                     const RunOptions &ro) {
-  if (auto e = checkSymbols(*fn, syms))
-    return e;
-  if (auto e = checkArguments(*fn, args, syms))
-    return e;
-  std::vector<std::vector<uint16_t>> halves;
-  std::vector<const void *> ptrs;
-  for (const Tensor &t : args) {
-    switch (t.elem) {
-    case ElemType::F32: ptrs.push_back(t.f.data()); break;
-    case ElemType::I32: ptrs.push_back(t.i.data()); break;
-    case ElemType::F16:
-    case ElemType::BF16: {
-      auto &h = halves.emplace_back(t.f.size());
-      for (size_t j = 0; j < h.size(); ++j)
-        h[j] = t.elem == ElemType::F16 ? f32ToF16(t.f[j]) : f32ToBF16(t.f[j]);
-      ptrs.push_back(h.data());
-      break;
-    }
-    default: ptrs.push_back(t.raw.data()); break;
-    }
-  }
-  return runRaw(ptrs, syms, ro);
+  auto stored = prepare(args, syms);
+  if (!stored)
+    return stored.takeError();
+  return runRaw(stored->ptrs, syms, ro);
 }
 
 //===----------------------------------------------------------------------===//
@@ -338,7 +361,9 @@ llvm::Expected<std::vector<Tensor>> Executable::run(llvm::ArrayRef<Tensor> args,
 //===----------------------------------------------------------------------===//
 
 llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe, Binder &binder,
-                                                                 unsigned threadsPerRank) {
+                                                                 unsigned threadsPerRank,
+                                                                 std::vector<double> *runMs,
+                                                                 unsigned repeat) {
   const Function &f = exe.function();
   int ranks = (int)numRanks(f);
   std::vector<std::vector<Tensor>> args(ranks), results(ranks);
@@ -348,25 +373,38 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
       return a.takeError();
     args[r] = std::move(*a);
   }
-  if (ranks == 1) {
-    auto out = exe.run(args[0], binder.symbolsForRank(0));
-    if (!out)
-      return out.takeError();
-    results[0] = std::move(*out);
-    return results;
+  std::vector<StoredArgs> stored;
+  for (int r = 0; r < ranks; ++r) {
+    auto s = exe.prepare(args[r], binder.symbolsForRank(r));
+    if (!s)
+      return s.takeError();
+    stored.push_back(std::move(*s));
   }
-  auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
-    WorkerPool pool(std::max(1u, threadsPerRank));
-    RunOptions o;
-    o.comm = &comm;
-    o.pool = &pool;
-    auto out = exe.run(args[r], binder.symbolsForRank(r), o);
-    if (!out)
-      return out.takeError();
-    results[r] = std::move(*out);
-    return llvm::Error::success();
-  });
-  if (e)
-    return e;
+  for (unsigned i = 0; i < std::max(1u, repeat); ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (ranks == 1) {
+      auto out = exe.runRaw(stored[0].ptrs, binder.symbolsForRank(0));
+      if (!out)
+        return out.takeError();
+      results[0] = std::move(*out);
+    } else {
+      auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
+        WorkerPool pool(std::max(1u, threadsPerRank));
+        RunOptions o;
+        o.comm = &comm;
+        o.pool = &pool;
+        auto out = exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
+        if (!out)
+          return out.takeError();
+        results[r] = std::move(*out);
+        return llvm::Error::success();
+      });
+      if (e)
+        return std::move(e);
+    }
+    if (runMs)
+      runMs->push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
   return results;
 }

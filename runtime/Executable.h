@@ -57,6 +57,13 @@ struct MemoryPlan {
   int64_t totalBytes = 0;      ///< what the buffers would take unshared
 };
 
+/// Arguments in their stored layout for runRaw: pointers into the Tensors
+/// (f32, i32, blocks) or into `halves` (f16/bf16 converted once).
+struct StoredArgs {
+  std::vector<const void *> ptrs;
+  std::vector<std::vector<uint16_t>> halves;
+};
+
 class Executable {
 public:
   static llvm::Expected<std::unique_ptr<Executable>> compile(const Function &f,
@@ -73,6 +80,9 @@ public:
   llvm::Expected<std::vector<Tensor>> run(llvm::ArrayRef<Tensor> args,
                                           const SymbolBindings &syms,
                                           const RunOptions &ro = {});
+  /// Checks `args` (checkArguments) and lays them out for runRaw; the
+  /// Tensors must outlive the result.
+  llvm::Expected<StoredArgs> prepare(llvm::ArrayRef<Tensor> args, const SymbolBindings &syms);
   /// args[k]: argument k's data in its stored layout, shaped as its type
   /// evaluated under `syms` (not checked: the caller's contract).
   llvm::Expected<std::vector<Tensor>> runRaw(llvm::ArrayRef<const void *> args,
@@ -95,7 +105,11 @@ private:
 /// Runs the Executable of an SPMD function (ir/Spmd.h) on every rank in
 /// this process, as interpretOnRanks does; results per rank.
 class Binder;
+/// `runMs` (optional) receives the wall time of each run, binding excluded;
+/// `repeat` runs every rank that many times (for timing).
 llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,
-                                                            unsigned threadsPerRank = 1);
+                                                            unsigned threadsPerRank = 1,
+                                                            std::vector<double> *runMs = nullptr,
+                                                            unsigned repeat = 1);
 
 } // namespace moe

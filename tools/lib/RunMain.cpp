@@ -47,6 +47,7 @@
 #include "runtime/Random.h"
 
 #include "fmt/format.h"
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include "llvm/Support/CommandLine.h"
@@ -87,7 +88,12 @@ struct RunFlags {
   cl::opt<bool> check{"check", cl::desc("Also run the interpreter; fail if the results differ "
                                         "beyond tolerance"),
                       cl::cat(cat)};
-  cl::opt<bool> time{"time", cl::desc("Print compile and run times (ms)"), cl::cat(cat)};
+  cl::opt<bool> time{"time", cl::desc("Print compile and run times (ms; binding excluded for "
+                                      "the JIT)"),
+                     cl::cat(cat)};
+  cl::opt<unsigned> repeat{"repeat", cl::desc("With --time: run the JIT N times and report the "
+                                              "median and minimum"),
+                           cl::init(1), cl::cat(cat)};
   cl::opt<unsigned> threads{"threads", cl::desc("JIT worker threads (default: every core)"),
                             cl::init(0), cl::cat(cat)};
   cl::opt<std::string> weightType{"weight-type",
@@ -449,6 +455,7 @@ int moe::moeRunMain(int argc, char **argv) {
                                 st.modulesFromCache);
   }
   std::vector<Tensor> out; // rank 0's results
+  std::vector<double> runMs;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
     auto mine = runMpiRank(*f, exe.get(), binder, *session);
@@ -456,13 +463,15 @@ int moe::moeRunMain(int argc, char **argv) {
       return fail(mine.takeError());
     out = std::move(*mine);
   } else {
-    auto results = exe ? runOnRanks(*exe, binder, std::max(1u, flags.threads.getValue()))
+    auto results = exe ? runOnRanks(*exe, binder, std::max(1u, flags.threads.getValue()), &runMs,
+                                    flags.repeat)
                        : interpretOnRanks(*f, binder);
     if (!results)
       return fail(results.takeError());
     out = std::move((*results)[0]);
   }
-  double runMs = msSince(t0);
+  if (runMs.empty())
+    runMs.push_back(msSince(t0));
   if (flags.time && rank0) {
     std::string plan;
     if (exe)
@@ -471,8 +480,15 @@ int moe::moeRunMain(int argc, char **argv) {
                            p->totalBytes);
       else
         llvm::consumeError(p.takeError());
-    llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{})\n", runMs, exe ? "jit" : "interp",
-                                exe ? fmt::format(", {} threads", exe->threads()) : "", plan);
+    std::vector<double> sorted = runMs;
+    std::sort(sorted.begin(), sorted.end());
+    std::string reps = sorted.size() > 1 ? fmt::format(", median of {} runs, min {:.3f} ms",
+                                                       sorted.size(), sorted.front())
+                                         : "";
+    llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{}{})\n", sorted[sorted.size() / 2],
+                                exe ? "jit" : "interp, binding included",
+                                exe ? fmt::format(", {} threads", exe->threads()) : "", reps,
+                                plan);
   }
   if (flags.check) {
     llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
