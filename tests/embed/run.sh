@@ -7,7 +7,7 @@ set -euo pipefail
 build=$1 src=$2 work=$3 gen=$4
 rm -rf "$work"
 mkdir -p "$work"
-cmake --install "$build" --prefix "$work/prefix" >"$work/install.log"
+cmake --install "$build" --component dev --prefix "$work/prefix" >"$work/install.log"
 cmake -S "$src/examples/embed" -B "$work/build" -G "$gen" \
   -DCMAKE_PREFIX_PATH="$work/prefix" >"$work/configure.log"
 cmake --build "$work/build" >"$work/build.log"
