@@ -153,7 +153,7 @@ struct jit::Executable::Impl {
   std::unique_ptr<moe::Executable> exe;
   std::vector<const void *> bound;       ///< per argument (params only)
   std::vector<Tensor> owned;             ///< random params
-  std::vector<std::vector<uint16_t>> halves;
+  std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 random params
 };
 
 jit::Executable::Executable(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -247,17 +247,8 @@ llvm::Error jit::Executable::bindRandomParams(uint64_t seed) {
     auto t = randomTensor(seed, a->getName(), a->getType().elem, *shape, true);
     if (!t)
       return t.takeError();
-    Tensor &own = impl->owned.emplace_back(std::move(*t));
-    const void *p = own.raw.empty() ? (const void *)own.f.data() : own.raw.data();
-    if (own.elem == ElemType::I32)
-      p = own.i.data();
-    if (own.elem == ElemType::F16 || own.elem == ElemType::BF16) {
-      auto &h = impl->halves.emplace_back(own.f.size());
-      for (size_t j = 0; j < h.size(); ++j)
-        h[j] = own.elem == ElemType::F16 ? f32ToF16(own.f[j]) : f32ToBF16(own.f[j]);
-      p = h.data();
-    }
-    impl->bound[a->getArgIndex()] = p;
+    impl->bound[a->getArgIndex()] = storedData(impl->owned.emplace_back(std::move(*t)),
+                                                impl->storage);
   }
   return llvm::Error::success();
 }
@@ -303,20 +294,7 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
     HostTensor h;
     h.dtype = toDType(t.elem);
     h.shape = t.shape;
-    int64_t n = t.numElements();
-    h.bytes.resize(rowBytes(t.elem, n));
-    switch (t.elem) {
-    case ElemType::F32: std::memcpy(h.bytes.data(), t.f.data(), h.bytes.size()); break;
-    case ElemType::I32: std::memcpy(h.bytes.data(), t.i.data(), h.bytes.size()); break;
-    case ElemType::F16:
-    case ElemType::BF16: {
-      auto *p = reinterpret_cast<uint16_t *>(h.bytes.data());
-      for (int64_t j = 0; j < n; ++j)
-        p[j] = t.elem == ElemType::F16 ? f32ToF16(t.f[j]) : f32ToBF16(t.f[j]);
-      break;
-    }
-    default: std::memcpy(h.bytes.data(), t.raw.data(), h.bytes.size()); break;
-    }
+    h.bytes = t.storedBytes();
     outputs.push_back(std::move(h));
   }
   return llvm::Error::success();

@@ -167,14 +167,15 @@ llvm::Value *KernelEmitter::bufferPtr(unsigned id) {
   return p;
 }
 
-/// Half-scale of an E8M0 exponent (runtime/Formats.h's e8m0ToF32Half).
-static llvm::Value *e8m0Half(KernelEmitter &E, llvm::Value *e8) {
-  auto &B = E.B;
-  llvm::Value *e = B.CreateZExt(e8, E.i32());
-  llvm::Value *sub = B.CreateShl(B.getInt32(0x00200000), e);
-  llvm::Value *norm = B.CreateShl(B.CreateSub(e, B.getInt32(1)), 23);
-  llvm::Value *bits = B.CreateSelect(B.CreateICmpULT(e, B.getInt32(2)), sub, norm);
-  return B.CreateBitCast(bits, E.f32());
+llvm::Value *KernelEmitter::e8m0Half(llvm::Value *e8) {
+  // i8 -> i32 -> float, or the same lane by lane (constants splat).
+  llvm::Type *i32t = e8->getType()->getWithNewBitWidth(32);
+  auto k = [&](uint32_t v) { return llvm::ConstantInt::get(i32t, v); };
+  llvm::Value *e = B.CreateZExt(e8, i32t);
+  llvm::Value *sub = B.CreateShl(k(0x00200000), e);
+  llvm::Value *norm = B.CreateShl(B.CreateSub(e, k(1)), k(23));
+  llvm::Value *bits = B.CreateSelect(B.CreateICmpULT(e, k(2)), sub, norm);
+  return B.CreateBitCast(bits, i32t->getWithNewType(f32()));
 }
 
 /// The E2M1 code points doubled, as runtime/Formats.h's kMxfp4Values (ggml's
@@ -230,7 +231,7 @@ llvm::Value *KernelEmitter::loadElem(llvm::Value *base, ElemType elem, llvm::Val
       llvm::Value *q = B.CreateSub(B.CreateZExt(nib, i32()), B.getInt32(8));
       return B.CreateFMul(B.CreateSIToFP(q, f32()), d);
     }
-    llvm::Value *d = e8m0Half(*this, B.CreateLoad(i8(), p));
+    llvm::Value *d = e8m0Half(B.CreateLoad(i8(), p));
     auto *table = mxfp4Table(*this);
     llvm::Value *v = B.CreateLoad(
         f32(), B.CreateGEP(table->getValueType(), table, {c64(0), B.CreateZExt(nib, i64())}));

@@ -96,6 +96,9 @@ public:
   llvm::Value *loadElem(llvm::Value *base, ElemType elem, llvm::Value *off);
   /// Stores `v` (f32 or i32) as element `off` of type `elem` (float or i32).
   void storeElem(llvm::Value *base, ElemType elem, llvm::Value *off, llvm::Value *v);
+  /// An mxfp4 E8M0 exponent (i8, or a vector of them) as its half scale
+  /// 2^(e - 128) in f32 (runtime/Formats.h's e8m0ToF32Half).
+  llvm::Value *e8m0Half(llvm::Value *e8);
   /// f32 rounded to f16/bf16 and back, as a stored value would be.
   llvm::Value *roundTo(ElemType elem, llvm::Value *x);
 

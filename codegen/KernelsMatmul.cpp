@@ -102,11 +102,7 @@ std::pair<llvm::Value *, llvm::Value *> decodeBlock(KernelEmitter &E, ElemType e
                      B.CreateShl(B.CreateSub(m, splat(4)), 2)));
   llvm::Value *neg = B.CreateICmpNE(B.CreateAnd(codes, splat(8)), splat(0));
   llvm::Value *val = B.CreateSelect(neg, B.CreateSub(splat(0), mag), mag);
-  llvm::Value *e = B.CreateZExt(B.CreateAlignedLoad(E.i8(), p, llvm::Align(1)), E.i32());
-  llvm::Value *sub = B.CreateShl(B.getInt32(0x00200000), e);
-  llvm::Value *norm = B.CreateShl(B.CreateSub(e, B.getInt32(1)), 23);
-  llvm::Value *d = B.CreateBitCast(B.CreateSelect(B.CreateICmpULT(e, B.getInt32(2)), sub, norm),
-                                   E.f32());
+  llvm::Value *d = E.e8m0Half(B.CreateAlignedLoad(E.i8(), p, llvm::Align(1)));
   return {B.CreateSIToFP(val, v32f), d};
 }
 

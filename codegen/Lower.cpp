@@ -31,12 +31,6 @@ static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
                                  fmt::format(f, std::forward<Args>(args)...));
 }
 
-static std::string where(const Operation &op) {
-  std::string s = op.getName().str();
-  if (op.getNumResults() > 0)
-    s += " %" + op.getResult(0)->getName();
-  return s;
-}
 
 /// Ops that always get a kernel (and so a buffer) of their own.
 static bool hasOwnKernel(OpKind k) {
@@ -151,7 +145,7 @@ llvm::Error Planner::plan() {
     if (op.is(OpKind::Return))
       continue;
     if (op.getNumResults() != 1)
-      return err("{}: ops with {} results are not supported", where(op), op.getNumResults());
+      return err("{}: ops with {} results are not supported", op.getLabel(), op.getNumResults());
     const Value *v = op.getResult();
     if (!wantsBuffer(v))
       continue;
@@ -163,12 +157,12 @@ llvm::Error Planner::plan() {
     if (isQuantized(ty.elem))
       return err("{}: a block-quantised value in memory that is not an argument (the JIT "
                  "reads quantised data only from arguments and reshapes of them)",
-                 where(op));
+                 op.getLabel());
     if (op.is(OpKind::AllReduce) && ty.elem != ElemType::F32)
-      return err("{}: all_reduce of {} is not supported (f32 only)", where(op),
+      return err("{}: all_reduce of {} is not supported (f32 only)", op.getLabel(),
                  elemTypeName(ty.elem).str());
     if (op.is(OpKind::MatmulId) && !op.getOperand(1)->getType().dims[0].getConstant())
-      return err("{}: the expert count ({}) must be static for the JIT", where(op),
+      return err("{}: the expert count ({}) must be static for the JIT", op.getLabel(),
                  op.getOperand(1)->getType().dims[0].str());
     BufferDesc d;
     d.kind = BufferKind::Temp;

@@ -253,3 +253,10 @@ void Module::clearLocations() {
       s.loc = {};
   }
 }
+
+std::string Operation::getLabel() const {
+  std::string s = getName().str();
+  if (getNumResults() > 0)
+    s += " %" + getResult(0)->getName();
+  return s;
+}

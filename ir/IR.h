@@ -107,6 +107,9 @@ public:
   /// Unlink from the parent and delete. Results must be unused.
   void erase();
 
+  /// `matmul_id %up`: the op's name and its first result, for messages.
+  std::string getLabel() const;
+
 private:
   friend class Function;
   Operation() = default;

@@ -23,12 +23,6 @@ static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
                                  fmt::format(f, std::forward<Args>(args)...));
 }
 
-static std::string where(const Operation &op) {
-  std::string s = op.getName().str();
-  if (op.getNumResults() > 0)
-    s += " %" + op.getResult(0)->getName();
-  return s;
-}
 
 llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &f,
                                                                 const ExecOptions &opts) {
@@ -162,7 +156,7 @@ llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBin
   case ErrorSite::Kind::BiasId: {
     auto k = evaluateDim(op.getOperand(2)->getType().dims[1], syms);
     int64_t kk = k ? std::max<int64_t>(*k, 1) : (llvm::consumeError(k.takeError()), 1);
-    return err("{}: token {}, slot {}: {} id {} is out of range [0, {})", where(op),
+    return err("{}: token {}, slot {}: {} id {} is out of range [0, {})", op.getLabel(),
                slot.pos / kk, slot.pos % kk,
                site.kind == ErrorSite::Kind::ExpertId ? "expert" : "bias", slot.id, slot.limit);
   }
@@ -170,16 +164,10 @@ llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBin
     auto shape = evaluateShape(op.getResult(0)->getType(), syms);
     if (!shape) {
       llvm::consumeError(shape.takeError());
-      return err("{}: i32 division by zero", where(op));
+      return err("{}: i32 division by zero", op.getLabel());
     }
-    std::vector<int64_t> idx(shape->size());
-    int64_t flat = slot.pos;
-    for (size_t d = idx.size(); d-- > 0;) {
-      int64_t n = (*shape)[d];
-      idx[d] = n ? flat % n : 0;
-      flat = n ? flat / n : 0;
-    }
-    return err("{}: i32 division by zero at result index {}", where(op), formatShape(idx));
+    return err("{}: i32 division by zero at result index {}", op.getLabel(),
+               formatIndex(slot.pos, *shape));
   }
   case ErrorSite::Kind::GatherIndex: {
     auto idxShape = evaluateShape(op.getOperand(1)->getType(), syms);
@@ -187,57 +175,33 @@ llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBin
     if (!idxShape || !srcShape) {
       llvm::consumeError(idxShape.takeError());
       llvm::consumeError(srcShape.takeError());
-      return err("{}: index {} is out of range [0, {})", where(op), slot.id, slot.limit);
-    }
-    std::vector<int64_t> idx(idxShape->size());
-    int64_t flat = slot.pos;
-    for (size_t d = idx.size(); d-- > 0;) {
-      int64_t n = (*idxShape)[d];
-      idx[d] = n ? flat % n : 0;
-      flat = n ? flat / n : 0;
+      return err("{}: index {} is out of range [0, {})", op.getLabel(), slot.id, slot.limit);
     }
     int64_t ax = *normalizeAxis(op.getInfo().attrOrDefault(op.attrs(), "axis")->getInt(),
                                 srcShape->size());
-    std::string token = idx.empty() ? "" : fmt::format(" (token {})", idx[0]);
+    std::string token;
+    if (!idxShape->empty()) {
+      int64_t rest = 1;
+      for (int64_t d : llvm::ArrayRef<int64_t>(*idxShape).drop_front())
+        rest *= d;
+      token = fmt::format(" (token {})", rest ? slot.pos / rest : 0);
+    }
     return err("{}: index {} at indices{}{} is out of range [0, {}) for axis {} of {}",
-               where(op), slot.id, formatShape(idx), token, slot.limit, ax,
+               op.getLabel(), slot.id, formatIndex(slot.pos, *idxShape), token, slot.limit, ax,
                formatShape(*srcShape));
   }
   }
   return err("a kernel failed");
 }
 
-/// A buffer of stored elements as a Tensor.
-static Tensor toTensor(ElemType elem, std::vector<int64_t> shape, const void *data) {
-  Tensor t;
-  t.elem = elem;
-  t.shape = std::move(shape);
-  int64_t n = t.numElements();
-  switch (elem) {
-  case ElemType::F32:
-    t.f.resize(n);
-    if (n)
-      std::memcpy(t.f.data(), data, n * 4);
-    break;
-  case ElemType::I32:
-    t.i.resize(n);
-    if (n)
-      std::memcpy(t.i.data(), data, n * 4);
-    break;
+const void *moe::storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage) {
+  switch (t.elem) {
+  case ElemType::F32: return t.f.data();
+  case ElemType::I32: return t.i.data();
   case ElemType::F16:
-  case ElemType::BF16: {
-    t.f.resize(n);
-    auto *h = static_cast<const uint16_t *>(data);
-    for (int64_t j = 0; j < n; ++j)
-      t.f[j] = elem == ElemType::F16 ? f16ToF32(h[j]) : bf16ToF32(h[j]);
-    break;
+  case ElemType::BF16: return storage.emplace_back(t.storedBytes()).data();
+  default: return t.raw.data();
   }
-  default:
-    t.raw.resize(rowBytes(elem, n));
-    if (n)
-      std::memcpy(t.raw.data(), data, t.raw.size());
-  }
-  return t;
 }
 
 llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void *> args,
@@ -285,7 +249,7 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       for (int64_t x : *shape)
         n *= x;
       if (auto e = ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n))
-        return err("{}: {}", where(*st.op), llvm::toString(std::move(e)));
+        return err("{}: {}", st.op->getLabel(), llvm::toString(std::move(e)));
       continue;
     }
     int64_t items = 1;
@@ -317,7 +281,7 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     auto shape = evaluateShape(TensorType(d.dims, d.elem), syms);
     if (!shape)
       return shape.takeError();
-    out.push_back(toTensor(d.elem, std::move(*shape), bufs[b]));
+    out.push_back(Tensor::fromStored(d.elem, std::move(*shape), bufs[b]));
   }
   return out;
 }
@@ -325,25 +289,12 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
 llvm::Expected<StoredArgs> Executable::prepare(llvm::ArrayRef<Tensor> args,
                                                const SymbolBindings &syms) {
   if (auto e = checkSymbols(*fn, syms))
-    return std::move(e);
+    return e;
   if (auto e = checkArguments(*fn, args, syms))
-    return std::move(e);
+    return e;
   StoredArgs out;
-  for (const Tensor &t : args) {
-    switch (t.elem) {
-    case ElemType::F32: out.ptrs.push_back(t.f.data()); break;
-    case ElemType::I32: out.ptrs.push_back(t.i.data()); break;
-    case ElemType::F16:
-    case ElemType::BF16: {
-      auto &h = out.halves.emplace_back(t.f.size());
-      for (size_t j = 0; j < h.size(); ++j)
-        h[j] = t.elem == ElemType::F16 ? f32ToF16(t.f[j]) : f32ToBF16(t.f[j]);
-      out.ptrs.push_back(h.data());
-      break;
-    }
-    default: out.ptrs.push_back(t.raw.data()); break;
-    }
-  }
+  for (const Tensor &t : args)
+    out.ptrs.push_back(storedData(t, out.storage));
   return out;
 }
 
@@ -400,7 +351,7 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
         return llvm::Error::success();
       });
       if (e)
-        return std::move(e);
+        return e;
     }
     if (runMs)
       runMs->push_back(

@@ -57,11 +57,15 @@ struct MemoryPlan {
   int64_t totalBytes = 0;      ///< what the buffers would take unshared
 };
 
-/// Arguments in their stored layout for runRaw: pointers into the Tensors
-/// (f32, i32, blocks) or into `halves` (f16/bf16 converted once).
+/// `t`'s elements in their stored layout: its own storage for f32, i32 and
+/// the block types, else (f16/bf16, held as f32) a conversion appended to
+/// `storage`.
+const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
+
+/// Arguments in their stored layout for runRaw (see storedData).
 struct StoredArgs {
   std::vector<const void *> ptrs;
-  std::vector<std::vector<uint16_t>> halves;
+  std::vector<std::vector<uint8_t>> storage;
 };
 
 class Executable {

@@ -164,7 +164,5 @@ inline void copyElem(const Tensor &src, int64_t si, Tensor &dst, int64_t di) {
     dst.f[di] = src.f[si];
 }
 
-/// The multi-index of flat index `flat` in `shape`, as `[a, b]`.
-std::string formatIndex(int64_t flat, llvm::ArrayRef<int64_t> shape);
 
 } // namespace moe::interp

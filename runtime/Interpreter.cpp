@@ -37,12 +37,7 @@ static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
 // Ctx and index helpers
 //===----------------------------------------------------------------------===//
 
-std::string Ctx::where() const {
-  std::string s = op.getName().str();
-  if (op.getNumResults() > 0)
-    s += " %" + op.getResult(0)->getName();
-  return s;
-}
+std::string Ctx::where() const { return op.getLabel(); }
 
 int64_t Ctx::intAttr(llvm::StringRef name, int64_t dflt) const {
   auto *a = attr(name);
@@ -98,14 +93,6 @@ std::vector<float> interp::broadcastValues(const Tensor &t, llvm::ArrayRef<int64
   return v;
 }
 
-std::string interp::formatIndex(int64_t flat, llvm::ArrayRef<int64_t> shape) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
-  return formatShape(idx);
-}
 
 llvm::Error interp::interpReturn(Ctx &c) {
   return c.error("is handled by the interpreter loop");
@@ -216,12 +203,6 @@ static llvm::Expected<Attribute> evaluateAttr(const Attribute &a,
 //===----------------------------------------------------------------------===//
 
 namespace {
-std::string opWhere(const Operation &op) {
-  std::string s = op.getName().str();
-  if (op.getNumResults() > 0)
-    s += " %" + op.getResult(0)->getName();
-  return s;
-}
 
 std::string typesStr(llvm::ArrayRef<TensorType> ts) {
   std::string s;
@@ -234,24 +215,24 @@ std::string typesStr(llvm::ArrayRef<TensorType> ts) {
 llvm::Error runOp(const Function &f, const Operation &op, llvm::ArrayRef<const Tensor *> in,
                   const SymbolBindings &syms, const InterpOptions &opts, Tensor &out) {
   if (op.getNumResults() != 1)
-    return err("{}: ops with {} results are not supported", opWhere(op),
+    return err("{}: ops with {} results are not supported", op.getLabel(),
                op.getNumResults());
   AttrDict attrs;
   for (auto &[name, a] : op.attrs()) {
     auto v = evaluateAttr(a, syms);
     if (!v)
-      return err("{}: attribute '{}': {}", opWhere(op), name,
+      return err("{}: attribute '{}': {}", op.getLabel(), name,
                  llvm::toString(v.takeError()));
     attrs.set(name, std::move(*v));
   }
   const TensorType &resTy = op.getResult(0)->getType();
   auto shape = evaluateShape(resTy, syms);
   if (!shape)
-    return err("{}: result type: {}", opWhere(op), llvm::toString(shape.takeError()));
+    return err("{}: result type: {}", op.getLabel(), llvm::toString(shape.takeError()));
   if (isQuantized(resTy.elem))
-    return err("{}: a block-quantised result is not supported", opWhere(op));
+    return err("{}: a block-quantised result is not supported", op.getLabel());
   if (auto e = checkShape(resTy.elem, *shape))
-    return err("{}: result: {}", opWhere(op), llvm::toString(std::move(e)));
+    return err("{}: result: {}", op.getLabel(), llvm::toString(std::move(e)));
 
   std::vector<TensorType> concrete;
   for (const Tensor *t : in) {
@@ -266,13 +247,13 @@ llvm::Error runOp(const Function &f, const Operation &op, llvm::ArrayRef<const T
   TensorType written(resDims, resTy.elem);
   auto inferred = checkOp(op.getKind(), concrete, attrs, SymbolRanges(), &written);
   if (!inferred)
-    return err("{}: {} (concrete operand types {}{}{})", opWhere(op),
+    return err("{}: {} (concrete operand types {}{}{})", op.getLabel(),
                llvm::toString(inferred.takeError()), typesStr(concrete),
                f.symbols().empty() ? "" : " with ", bindingsStr(f, syms));
   if (*inferred != written)
     return err("{}: its type {} is {} under the bindings, but its concrete operands ({}) "
                "give {}",
-               opWhere(op), resTy.str(), written.str(), typesStr(concrete),
+               op.getLabel(), resTy.str(), written.str(), typesStr(concrete),
                inferred->str());
   out = Tensor::zeros(resTy.elem, *shape);
   Ctx c{op, llvm::SmallVector<const Tensor *, 4>(in.begin(), in.end()), std::move(attrs),
@@ -304,7 +285,7 @@ llvm::Expected<std::vector<Tensor>> moe::interpret(const Function &f,
     for (unsigned k = 0; k < op.getNumOperands(); ++k) {
       auto it = env.find(op.getOperand(k));
       if (it == env.end())
-        return err("{}: operand #{} (%{}) is used before it is computed", opWhere(op), k,
+        return err("{}: operand #{} (%{}) is used before it is computed", op.getLabel(), k,
                    op.getOperand(k)->getName());
       in.push_back(it->second);
     }

@@ -323,3 +323,57 @@ llvm::Expected<Tensor> Tensor::load(llvm::StringRef path) {
     return err("{}: {}", path.str(), llvm::toString(t.takeError()));
   return t;
 }
+
+std::string moe::formatIndex(int64_t flat, llvm::ArrayRef<int64_t> shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  return formatShape(idx);
+}
+
+std::vector<uint8_t> Tensor::storedBytes() const {
+  int64_t n = numElements();
+  std::vector<uint8_t> b(rowBytes(elem, n));
+  switch (elem) {
+  case ElemType::F32:
+  case ElemType::F16:
+  case ElemType::BF16:
+    quantizeRow(elem, f.data(), b.data(), n); // f32 copied, f16/bf16 exact (representable)
+    break;
+  case ElemType::I32:
+    if (n)
+      std::memcpy(b.data(), i.data(), b.size());
+    break;
+  default:
+    if (!b.empty())
+      std::memcpy(b.data(), raw.data(), b.size());
+  }
+  return b;
+}
+
+Tensor Tensor::fromStored(ElemType elem, std::vector<int64_t> shape, const void *data) {
+  Tensor t;
+  t.elem = elem;
+  t.shape = std::move(shape);
+  int64_t n = t.numElements();
+  switch (elem) {
+  case ElemType::F32:
+  case ElemType::F16:
+  case ElemType::BF16:
+    t.f.resize(n);
+    dequantizeRow(elem, data, t.f.data(), n);
+    break;
+  case ElemType::I32:
+    t.i.resize(n);
+    if (n)
+      std::memcpy(t.i.data(), data, n * 4);
+    break;
+  default:
+    t.raw.resize(rowBytes(elem, n));
+    if (!t.raw.empty())
+      std::memcpy(t.raw.data(), data, t.raw.size());
+  }
+  return t;
+}

@@ -80,6 +80,13 @@ struct Tensor {
   /// Rounds `f` to the element type (no-op unless f16/bf16).
   void roundToElemType();
 
+  /// The elements in their stored layout (what kernels read and GGUF
+  /// holds): f32 and i32 as such, f16/bf16 as 16-bit patterns, block types
+  /// as their blocks.
+  std::vector<uint8_t> storedBytes() const;
+  /// The inverse: a tensor from `shape`'s elements in stored layout at `data`.
+  static Tensor fromStored(ElemType elem, std::vector<int64_t> shape, const void *data);
+
   /// FNV-1a (64-bit) over the bit patterns of toF32(), in row-major order.
   uint64_t checksum() const;
   /// `shape=[7, 64] f32 min=-0.98 max=0.99 mean=0.0012 checksum=0x...`
@@ -117,6 +124,9 @@ llvm::Expected<std::vector<int64_t>> evaluateShape(const TensorType &t,
 
 /// `[7, 64]`
 std::string formatShape(llvm::ArrayRef<int64_t> shape);
+
+/// The multi-index of row-major offset `flat` in `shape`, as `[a, b]`.
+std::string formatIndex(int64_t flat, llvm::ArrayRef<int64_t> shape);
 
 /// Row-major element strides of a shape (the innermost is 1).
 std::vector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);

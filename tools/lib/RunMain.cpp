@@ -474,12 +474,13 @@ int moe::moeRunMain(int argc, char **argv) {
     runMs.push_back(msSince(t0));
   if (flags.time && rank0) {
     std::string plan;
-    if (exe)
+    if (exe) {
       if (auto p = exe->plan(binder.symbolsForRank(0)))
         plan = fmt::format(", memory plan peak {} bytes ({} unshared)", p->peakBytes,
                            p->totalBytes);
       else
         llvm::consumeError(p.takeError());
+    }
     std::vector<double> sorted = runMs;
     std::sort(sorted.begin(), sorted.end());
     std::string reps = sorted.size() > 1 ? fmt::format(", median of {} runs, min {:.3f} ms",
