@@ -2,6 +2,7 @@
 #include "runtime/Binder.h"
 #include "ir/ParamDerive.h"
 #include "ir/Spmd.h"
+#include "runtime/Interpreter.h"
 #include "runtime/Random.h"
 
 #include "fmt/format.h"
@@ -114,8 +115,73 @@ llvm::Expected<Tensor> moe::concatAxis(llvm::ArrayRef<const Tensor *> ts, int64_
   return r;
 }
 
-Binder::Binder(const Function &f, ArgSource source, SymbolBindings syms)
-    : f(f), source(std::move(source)), syms(std::move(syms)) {}
+const void *moe::storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage) {
+  switch (t.elem) {
+  case ElemType::F32: return t.f.data();
+  case ElemType::I32: return t.i.data();
+  case ElemType::F16:
+  case ElemType::BF16: return storage.emplace_back(t.storedBytes()).data();
+  default: return t.raw.data();
+  }
+}
+
+namespace {
+/// Bytes of `n` consecutive elements of `elem` starting at a block boundary.
+int64_t storedBytesOf(ElemType elem, int64_t n) {
+  if (isQuantized(elem))
+    return n / blockElems(elem) * blockBytes(elem);
+  return n * (elem == ElemType::F16 || elem == ElemType::BF16 ? 2 : 4); // f32, i32: 4
+}
+
+/// Rows `ranges` of `axis` of the stored tensor at `data` (type `elem`,
+/// shape `shape`), joined along `axis`, in stored layout. Cuts respect
+/// blocks (checked by the caller's shard rules; re-checked here).
+llvm::Expected<std::vector<uint8_t>>
+cutStored(ElemType elem, llvm::ArrayRef<int64_t> shape, const uint8_t *data, int64_t axis,
+          llvm::ArrayRef<std::pair<int64_t, int64_t>> ranges) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k)
+    outer *= shape[k];
+  for (int64_t k = axis + 1; k < (int64_t)shape.size(); ++k)
+    inner *= shape[k];
+  for (auto [b, e] : ranges)
+    for (int64_t at : {b, e})
+      if (isQuantized(elem) && (at * inner) % blockElems(elem))
+        return err(fmt::format("cannot cut a {} tensor {} inside a block (at {} of axis {})",
+                               elemTypeName(elem).str(), formatShape(shape), at, axis));
+  int64_t rowBytes = storedBytesOf(elem, shape[axis] * inner), total = 0;
+  for (auto [b, e] : ranges)
+    total += storedBytesOf(elem, (e - b) * inner);
+  std::vector<uint8_t> out(outer * total);
+  uint8_t *dst = out.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (auto [b, e] : ranges) {
+      int64_t n = storedBytesOf(elem, (e - b) * inner);
+      if (n)
+        std::memcpy(dst, data + o * rowBytes + storedBytesOf(elem, b * inner), n);
+      dst += n;
+    }
+  return out;
+}
+} // namespace
+
+Binder::Binder(const Function &f, ArgSource source, SymbolBindings syms, InPlaceSource inPlace)
+    : f(f), source(std::move(source)), syms(std::move(syms)), inPlace(std::move(inPlace)) {}
+
+llvm::Expected<const void *> Binder::inPlaceData(const Value &arg) {
+  if (!inPlace || !arg.isParam())
+    return nullptr;
+  auto d = getDerivation(arg);
+  if (!d)
+    return d.takeError();
+  if (*d)
+    return nullptr;
+  TensorType t = fullParamType(f, arg);
+  auto shape = evaluateShape(t, syms);
+  if (!shape)
+    return err(fmt::format("argument %{}: {}", arg.getName(), llvm::toString(shape.takeError())));
+  return inPlace(arg, t.elem, *shape);
+}
 
 SymbolBindings Binder::symbolsForRank(int64_t rank) const {
   SymbolBindings b = syms;
@@ -166,33 +232,82 @@ llvm::Expected<const Tensor *> Binder::whole(llvm::StringRef name) {
   return &(cache[name] = std::move(value));
 }
 
+llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
+  SymbolBindings rs = symbolsForRank(rank);
+  auto spec = getShardSpec(arg);
+  auto ranges = spec ? shardRanges(f, arg, rank, syms)
+                     : std::vector<std::pair<int64_t, int64_t>>{};
+  // A shard of a param held in place is cut from that memory directly.
+  auto mem = spec ? inPlaceData(arg) : llvm::Expected<const void *>(nullptr);
+  if (!mem)
+    return mem.takeError();
+  if (*mem) {
+    TensorType t = fullParamType(f, arg);
+    auto shape = evaluateShape(t, syms);
+    if (!shape)
+      return shape.takeError();
+    auto bytes = cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges);
+    if (!bytes)
+      return err(fmt::format("sharding param %{} for rank {}: {}", arg.getName(), rank,
+                             llvm::toString(bytes.takeError())));
+    std::vector<int64_t> s = *shape;
+    s[spec->axis] = 0;
+    for (auto [b, e] : ranges)
+      s[spec->axis] += e - b;
+    return Tensor::fromStored(t.elem, std::move(s), bytes->data());
+  }
+  auto w = whole(arg.getName());
+  if (!w)
+    return w.takeError();
+  if (!spec)
+    return **w;
+  std::vector<Tensor> parts;
+  for (auto [b, e] : ranges) {
+    auto p = sliceAxis(**w, spec->axis, b, e);
+    if (!p)
+      return err(fmt::format("sharding param %{} for rank {}: {}", arg.getName(), rank,
+                             llvm::toString(p.takeError())));
+    parts.push_back(std::move(*p));
+  }
+  std::vector<const Tensor *> ptrs;
+  for (auto &p : parts)
+    ptrs.push_back(&p);
+  return concatAxis(ptrs, spec->axis);
+}
+
 llvm::Expected<std::vector<Tensor>> Binder::argsForRank(int64_t rank) {
   std::vector<Tensor> out;
-  SymbolBindings rs = symbolsForRank(rank);
   for (auto *arg : f.getArguments()) {
-    auto w = whole(arg->getName());
-    if (!w)
-      return w.takeError();
-    auto spec = getShardSpec(*arg);
-    if (!spec) {
-      out.push_back(**w);
-      continue;
+    auto t = rankTensor(*arg, rank);
+    if (!t)
+      return t.takeError();
+    out.push_back(std::move(*t));
+  }
+  return out;
+}
+
+llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
+  SymbolBindings rs = symbolsForRank(rank);
+  StoredArgs out;
+  for (auto *arg : f.getArguments()) {
+    if (!getShardSpec(*arg)) { // whole: in place when the source has it
+      auto mem = inPlaceData(*arg);
+      if (!mem)
+        return mem.takeError();
+      if (*mem) {
+        out.ptrs.push_back(*mem);
+        ++out.numInPlace;
+        continue;
+      }
     }
-    std::vector<Tensor> parts;
-    for (auto [b, e] : shardRanges(f, *arg, rank, syms)) {
-      auto p = sliceAxis(**w, spec->axis, b, e);
-      if (!p)
-        return err(fmt::format("sharding param %{} for rank {}: {}", arg->getName(), rank,
-                               llvm::toString(p.takeError())));
-      parts.push_back(std::move(*p));
-    }
-    std::vector<const Tensor *> ptrs;
-    for (auto &p : parts)
-      ptrs.push_back(&p);
-    auto shard = concatAxis(ptrs, spec->axis);
-    if (!shard)
-      return shard.takeError();
-    out.push_back(std::move(*shard));
+    auto t = rankTensor(*arg, rank);
+    if (!t)
+      return t.takeError();
+    if (auto e = checkArgument(f, arg->getArgIndex(), *t, rs))
+      return e;
+    out.copiedBytes += storedBytesOf(t->elem, t->numElements());
+    out.owned.push_back(std::make_unique<Tensor>(std::move(*t)));
+    out.ptrs.push_back(storedData(*out.owned.back(), out.storage));
   }
   return out;
 }

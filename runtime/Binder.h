@@ -7,6 +7,12 @@
 // sharded param to the rank's rows (ir/Spmd.h). Whole values are computed
 // once and shared by all ranks.
 //
+// For the JIT, storedArgsForRank gives every argument in its stored layout
+// (what Executable::runRaw takes). An argument an InPlaceSource has in memory
+// already (a tensor of a memory-mapped GGUF file) is passed by pointer when
+// the rank sees it whole, never copied; a shard of one is cut from that
+// memory directly, copying only the rank's rows.
+//
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -14,6 +20,7 @@
 #include "runtime/Tensor.h"
 
 #include "llvm/ADT/StringMap.h"
+#include <memory>
 #include <functional>
 
 namespace moe {
@@ -26,15 +33,52 @@ using ArgSource = std::function<llvm::Expected<Tensor>(
 /// The seeded generator of runtime/Random.h as a source.
 ArgSource randomSource(uint64_t seed);
 
+/// Where whole arguments may already be in memory in their stored layout:
+/// a pointer to the elements of `arg` (type `elem`, whole shape `shape`,
+/// checked by the source), null when this source does not hold `arg`, an
+/// error when it holds it but it does not fit. The memory outlives the
+/// Binder.
+using InPlaceSource = std::function<llvm::Expected<const void *>(
+    const Value &arg, ElemType elem, llvm::ArrayRef<int64_t> shape)>;
+
+/// `t`'s elements in their stored layout: its own storage for f32, i32 and
+/// the block types, else (f16/bf16, held as f32) a conversion appended to
+/// `storage`.
+const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
+
+/// Arguments in their stored layout for Executable::runRaw: ptrs[k] is
+/// argument k, pointing into `owned`, `storage` or memory of an
+/// InPlaceSource (heap blocks that stay put when a StoredArgs is moved;
+/// copying one is not allowed).
+struct StoredArgs {
+  StoredArgs() = default;
+  StoredArgs(StoredArgs &&) = default;
+  StoredArgs &operator=(StoredArgs &&) = default;
+  StoredArgs(const StoredArgs &) = delete;
+  StoredArgs &operator=(const StoredArgs &) = delete;
+
+  std::vector<const void *> ptrs;
+  std::vector<std::vector<uint8_t>> storage;
+  std::vector<std::unique_ptr<Tensor>> owned;
+  /// Arguments passed in place (no copy), and bytes copied for the others.
+  unsigned numInPlace = 0;
+  int64_t copiedBytes = 0;
+};
+
 class Binder {
 public:
-  /// `syms` binds the function's non-rank symbols (e.g. T).
-  Binder(const Function &f, ArgSource source, SymbolBindings syms);
+  /// `syms` binds the function's non-rank symbols (e.g. T). Params that
+  /// are not derived are looked up in `inPlace` first when it is given.
+  Binder(const Function &f, ArgSource source, SymbolBindings syms,
+         InPlaceSource inPlace = nullptr);
 
   /// The symbols rank r runs with: `syms` plus its rank-dependent values.
   SymbolBindings symbolsForRank(int64_t rank) const;
   /// Every argument as rank r sees it, in argument order.
   llvm::Expected<std::vector<Tensor>> argsForRank(int64_t rank);
+  /// The same in stored layout (see the file comment); every argument's
+  /// shape checked against its type (checkArguments' errors).
+  llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank);
   /// The whole value of the argument named `name` (derived if it is).
   llvm::Expected<const Tensor *> whole(llvm::StringRef name);
 
@@ -42,6 +86,11 @@ private:
   const Function &f;
   ArgSource source;
   SymbolBindings syms;
+  InPlaceSource inPlace;
+  /// Argument `arg` of rank r as a Tensor (whole, derived or cut).
+  llvm::Expected<Tensor> rankTensor(const Value &arg, int64_t rank);
+  /// `arg`'s whole stored data from inPlace (null if it has none).
+  llvm::Expected<const void *> inPlaceData(const Value &arg);
   llvm::StringMap<Tensor> cache;
   std::vector<std::string> inProgress; ///< derivation cycle guard
 };

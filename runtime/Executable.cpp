@@ -194,16 +194,6 @@ llvm::Error Executable::kernelError(const KernelErrorSlot &slot, const SymbolBin
   return err("a kernel failed");
 }
 
-const void *moe::storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage) {
-  switch (t.elem) {
-  case ElemType::F32: return t.f.data();
-  case ElemType::I32: return t.i.data();
-  case ElemType::F16:
-  case ElemType::BF16: return storage.emplace_back(t.storedBytes()).data();
-  default: return t.raw.data();
-  }
-}
-
 llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void *> args,
                                                        const SymbolBindings &syms,
                                                        const RunOptions &ro) {
@@ -312,26 +302,26 @@ llvm::Expected<std::vector<Tensor>> Executable::run(llvm::ArrayRef<Tensor> args,
 //===----------------------------------------------------------------------===//
 
 llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe, Binder &binder,
-                                                                 unsigned threadsPerRank,
-                                                                 std::vector<double> *runMs,
-                                                                 unsigned repeat) {
+                                                                 const RankRunOptions &ro) {
   const Function &f = exe.function();
   int ranks = (int)numRanks(f);
-  std::vector<std::vector<Tensor>> args(ranks), results(ranks);
-  for (int r = 0; r < ranks; ++r) {
-    auto a = binder.argsForRank(r);
-    if (!a)
-      return a.takeError();
-    args[r] = std::move(*a);
-  }
+  std::vector<std::vector<Tensor>> results(ranks);
   std::vector<StoredArgs> stored;
   for (int r = 0; r < ranks; ++r) {
-    auto s = exe.prepare(args[r], binder.symbolsForRank(r));
+    if (auto e = checkSymbols(f, binder.symbolsForRank(r)))
+      return e;
+    auto s = binder.storedArgsForRank(r);
     if (!s)
       return s.takeError();
     stored.push_back(std::move(*s));
   }
-  for (unsigned i = 0; i < std::max(1u, repeat); ++i) {
+  for (auto &s : stored) {
+    if (ro.numInPlace)
+      *ro.numInPlace += s.numInPlace;
+    if (ro.copiedBytes)
+      *ro.copiedBytes += s.copiedBytes;
+  }
+  for (unsigned i = 0; i < std::max(1u, ro.repeat); ++i) {
     auto t0 = std::chrono::steady_clock::now();
     if (ranks == 1) {
       auto out = exe.runRaw(stored[0].ptrs, binder.symbolsForRank(0));
@@ -340,7 +330,7 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
       results[0] = std::move(*out);
     } else {
       auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
-        WorkerPool pool(std::max(1u, threadsPerRank));
+        WorkerPool pool(std::max(1u, ro.threadsPerRank));
         RunOptions o;
         o.comm = &comm;
         o.pool = &pool;
@@ -353,8 +343,8 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
       if (e)
         return e;
     }
-    if (runMs)
-      runMs->push_back(
+    if (ro.runMs)
+      ro.runMs->push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   return results;

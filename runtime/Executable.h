@@ -25,6 +25,7 @@
 #pragma once
 
 #include "codegen/Jit.h"
+#include "runtime/Binder.h"
 #include "runtime/Communicator.h"
 #include "runtime/Tensor.h"
 #include "runtime/WorkerPool.h"
@@ -55,17 +56,6 @@ struct MemoryPlan {
   std::vector<int64_t> bytes;  ///< per buffer
   int64_t peakBytes = 0;       ///< the arena
   int64_t totalBytes = 0;      ///< what the buffers would take unshared
-};
-
-/// `t`'s elements in their stored layout: its own storage for f32, i32 and
-/// the block types, else (f16/bf16, held as f32) a conversion appended to
-/// `storage`.
-const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
-
-/// Arguments in their stored layout for runRaw (see storedData).
-struct StoredArgs {
-  std::vector<const void *> ptrs;
-  std::vector<std::vector<uint8_t>> storage;
 };
 
 class Executable {
@@ -111,9 +101,17 @@ private:
 class Binder;
 /// `runMs` (optional) receives the wall time of each run, binding excluded;
 /// `repeat` runs every rank that many times (for timing).
+/// How runOnRanks runs, and what it measured.
+struct RankRunOptions {
+  unsigned threadsPerRank = 1;
+  unsigned repeat = 1;           ///< runs of every rank (arguments bound once)
+  std::vector<double> *runMs = nullptr; ///< out: wall time of each run
+  /// out: arguments passed in place and bytes copied, summed over ranks.
+  unsigned *numInPlace = nullptr;
+  int64_t *copiedBytes = nullptr;
+};
+
 llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,
-                                                            unsigned threadsPerRank = 1,
-                                                            std::vector<double> *runMs = nullptr,
-                                                            unsigned repeat = 1);
+                                                            const RankRunOptions &o = {});
 
 } // namespace moe

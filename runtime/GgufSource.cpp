@@ -64,8 +64,9 @@ llvm::Expected<std::string> moe::ggufTensorName(const Value &param) {
   return a->getString();
 }
 
-llvm::Expected<Tensor> moe::loadGgufParam(const gguf::GgufFile &file, const Value &param,
-                                          ElemType elem, llvm::ArrayRef<int64_t> shape) {
+llvm::Expected<llvm::ArrayRef<uint8_t>> moe::ggufParamData(const gguf::GgufFile &file,
+                                                           const Value &param, ElemType elem,
+                                                           llvm::ArrayRef<int64_t> shape) {
   auto name = ggufTensorName(param);
   if (!name)
     return name.takeError();
@@ -87,34 +88,18 @@ llvm::Expected<Tensor> moe::loadGgufParam(const gguf::GgufFile &file, const Valu
     return err(fmt::format("{}: tensor '{}' is {} {}, param %{} needs {} {}", file.name(),
                            *name, elemTypeName(*have).str(), formatShape(dims),
                            param.getName(), elemTypeName(elem).str(), formatShape(shape)));
-  auto data = file.tensorData(*name);
+  return file.tensorData(*name);
+}
+
+llvm::Expected<Tensor> moe::loadGgufParam(const gguf::GgufFile &file, const Value &param,
+                                          ElemType elem, llvm::ArrayRef<int64_t> shape) {
+  auto data = ggufParamData(file, param, elem, shape);
   if (!data)
     return data.takeError();
-  Tensor t;
-  t.elem = elem;
-  t.shape.assign(shape.begin(), shape.end());
-  int64_t n = info->numElements();
-  const uint8_t *src = data->data();
-  switch (elem) {
-  case ElemType::F32:
-    t.f.resize(n);
-    std::memcpy(t.f.data(), src, n * sizeof(float));
-    break;
-  case ElemType::F16:
-  case ElemType::BF16:
-    t.f.resize(n);
-    for (int64_t k = 0; k < n; ++k) {
-      uint16_t h;
-      std::memcpy(&h, src + 2 * k, 2);
-      t.f[k] = elem == ElemType::F16 ? f16ToF32(h) : bf16ToF32(h);
-    }
-    break;
-  default: // the block types: GGUF's blocks are Tensor::raw's layout
-    t.raw.assign(data->begin(), data->end());
-    break;
-  }
+  Tensor t = Tensor::fromStored(elem, std::vector<int64_t>(shape.begin(), shape.end()),
+                                data->data());
   if (auto e = t.validate())
-    return err(fmt::format("{}: tensor '{}': {}", file.name(), *name,
+    return err(fmt::format("{}: tensor '{}': {}", file.name(), *ggufTensorName(param),
                            llvm::toString(std::move(e))));
   return t;
 }
@@ -126,5 +111,17 @@ ArgSource moe::ggufSource(std::shared_ptr<const gguf::GgufFile> file, ArgSource 
     if (!arg.isParam())
       return inputs(arg, elem, shape);
     return loadGgufParam(*file, arg, elem, shape);
+  };
+}
+
+InPlaceSource moe::ggufInPlaceSource(std::shared_ptr<const gguf::GgufFile> file) {
+  return [file = std::move(file)](const Value &arg, ElemType elem,
+                                  llvm::ArrayRef<int64_t> shape) -> llvm::Expected<const void *> {
+    if (!arg.isParam())
+      return nullptr;
+    auto data = ggufParamData(*file, arg, elem, shape);
+    if (!data)
+      return data.takeError();
+    return data->data();
   };
 }

@@ -13,11 +13,15 @@
 // moe's types). ggml types moe does not use as stored are refused, with the
 // reader's "unsupported tensor type" error, when a param asks for them.
 //
-// The reference interpreter owns its tensors, so the data is copied out of
-// the mapping: block-quantised tensors (q8_0, q4_0, mxfp4) byte for byte into
+// The JIT reads every element type in its stored layout, so for it the
+// mapped data is used in place (ggufInPlaceSource, Binder::storedArgsForRank):
+// a param a rank sees whole is a pointer into the mapping, never copied; a
+// tensor-parallel shard is cut from the mapping (only the rank's rows are
+// copied); a derived param (merged gate_up) is computed once at bind time.
+// The reference interpreter owns its tensors, so for it the data is copied
+// out of the mapping (ggufSource): block-quantised tensors byte for byte into
 // Tensor::raw, f16/bf16 converted exactly to the f32 storage Tensor keeps for
-// them, f32 copied. Using the mapped data in place (zero-copy) is for the JIT,
-// whose kernels can read the stored layouts directly.
+// them, f32 copied.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -42,14 +46,23 @@ std::optional<gguf::GgmlType> ggmlTypeFromElem(ElemType t);
 /// An error if the attribute is present but not a string.
 llvm::Expected<std::string> ggufTensorName(const Value &param);
 
+/// The mapped bytes of `param`'s tensor in `file`, after checking the
+/// tensor exists, its type is one moe uses, and that type and dims equal
+/// `elem` and `shape` (the param's whole type).
+llvm::Expected<llvm::ArrayRef<uint8_t>> ggufParamData(const gguf::GgufFile &file,
+                                                      const Value &param, ElemType elem,
+                                                      llvm::ArrayRef<int64_t> shape);
+
 /// The whole value of `param` (type `elem`, shape `shape`) from `file`:
-/// checks the tensor exists, its type is one moe uses, and that type and
-/// dims equal `elem` and `shape`; then copies/converts the data (see above).
+/// ggufParamData, then copies/converts the data (see above).
 llvm::Expected<Tensor> loadGgufParam(const gguf::GgufFile &file, const Value &param,
                                      ElemType elem, llvm::ArrayRef<int64_t> shape);
 
 /// An ArgSource binding every param from `file` (loadGgufParam) and every
 /// other argument (inputs) from `inputs`.
 ArgSource ggufSource(std::shared_ptr<const gguf::GgufFile> file, ArgSource inputs);
+
+/// Every param of `file` in place (ggufParamData); inputs are not held.
+InPlaceSource ggufInPlaceSource(std::shared_ptr<const gguf::GgufFile> file);
 
 } // namespace moe

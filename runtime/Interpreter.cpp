@@ -148,31 +148,34 @@ static std::string bindingsStr(const Function &f, const SymbolBindings &syms) {
   return s;
 }
 
+llvm::Error moe::checkArgument(const Function &f, unsigned k, const Tensor &t,
+                               const SymbolBindings &syms) {
+  const Value &a = *f.getArgument(k);
+  const TensorType &ty = a.getType();
+  auto want = evaluateShape(ty, syms);
+  if (!want)
+    return err("argument %{}: {}", a.getName(), llvm::toString(want.takeError()));
+  if (t.elem != ty.elem)
+    return err("argument %{}: expected element type {} ({}), got a {} tensor{}", a.getName(),
+               elemTypeName(ty.elem).str(), ty.str(), elemTypeName(t.elem).str(),
+               isQuantized(ty.elem) ? "; quantise f32 data with Tensor::fromF32 first" : "");
+  if (t.shape != *want)
+    return err("argument %{}: expected shape {} ({}{}{}), got {}", a.getName(),
+               formatShape(*want), ty.str(), f.symbols().empty() ? "" : " with ",
+               bindingsStr(f, syms), t.shapeStr());
+  if (auto e = t.validate())
+    return err("argument %{}: {}", a.getName(), llvm::toString(std::move(e)));
+  return llvm::Error::success();
+}
+
 llvm::Error moe::checkArguments(const Function &f, llvm::ArrayRef<Tensor> args,
                                 const SymbolBindings &syms) {
   if (args.size() != f.getNumArguments())
     return err("@{} takes {} argument{}, got {}", f.getName(), f.getNumArguments(),
                f.getNumArguments() == 1 ? "" : "s", args.size());
-  for (unsigned k = 0; k < args.size(); ++k) {
-    const Value &a = *f.getArgument(k);
-    const Tensor &t = args[k];
-    const TensorType &ty = a.getType();
-    auto want = evaluateShape(ty, syms);
-    if (!want)
-      return err("argument %{}: {}", a.getName(), llvm::toString(want.takeError()));
-    if (t.elem != ty.elem)
-      return err("argument %{}: expected element type {} ({}), got a {} tensor{}",
-                 a.getName(), elemTypeName(ty.elem).str(), ty.str(),
-                 elemTypeName(t.elem).str(),
-                 isQuantized(ty.elem) ? "; quantise f32 data with Tensor::fromF32 first"
-                                      : "");
-    if (t.shape != *want)
-      return err("argument %{}: expected shape {} ({}{}{}), got {}", a.getName(),
-                 formatShape(*want), ty.str(), f.symbols().empty() ? "" : " with ",
-                 bindingsStr(f, syms), t.shapeStr());
-    if (auto e = t.validate())
-      return err("argument %{}: {}", a.getName(), llvm::toString(std::move(e)));
-  }
+  for (unsigned k = 0; k < args.size(); ++k)
+    if (auto e = checkArgument(f, k, args[k], syms))
+      return e;
   return llvm::Error::success();
 }
 

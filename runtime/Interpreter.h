@@ -55,6 +55,9 @@ llvm::Error checkSymbols(const Function &f, const SymbolBindings &syms);
 /// Tensor (Tensor::validate). Symbols must have been checked.
 llvm::Error checkArguments(const Function &f, llvm::ArrayRef<Tensor> args,
                            const SymbolBindings &syms);
+/// The same for argument k alone.
+llvm::Error checkArgument(const Function &f, unsigned k, const Tensor &t,
+                          const SymbolBindings &syms);
 
 /// Runs `f` on `args` (in argument order) under `syms`; returns the values of
 /// its `return`, in order.

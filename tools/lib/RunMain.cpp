@@ -171,9 +171,15 @@ llvm::Expected<SymbolBindings> bindSymbols(const Function &f, const RunFlags &fl
   return b;
 }
 
-/// Files for the named arguments, the --weights GGUF file for the other
-/// params, the seeded generator for the rest.
-llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
+/// Where the arguments come from: files for the named arguments, the
+/// --weights GGUF file for the other params (in place for the JIT), the
+/// seeded generator for the rest.
+struct Sources {
+  ArgSource source;
+  InPlaceSource inPlace; ///< null without --weights
+};
+
+llvm::Expected<Sources> makeSource(const Function &f, const RunFlags &flags) {
   auto inputs = parsePairs(flags.inputs, "input");
   if (!inputs)
     return inputs.takeError();
@@ -202,13 +208,22 @@ llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
       (*files)[e.getKey()] = e.getValue();
     }
   ArgSource rest = randomSource(flags.seed);
+  InPlaceSource inPlace;
   if (!flags.weights.empty()) {
     auto w = gguf::GgufFile::open(flags.weights);
     if (!w)
       return w.takeError();
-    rest = ggufSource(std::shared_ptr<const gguf::GgufFile>(std::move(*w)), rest);
+    std::shared_ptr<const gguf::GgufFile> file(std::move(*w));
+    rest = ggufSource(file, rest);
+    InPlaceSource mapped = ggufInPlaceSource(file);
+    inPlace = [files, mapped](const Value &arg, ElemType elem,
+                              llvm::ArrayRef<int64_t> shape) -> llvm::Expected<const void *> {
+      if (files->count(arg.getName())) // --param FILE wins over --weights
+        return nullptr;
+      return mapped(arg, elem, shape);
+    };
   }
-  return ArgSource([files, rest](const Value &arg, ElemType elem,
+  ArgSource source([files, rest](const Value &arg, ElemType elem,
                                  llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Tensor> {
     auto it = files->find(arg.getName());
     if (it == files->end())
@@ -222,6 +237,7 @@ llvm::Expected<ArgSource> makeSource(const Function &f, const RunFlags &flags) {
                              arg.isParam() ? " (params are given whole)" : ""));
     return t;
   });
+  return Sources{std::move(source), std::move(inPlace)};
 }
 
 int fail(llvm::Error e) {
@@ -260,18 +276,26 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readModuleText(const std::st
 /// This process's rank of `f` under --mpi, all_reduce over MPI; with the
 /// JIT when `exe` is given.
 llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
-                                               Binder &binder, MpiSession &session) {
-  auto args = binder.argsForRank(session.rank());
-  if (!args)
-    return args.takeError();
+                                               Binder &binder, MpiSession &session,
+                                               unsigned &numInPlace, int64_t &copiedBytes) {
   MpiCommunicator comm(session);
   Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
   SymbolBindings syms = binder.symbolsForRank(session.rank());
+  if (auto e = checkSymbols(f, syms))
+    return e;
   if (exe) {
+    auto stored = binder.storedArgsForRank(session.rank());
+    if (!stored)
+      return stored.takeError();
+    numInPlace = stored->numInPlace;
+    copiedBytes = stored->copiedBytes;
     RunOptions o;
     o.comm = c;
-    return exe->run(*args, syms, o);
+    return exe->runRaw(stored->ptrs, syms, o);
   }
+  auto args = binder.argsForRank(session.rank());
+  if (!args)
+    return args.takeError();
   InterpOptions o;
   o.comm = c;
   return interpret(f, *args, syms, o);
@@ -430,7 +454,7 @@ int moe::moeRunMain(int argc, char **argv) {
   auto source = makeSource(*f, flags);
   if (!source)
     return fail(source.takeError());
-  Binder binder(*f, *source, *syms);
+  Binder binder(*f, source->source, *syms, source->inPlace);
   bool useJit = flags.engine == Engine::Jit && !flags.interp;
   if (flags.check && !useJit)
     return fail(err("--check compares the JIT against the interpreter; it cannot be used "
@@ -456,22 +480,32 @@ int moe::moeRunMain(int argc, char **argv) {
   }
   std::vector<Tensor> out; // rank 0's results
   std::vector<double> runMs;
+  unsigned numInPlace = 0;
+  int64_t copiedBytes = 0;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = runMpiRank(*f, exe.get(), binder, *session);
+    auto mine = runMpiRank(*f, exe.get(), binder, *session, numInPlace, copiedBytes);
     if (!mine)
       return fail(mine.takeError());
     out = std::move(*mine);
   } else {
-    auto results = exe ? runOnRanks(*exe, binder, std::max(1u, flags.threads.getValue()), &runMs,
-                                    flags.repeat)
-                       : interpretOnRanks(*f, binder);
+    RankRunOptions ro;
+    ro.threadsPerRank = std::max(1u, flags.threads.getValue());
+    ro.repeat = flags.repeat;
+    ro.runMs = &runMs;
+    ro.numInPlace = &numInPlace;
+    ro.copiedBytes = &copiedBytes;
+    auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(*f, binder);
     if (!results)
       return fail(results.takeError());
     out = std::move((*results)[0]);
   }
   if (runMs.empty())
     runMs.push_back(msSince(t0));
+  if (flags.time && rank0 && exe)
+    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}\n", numInPlace,
+                                numInPlace == 1 ? "" : "s", copiedBytes,
+                                session ? " (rank 0)" : " (all ranks)");
   if (flags.time && rank0) {
     std::string plan;
     if (exe) {
@@ -494,7 +528,7 @@ int moe::moeRunMain(int argc, char **argv) {
   if (flags.check) {
     llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
     if (session)
-      ref = runMpiRank(*f, nullptr, binder, *session);
+      ref = runMpiRank(*f, nullptr, binder, *session, numInPlace, copiedBytes);
     else if (auto all = interpretOnRanks(*f, binder))
       ref = std::move((*all)[0]);
     else
