@@ -68,58 +68,6 @@ std::string dimsStr(llvm::ArrayRef<int64_t> d) {
   return s + "]";
 }
 
-/// The hyper-parameters of one file, read and checked once.
-struct HParams {
-  const ArchInfo *arch = nullptr;
-  uint32_t nEmbd = 0, nFf = 0, nExpert = 0, nExpertUsed = 0, nLayer = 0;
-  float eps = 0;
-};
-
-llvm::Expected<HParams> readHParams(const gguf::GgufFile &f) {
-  HParams hp;
-  auto archName = f.getString("general.architecture");
-  if (!archName)
-    return archName.takeError();
-  hp.arch = findArchitecture(*archName);
-  if (!hp.arch)
-    return err(fmt::format("{}: unsupported architecture '{}' (general.architecture); "
-                           "moe-import supports: {}",
-                           f.name(), archName->str(), supportedArchitectures()));
-  std::string a = hp.arch->name.str();
-  struct Count {
-    const char *suffix;
-    uint32_t *out;
-  };
-  for (auto [suffix, out] : {Count{"embedding_length", &hp.nEmbd},
-                             Count{"expert_feed_forward_length", &hp.nFf},
-                             Count{"expert_count", &hp.nExpert},
-                             Count{"expert_used_count", &hp.nExpertUsed},
-                             Count{"block_count", &hp.nLayer}}) {
-    std::string key = a + "." + suffix;
-    auto v = f.getU32(key);
-    if (!v)
-      return err(fmt::format("{} (moe-import reads it for {})", llvm::toString(v.takeError()),
-                             a));
-    if (*v == 0)
-      return err(fmt::format("{}: key '{}' is 0, expected at least 1", f.name(), key));
-    *out = *v;
-  }
-  if (hp.nExpertUsed > hp.nExpert)
-    return err(fmt::format("{}: key '{}.expert_used_count' is {}, more than {}.expert_count "
-                           "= {}",
-                           f.name(), a, hp.nExpertUsed, a, hp.nExpert));
-  std::string epsKey = a + ".attention.layer_norm_rms_epsilon";
-  auto eps = f.getF32(epsKey);
-  if (!eps)
-    return err(fmt::format("{} (moe-import reads it for {})", llvm::toString(eps.takeError()),
-                           a));
-  if (!(*eps >= 0) || !std::isfinite(*eps))
-    return err(fmt::format("{}: key '{}' is {}, expected a finite value >= 0", f.name(),
-                           epsKey, *eps));
-  hp.eps = *eps;
-  return hp;
-}
-
 /// One param of the emitted function.
 struct Param {
   std::string name; // without '%'
@@ -128,36 +76,52 @@ struct Param {
   std::vector<int64_t> dims;
 };
 
-/// Checks tensor blk.L.<suffix> against `dims`; `anyType` allows every
-/// stored type moe uses (matmul weights), else f32 is required.
-llvm::Expected<Param> param(const gguf::GgufFile &f, int64_t layer, llvm::StringRef suffix,
-                            std::vector<int64_t> dims, bool anyType, const HParams &hp) {
-  std::string name = fmt::format("blk.{}.{}", layer, suffix.str());
+std::string paramName(llvm::StringRef suffix) {
+  std::string n = suffix.str();
+  std::replace(n.begin(), n.end(), '.', '_');
+  return n;
+}
+
+/// Checks tensor blk.L.<spec.suffix> against the spec: present, of a type
+/// moe uses (f32 unless it is a matmul weight), of the spec's shape.
+llvm::Expected<Param> param(const gguf::GgufFile &f, int64_t layer, const TensorSpec &spec,
+                            const ArchInfo &A, const BlockSizes &s) {
+  std::string name = fmt::format("blk.{}.{}", layer, spec.suffix);
   auto t = f.tensor(name);
-  if (!t)
-    return err(fmt::format("{}: no tensor named '{}' (needed for block {} of {})", f.name(),
-                           name, layer, hp.arch->name.str()));
+  if (!t) {
+    llvm::consumeError(t.takeError());
+    std::string legacy;
+    if (llvm::StringRef(spec.suffix).ends_with("_exps.weight") &&
+        f.findTensor(fmt::format("blk.{}.{}.0.weight", layer,
+                                 llvm::StringRef(spec.suffix).drop_back(12).str())))
+      legacy = "; the file holds one tensor per expert (blk.L.ffn_*.E.weight, the pre-2024 "
+               "layout, which llama.cpp no longer loads either): convert it again with a "
+               "current convert_hf_to_gguf.py";
+    return err(fmt::format("{}: no tensor named '{}' (needed for block {} of {}){}", f.name(),
+                           name, layer, A.name.str(), legacy));
+  }
   auto elem = elemTypeFromGgml(t->type);
   if (!elem)
     return err(fmt::format("{}: tensor '{}' has type {}, which moe does not support (f32, "
                            "f16, bf16, q8_0, q4_0, mxfp4)",
                            f.name(), name, t->typeName().str()));
-  if (!anyType && *elem != ElemType::F32)
+  if (!spec.weight && *elem != ElemType::F32)
     return err(fmt::format("{}: tensor '{}' has type {}; moe-import needs f32 here",
                            f.name(), name, t->typeName().str()));
   auto got = t->dims();
-  if (llvm::ArrayRef<int64_t>(got) != llvm::ArrayRef<int64_t>(dims))
-    return err(fmt::format("{}: tensor '{}' has shape {}, but the metadata gives {} "
-                           "(n_embd {}, n_ff {}, {} experts)",
-                           f.name(), name, dimsStr(got), dimsStr(dims), hp.nEmbd, hp.nFf,
-                           hp.nExpert));
-  Param p;
-  p.name = suffix.str();
-  std::replace(p.name.begin(), p.name.end(), '.', '_');
-  p.gguf = name;
-  p.elem = *elem;
-  p.dims = std::move(dims);
-  return p;
+  if (llvm::ArrayRef<int64_t>(got) != llvm::ArrayRef<int64_t>(spec.dims)) {
+    std::string sizes = fmt::format("n_embd {}, n_ff {}, {} experts", s.nEmbd, s.nFf, s.nExpert);
+    if (A.sharedExpert)
+      sizes += fmt::format(", shared n_ff {}", s.nFfShared);
+    if (A.gemma4Dense)
+      sizes += fmt::format(", dense n_ff {}", s.nFfDense);
+    return err(fmt::format("{}: tensor '{}' has shape {}, but the metadata gives {} ({})",
+                           f.name(), name, dimsStr(got), dimsStr(spec.dims), sizes));
+  }
+  if (isQuantized(*elem) && spec.dims.back() % 32)
+    return err(fmt::format("{}: tensor '{}' is {} with rows of {} elements, not a multiple "
+                           "of 32", f.name(), name, t->typeName().str(), spec.dims.back()));
+  return Param{paramName(spec.suffix), name, *elem, spec.dims};
 }
 
 std::string tensorType(llvm::ArrayRef<std::string> dims, llvm::StringRef elem) {
@@ -167,121 +131,247 @@ std::string tensorType(llvm::ArrayRef<std::string> dims, llvm::StringRef elem) {
   return s + elem.str() + ">";
 }
 
+/// Whether block `layer` has experts (gemma4 mixes dense and MoE blocks:
+/// a MoE block is one with ffn_gate_inp.weight, as llama.cpp decides).
+bool isMoeBlock(const gguf::GgufFile &f, const ArchInfo &A, int64_t layer) {
+  return !A.gemma4Dense || f.findTensor(fmt::format("blk.{}.ffn_gate_inp.weight", layer));
+}
+
+/// The optional parts block `layer` has in `f`.
+BlockVariant probeVariant(const gguf::GgufFile &f, const ArchInfo &A, int64_t layer) {
+  auto has = [&](const char *suffix) {
+    return f.findTensor(fmt::format("blk.{}.{}", layer, suffix)) != nullptr;
+  };
+  BlockVariant v;
+  v.mergedGateUp = A.mayMergeGateUp && has("ffn_gate_up_exps.weight");
+  v.hasGate = !A.gateOptional || has("ffn_gate_exps.weight");
+  // llama.cpp loads the up/gate scales only beside separate up/gate
+  // tensors (llama_model::load_tensors' generic ".scale" pass).
+  v.upScale = A.expertScales && !v.mergedGateUp && has("ffn_up_exps.scale");
+  v.gateScale = A.expertScales && !v.mergedGateUp && has("ffn_gate_exps.scale");
+  v.downScale = A.expertScales && has("ffn_down_exps.scale");
+  v.denseUpScale = A.gemma4Dense && has("ffn_up.scale");
+  v.denseGateScale = A.gemma4Dense && has("ffn_gate.scale");
+  v.denseDownScale = A.gemma4Dense && has("ffn_down.scale");
+  return v;
+}
+
+/// Writes the ops of one block, each `%name = op ... : type`.
+class BlockEmitter {
+public:
+  BlockEmitter(const ArchInfo &A, const BlockSizes &s, const BlockVariant &v)
+      : A(A), s(s), v(v) {}
+
+  std::string body() {
+    std::string D = str(s.nEmbd), E = str(s.nExpert), K = str(s.nExpertUsed), F = str(s.nFf);
+    std::string eps = flt(s.eps);
+    std::string dense;
+    if (A.gemma4Dense) {
+      // The dense MLP beside the experts: build_ffn(GELU, PAR), post norm 1.
+      std::string Fd = str(s.nFfDense);
+      op("hd", fmt::format("rms_norm %x, %ffn_norm_weight {{eps = {}}}", eps), {"T", D});
+      // build_ffn multiplies each projection by its optional scale [1].
+      auto proj = [&](const char *name, const char *in, const char *w, bool scaled,
+                      const std::string &n) {
+        std::string r = op(scaled ? std::string(name) + "0" : name,
+                           fmt::format("matmul {}, %ffn_{}_weight", in, w), {"T", n});
+        if (scaled)
+          r = op(name, fmt::format("mul {}, %ffn_{}_scale", r, w), {"T", n});
+        return r;
+      };
+      std::string dg = proj("dg", "%hd", "gate", v.denseGateScale, Fd);
+      std::string du = proj("du", "%hd", "up", v.denseUpScale, Fd);
+      op("da", fmt::format("geglu {}, {}", dg, du), {"T", Fd});
+      std::string dd = proj("dd", "%da", "down", v.denseDownScale, D);
+      dense = op("dense",
+                 fmt::format("rms_norm {}, %post_ffw_norm_1_weight {{eps = {}}}", dd, eps),
+                 {"T", D});
+    }
+    std::string xn = op("xn", fmt::format("rms_norm %x, %{} {{eps = {}}}", paramName(A.ffnNorm),
+                                          eps),
+                        {"T", D});
+    // The router.
+    std::string rin = xn;
+    if (A.router == RouterInput::Gemma4Scaled) {
+      op("rn", fmt::format("rms_norm %x {{eps = {}}}", eps), {"T", D});
+      op("rs", fmt::format("scale %rn {{factor = {}}}", flt(1.0f / std::sqrt((float)s.nEmbd))),
+         {"T", D});
+      rin = op("rin", "mul %rs, %ffn_gate_inp_scale", {"T", D});
+    }
+    std::string logits = op("logits", "matmul " + rin + ", %ffn_gate_inp_weight", {"T", E});
+    if (A.routerBias)
+      logits = op("logits_b", "add %logits, %ffn_gate_inp_bias", {"T", E});
+    std::string w;
+    switch (A.gating) {
+    case Gating::Softmax:
+      op("probs", "softmax " + logits + " {axis = -1}", {"T", E});
+      op("ids", fmt::format("topk %probs {{k = {}}}", K), {"T", K}, "i32");
+      w = op("w", "gather %probs, %ids {axis = 1}", {"T", K});
+      break;
+    case Gating::SoftmaxWeight:
+      op("ids", fmt::format("topk {} {{k = {}}}", logits, K), {"T", K}, "i32");
+      op("wl", "gather " + logits + ", %ids {axis = 1}", {"T", K});
+      w = op("w", "softmax %wl {axis = -1}", {"T", K});
+      break;
+    }
+    if (A.normWeights) {
+      op("wsum", "reduce_sum " + w + " {axis = 1, keepdim}", {"T", "1"});
+      op("wsc", "clamp %wsum {min = 6.103515625e-5}", {"T", "1"});
+      w = op("wn", "div " + w + ", %wsc", {"T", K});
+    }
+    op("x3", fmt::format("reshape {} {{shape = [T, 1, {}]}}", xn, D), {"T", "1", D});
+    // The experts.
+    std::string gate, up;
+    if (v.mergedGateUp) {
+      std::string gu = expert("gate_up", "%x3", str(2 * s.nFf), "");
+      gate = op("gate", fmt::format("slice {} {{axis = 2, start = 0, size = {}}}", gu, F),
+                {"T", K, F});
+      up = op("up", fmt::format("slice {} {{axis = 2, start = {}, size = {}}}", gu, F, F),
+              {"T", K, F});
+    } else {
+      up = expert("up", "%x3", F, v.upScale ? "up" : "");
+      if (v.hasGate)
+        gate = expert("gate", "%x3", F, v.gateScale ? "gate" : "");
+    }
+    std::string act;
+    switch (A.activation) {
+    case Activation::Swiglu:
+      act = v.hasGate ? op("act", "swiglu " + gate + ", " + up, {"T", K, F})
+                      : op("act", "silu " + up, {"T", K, F});
+      break;
+    case Activation::SwigluOai:
+      act = op("act", fmt::format("swiglu_oai {}, {} {{alpha = {}, limit = {}}}", gate, up,
+                                  flt(A.oaiAlpha), flt(A.oaiLimit)),
+               {"T", K, F});
+      break;
+    case Activation::Geglu:
+      act = op("act", "geglu " + gate + ", " + up, {"T", K, F});
+      break;
+    }
+    std::string down = expert("down", act, D, v.downScale ? "down" : "");
+    op("w3", fmt::format("reshape {} {{shape = [T, {}, 1]}}", w, K), {"T", K, "1"});
+    op("wd", "mul " + down + ", %w3", {"T", K, D});
+    bool more = A.sharedExpert || A.gemma4Dense; // the experts' sum is not the result
+    std::string out = op(more ? "moe" : "out", "reduce_sum %wd {axis = 1}", {"T", D});
+    if (A.sharedExpert) {
+      // build_ffn(SILU, PAR) on the same input, times sigmoid(x . gate_inp_shexp).
+      std::string Fs = str(s.nFfShared);
+      op("sg", "matmul " + xn + ", %ffn_gate_shexp_weight", {"T", Fs});
+      op("su", "matmul " + xn + ", %ffn_up_shexp_weight", {"T", Fs});
+      op("sa", "swiglu %sg, %su", {"T", Fs});
+      op("sd", "matmul %sa, %ffn_down_shexp_weight", {"T", D});
+      op("zw", fmt::format("reshape %ffn_gate_inp_shexp_weight {{shape = [1, {}]}}", D), {"1", D},
+         elemTypeName(shexpGateElem).str());
+      op("z", "matmul " + xn + ", %zw", {"T", "1"});
+      op("zg", "sigmoid %z", {"T", "1"});
+      op("shared", "mul %sd, %zg", {"T", D});
+      out = op("out", "add %moe, %shared", {"T", D});
+    }
+    if (A.gemma4Dense) {
+      op("moe_n", fmt::format("rms_norm %moe, %post_ffw_norm_2_weight {{eps = {}}}", eps),
+         {"T", D});
+      op("sum", "add " + dense + ", %moe_n", {"T", D});
+      out = op("out", fmt::format("rms_norm %sum, %post_ffw_norm_weight {{eps = {}}}", eps),
+               {"T", D});
+    }
+    text += "  return " + out + "\n";
+    return text;
+  }
+
+  /// The element type of ffn_gate_inp_shexp (its reshape is typed).
+  ElemType shexpGateElem = ElemType::F32;
+
+private:
+  const ArchInfo &A;
+  const BlockSizes &s;
+  const BlockVariant &v;
+  std::string text;
+
+  static std::string str(int64_t v) { return std::to_string(v); }
+
+  /// `%name = rhs : tensor<dims x elem>`; returns "%name".
+  std::string op(const std::string &name, const std::string &rhs,
+                 std::initializer_list<std::string> dims, llvm::StringRef elem = "f32") {
+    text += fmt::format("  %{} = {} : {}\n", name, rhs,
+                        tensorType(std::vector<std::string>(dims), elem));
+    return "%" + name;
+  }
+
+  /// matmul_id of ffn_<which>_exps, then its per-expert scale (named by
+  /// `scaleOf`, build_lora_mm_id) and its bias (add_id).
+  std::string expert(const std::string &which, const std::string &in, const std::string &n,
+                     const std::string &scaleOf) {
+    std::string K = str(s.nExpertUsed);
+    std::string v = fmt::format("%ffn_{}_exps_weight", which);
+    std::string cur = op(which + (A.expertBiases || !scaleOf.empty() ? "0" : ""),
+                         "matmul_id " + in + ", " + v + ", %ids", {"T", K, n});
+    if (!scaleOf.empty()) {
+      op(which + "_s", fmt::format("gather %ffn_{}_exps_scale, %ids {{axis = 0}}", scaleOf),
+         {"T", K});
+      op(which + "_s3", fmt::format("reshape %{}_s {{shape = [T, {}, 1]}}", which, K),
+         {"T", K, "1"});
+      cur = op(which + (A.expertBiases ? "1" : ""), fmt::format("mul {}, %{}_s3", cur, which),
+               {"T", K, n});
+    }
+    if (A.expertBiases)
+      cur = op(which, fmt::format("add_id {}, %ffn_{}_exps_bias, %ids", cur, which),
+               {"T", K, n});
+    return cur;
+  }
+};
+
 /// The text of @ffn_blk_<layer>.
-llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const HParams &hp,
+llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const ModelInfo &m,
                                       int64_t layer) {
-  if (layer < 0 || layer >= hp.nLayer)
+  if (layer < 0 || layer >= m.nLayer)
     return err(fmt::format("--layer {}: {} has {} blocks ({}.block_count), 0 to {}", layer,
-                           f.name(), hp.nLayer, hp.arch->name.str(), hp.nLayer - 1));
-  const ArchInfo &A = *hp.arch;
-  int64_t D = hp.nEmbd, F = hp.nFf, E = hp.nExpert, K = hp.nExpertUsed;
+                           f.name(), m.nLayer, m.arch->name.str(), m.nLayer - 1));
+  const ArchInfo &A = *m.arch;
+  if (!isMoeBlock(f, A, layer))
+    return err(fmt::format("--layer {}: block {} of {} is dense (no tensor "
+                           "'blk.{}.ffn_gate_inp.weight'); moe-import imports MoE blocks",
+                           layer, layer, f.name(), layer));
+  auto s = readBlockSizes(f, m, layer);
+  if (!s)
+    return s.takeError();
+  BlockVariant v = probeVariant(f, A, layer);
   std::vector<Param> ps;
-  auto add = [&](llvm::StringRef suffix, std::vector<int64_t> dims,
-                 bool anyType) -> llvm::Error {
-    auto p = param(f, layer, suffix, std::move(dims), anyType, hp);
+  for (const TensorSpec &spec : blockTensors(A, *s, v)) {
+    auto p = param(f, layer, spec, A, *s);
     if (!p)
       return p.takeError();
     ps.push_back(std::move(*p));
-    return llvm::Error::success();
-  };
-  // Order: norm, router, then up, gate, down (each followed by its bias).
-  if (auto e = add(A.ffnNorm, {D}, false))
-    return e;
-  if (auto e = add("ffn_gate_inp.weight", {E, D}, true))
-    return e;
-  if (A.routerBias)
-    if (auto e = add("ffn_gate_inp.bias", {E}, false))
-      return e;
-  for (auto [w, n, k] : {std::tuple{"up", F, D}, std::tuple{"gate", F, D},
-                         std::tuple{"down", D, F}}) {
-    if (auto e = add(fmt::format("ffn_{}_exps.weight", w), {E, n, k}, true))
-      return e;
-    if (A.expertBiases)
-      if (auto e = add(fmt::format("ffn_{}_exps.bias", w), {E, n}, false))
-        return e;
   }
-  auto P = [&](llvm::StringRef suffix) {
-    std::string n = suffix.str();
-    std::replace(n.begin(), n.end(), '.', '_');
-    return "%" + n;
-  };
+  BlockEmitter em(A, *s, v);
+  for (auto &p : ps)
+    if (p.gguf.ends_with("ffn_gate_inp_shexp.weight"))
+      em.shexpGateElem = p.elem;
 
-  std::string Ds = std::to_string(D), Es = std::to_string(E), Ks = std::to_string(K);
-  auto ty = [&](std::initializer_list<std::string> dims, llvm::StringRef elem = "f32") {
-    return tensorType(std::vector<std::string>(dims), elem);
-  };
-  std::string s;
-  s += fmt::format("// {} block {}: the MoE feed-forward sub-block as llama.cpp builds it\n"
-                   "// ({}).\n// n_embd {}, expert n_ff {}, {} experts, top-{}.\n",
-                   A.name.str(), layer, A.llamaSource.str(), D, F, E, K);
-  s += fmt::format("func @ffn_blk_{}(%x: {}", layer, ty({"T", Ds}));
+  std::string D = std::to_string(s->nEmbd);
+  std::string t;
+  t += fmt::format("// {} block {}: the feed-forward sub-block as llama.cpp builds it\n"
+                   "// ({}).\n// n_embd {}, expert n_ff {}, {} experts, top-{}",
+                   A.name.str(), layer, A.llamaSource.str(), s->nEmbd, s->nFf, s->nExpert,
+                   s->nExpertUsed);
+  if (A.sharedExpert)
+    t += fmt::format(", shared expert n_ff {}", s->nFfShared);
+  if (A.gemma4Dense)
+    t += fmt::format(", dense MLP n_ff {}", s->nFfDense);
+  if (v.mergedGateUp)
+    t += ", merged gate_up";
+  t += ".\n";
+  t += fmt::format("func @ffn_blk_{}(%x: {}", layer, tensorType({"T", D}, "f32"));
   for (auto &p : ps) {
     std::vector<std::string> d;
-    for (int64_t v : p.dims)
-      d.push_back(std::to_string(v));
-    s += fmt::format(",\n    %{}: {} {{param, gguf = \"{}\"}}", p.name,
+    for (int64_t x : p.dims)
+      d.push_back(std::to_string(x));
+    t += fmt::format(",\n    %{}: {} {{param, gguf = \"{}\"}}", p.name,
                      tensorType(d, elemTypeName(p.elem)), p.gguf);
   }
-  s += fmt::format(")\n    -> {} where T in [1, 8192] {{\n", ty({"T", Ds}));
-  auto op = [&](const std::string &line) { s += "  " + line + "\n"; };
-  op(fmt::format("%xn = rms_norm %x, {} {{eps = {}}} : {}", P(A.ffnNorm), flt(hp.eps),
-                 ty({"T", Ds})));
-  std::string logits = "%logits";
-  op(fmt::format("%logits = matmul %xn, %ffn_gate_inp_weight : {}", ty({"T", Es})));
-  if (A.routerBias) {
-    op(fmt::format("%logits_b = add %logits, %ffn_gate_inp_bias : {}", ty({"T", Es})));
-    logits = "%logits_b";
-  }
-  std::string w;
-  switch (A.gating) {
-  case Gating::Softmax:
-    op(fmt::format("%probs = softmax {} {{axis = -1}} : {}", logits, ty({"T", Es})));
-    op(fmt::format("%ids = topk %probs {{k = {}}} : {}", K, ty({"T", Ks}, "i32")));
-    op(fmt::format("%w = gather %probs, %ids {{axis = 1}} : {}", ty({"T", Ks})));
-    w = "%w";
-    break;
-  case Gating::SoftmaxWeight:
-    op(fmt::format("%ids = topk {} {{k = {}}} : {}", logits, K, ty({"T", Ks}, "i32")));
-    op(fmt::format("%wl = gather {}, %ids {{axis = 1}} : {}", logits, ty({"T", Ks})));
-    op(fmt::format("%w = softmax %wl {{axis = -1}} : {}", ty({"T", Ks})));
-    w = "%w";
-    break;
-  }
-  if (A.normWeights) {
-    op(fmt::format("%wsum = reduce_sum {} {{axis = 1, keepdim}} : {}", w, ty({"T", "1"})));
-    op(fmt::format("%wsc = clamp %wsum {{min = 6.103515625e-5}} : {}", ty({"T", "1"})));
-    op(fmt::format("%wn = div {}, %wsc : {}", w, ty({"T", Ks})));
-    w = "%wn";
-  }
-  op(fmt::format("%x3 = reshape %xn {{shape = [T, 1, {}]}} : {}", D, ty({"T", "1", Ds})));
-  std::string Fs = std::to_string(F);
-  auto expert = [&](const char *which, const char *in, const std::string &n) {
-    std::string v = fmt::format("%{}", which);
-    std::string raw = A.expertBiases ? v + "0" : v;
-    op(fmt::format("{} = matmul_id {}, %ffn_{}_exps_weight, %ids : {}", raw, in, which,
-                   ty({"T", Ks, n})));
-    if (A.expertBiases)
-      op(fmt::format("{} = add_id {}, %ffn_{}_exps_bias, %ids : {}", v, raw, which,
-                     ty({"T", Ks, n})));
-  };
-  expert("up", "%x3", Fs);
-  expert("gate", "%x3", Fs);
-  switch (A.activation) {
-  case Activation::Swiglu:
-    op(fmt::format("%act = swiglu %gate, %up : {}", ty({"T", Ks, Fs})));
-    break;
-  case Activation::SwigluOai:
-    op(fmt::format("%act = swiglu_oai %gate, %up {{alpha = {}, limit = {}}} : {}", flt(A.oaiAlpha),
-                   flt(A.oaiLimit), ty({"T", Ks, Fs})));
-    break;
-  }
-  expert("down", "%act", Ds);
-  op(fmt::format("%w3 = reshape {} {{shape = [T, {}, 1]}} : {}", w, K, ty({"T", Ks, "1"})));
-  op(fmt::format("%wd = mul %down, %w3 : {}", ty({"T", Ks, Ds})));
-  op(fmt::format("%out = reduce_sum %wd {{axis = 1}} : {}", ty({"T", Ds})));
-  op("return %out");
-  s += "}\n";
-  return s;
+  t += fmt::format(")\n    -> {} where T in [1, 8192] {{\n", tensorType({"T", D}, "f32"));
+  t += em.body();
+  t += "}\n";
+  return t;
 }
 
 /// Parses and verifies `text`: moe-import's output must be valid IR.
@@ -299,10 +389,10 @@ llvm::Error check(const std::string &text) {
 } // namespace
 
 llvm::Expected<std::string> moe::importLayer(const gguf::GgufFile &file, int64_t layer) {
-  auto hp = readHParams(file);
-  if (!hp)
-    return hp.takeError();
-  auto text = emitLayer(file, *hp, layer);
+  auto m = readModelInfo(file);
+  if (!m)
+    return m.takeError();
+  auto text = emitLayer(file, *m, layer);
   if (!text)
     return text.takeError();
   if (auto e = check(*text))
@@ -311,18 +401,27 @@ llvm::Expected<std::string> moe::importLayer(const gguf::GgufFile &file, int64_t
 }
 
 llvm::Expected<std::string> moe::importAll(const gguf::GgufFile &file) {
-  auto hp = readHParams(file);
-  if (!hp)
-    return hp.takeError();
+  auto m = readModelInfo(file);
+  if (!m)
+    return m.takeError();
   std::string all;
-  for (uint32_t l = 0; l < hp->nLayer; ++l) {
-    auto text = emitLayer(file, *hp, l);
+  int64_t imported = 0;
+  for (int64_t l = 0; l < m->nLayer; ++l) {
+    if (!isMoeBlock(file, *m->arch, l)) {
+      all += fmt::format("{}// block {}: dense (no blk.{}.ffn_gate_inp.weight), not imported\n",
+                         all.empty() ? "" : "\n", l, l);
+      continue;
+    }
+    auto text = emitLayer(file, *m, l);
     if (!text)
       return text.takeError();
-    if (l)
+    if (!all.empty())
       all += "\n";
     all += *text;
+    ++imported;
   }
+  if (!imported)
+    return err(fmt::format("{}: none of its {} blocks has experts", file.name(), m->nLayer));
   if (auto e = check(all))
     return e;
   return all;

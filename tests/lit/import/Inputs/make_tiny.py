@@ -1,12 +1,8 @@
-"""Tiny qwen3moe and gpt-oss GGUF models for the moe-import tests.
+"""GGUF files for the moe-import tests, written in Python independently of
+the C++ writer: two tiny f32 models (the NumPy reference is moe_ref.py) and
+the malformed-metadata files of errors.test.
 
 Usage: make_tiny.py DIR        writes the files below into DIR
-       make_tiny.py ref DIR ARCH MODEL.gguf LAYER OUT.npy
-                               the NumPy reference of the FFN sub-block of block
-                               LAYER, computed from the weights read back from
-                               MODEL.gguf (a small GGUF reader below) and DIR/x.npy
-       make_tiny.py compare REF.npy GOT.npy TOL
-                               sum((got-ref)^2) / sum(ref^2) <= TOL, else exit 1
        make_tiny.py exit1 CMD...
                                runs CMD, prints its stderr and "exit N";
                                exits 1 unless N == 1
@@ -25,6 +21,12 @@ keys, every tensor f32, n_embd 64, expert n_ff 64, top-2, two blocks):
   toomany.gguf    qwen3moe with expert_used_count 9 > expert_count 8
   shape.gguf      qwen3moe whose blk.1.ffn_up_exps.weight is [8, 32, 64]
   notensor.gguf   qwen3moe without blk.1.ffn_gate_exps.weight
+  noexperts.gguf  llama without llama.expert_count (a dense llama)
+  dense.gguf      gemma4 whose two blocks have no ffn_gate_inp (dense)
+  legacy.gguf     llama with the pre-2024 per-expert tensors blk.0.ffn_up.0.weight
+  mixed.gguf      gemma4 with a dense block 0 and a MoE block 1 (zero weights)
+  ffarray.gguf    gemma4 whose per-block gemma4.feed_forward_length has 1 value
+                  for 2 blocks
 """
 import os
 import struct
@@ -35,7 +37,7 @@ import numpy as np
 
 GGML_F32 = 0
 ALIGN = 32
-T_U32, T_I32, T_F32, T_STR = 4, 5, 6, 8
+T_U32, T_I32, T_F32, T_STR, T_ARR = 4, 5, 6, 8, 9
 N_EMBD, N_FF, TOPK, N_BLOCKS, EPS = 64, 64, 2, 2, 1e-6
 
 
@@ -48,6 +50,8 @@ def kv_bytes(key, vtype, value):
     out = gguf_string(key) + struct.pack("<I", vtype)
     if vtype == T_STR:
         return out + gguf_string(value)
+    if vtype == T_ARR:  # an array of uint32
+        return out + struct.pack(f"<IQ{len(value)}I", T_U32, len(value), *value)
     return out + struct.pack({T_U32: "<I", T_I32: "<i", T_F32: "<f"}[vtype], value)
 
 
@@ -71,42 +75,6 @@ def write_gguf(path, kvs, tensors):
         out += a.astype("<f4").tobytes()
     with open(path, "wb") as f:
         f.write(out)
-
-
-def read_gguf(path):
-    """The f32 tensors of a GGUF v3 file written as above: {name: array}."""
-    data = open(path, "rb").read()
-    pos = 4
-    _, n_tensors, n_kv = struct.unpack_from("<IQQ", data, pos)
-    pos += 20
-
-    def string():
-        nonlocal pos
-        (n,) = struct.unpack_from("<Q", data, pos)
-        s = data[pos + 8:pos + 8 + n].decode()
-        pos += 8 + n
-        return s
-
-    for _ in range(n_kv):
-        string()
-        (vtype,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        if vtype == T_STR:
-            string()
-        else:
-            pos += 4
-    infos = []
-    for _ in range(n_tensors):
-        name = string()
-        (nd,) = struct.unpack_from("<I", data, pos)
-        ne = struct.unpack_from(f"<{nd}Q", data, pos + 4)
-        ttype, off = struct.unpack_from("<IQ", data, pos + 4 + 8 * nd)
-        assert ttype == GGML_F32
-        pos += 4 + 8 * nd + 12
-        infos.append((name, list(reversed(ne)), off))
-    base = (pos + ALIGN - 1) // ALIGN * ALIGN
-    return {name: np.frombuffer(data, "<f4", int(np.prod(dims)), base + off).reshape(dims)
-            for name, dims, off in infos}
 
 
 def model(arch, n_expert, rng, drop_key=None, kv_override=None, tensor_override=None,
@@ -142,52 +110,6 @@ def model(arch, n_expert, rng, drop_key=None, kv_override=None, tensor_override=
     return kvs, tensors
 
 
-def reference(arch, w, L, x):
-    """The FFN sub-block of block L (llama.cpp's semantics, DESIGN.md), float64."""
-    b = f"blk.{L}."
-    g = {k[len(b):]: v.astype(np.float64) for k, v in w.items() if k.startswith(b)}
-    x = x.astype(np.float64)
-    gptoss = arch == "gpt-oss"
-    norm = g["post_attention_norm.weight" if gptoss else "ffn_norm.weight"]
-    xn = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + EPS) * norm
-    logits = xn @ g["ffn_gate_inp.weight"].T
-    if gptoss:
-        logits = logits + g["ffn_gate_inp.bias"]
-        sel = logits
-    else:
-        e = np.exp(logits - logits.max(-1, keepdims=True))
-        sel = e / e.sum(-1, keepdims=True)
-    ids = np.argsort(-sel, axis=-1, kind="stable")[:, :TOPK]
-    srt = -np.sort(-sel, axis=-1)
-    gap = (srt[:, TOPK - 1] - srt[:, TOPK]).min()
-    assert gap > 1e-4, f"top-k selection too close to call: {gap}"
-    wk = np.take_along_axis(sel, ids, axis=1)
-    if gptoss:
-        e = np.exp(wk - wk.max(-1, keepdims=True))
-        wk = e / e.sum(-1, keepdims=True)
-    else:
-        wk = wk / np.maximum(wk.sum(-1, keepdims=True), 6.103515625e-5)
-    out = np.zeros_like(x)
-    for t in range(x.shape[0]):
-        for j in range(TOPK):
-            ex = ids[t, j]
-            up = g["ffn_up_exps.weight"][ex] @ xn[t]
-            gate = g["ffn_gate_exps.weight"][ex] @ xn[t]
-            if gptoss:
-                up = up + g["ffn_up_exps.bias"][ex]
-                gate = gate + g["ffn_gate_exps.bias"][ex]
-                gc = np.minimum(gate, 7.0)
-                uc = np.clip(up, -7.0, 7.0)
-                act = gc / (1 + np.exp(-1.702 * gc)) * (uc + 1)
-            else:
-                act = gate / (1 + np.exp(-gate)) * up
-            down = g["ffn_down_exps.weight"][ex] @ act
-            if gptoss:
-                down = down + g["ffn_down_exps.bias"][ex]
-            out[t] += wk[t, j] * down
-    return out
-
-
 def main(d):
     os.makedirs(d, exist_ok=True)
     p = lambda name: os.path.join(d, name)
@@ -203,27 +125,40 @@ def main(d):
     write_gguf(p("shape.gguf"), *q(tensor_override=(
         "blk.1.ffn_up_exps.weight", np.zeros((8, 32, 64), np.float32))))
     write_gguf(p("notensor.gguf"), *q(drop_tensor="blk.1.ffn_gate_exps.weight"))
-
-
-def compare(ref_path, got_path, tol):
-    ref = np.load(ref_path).astype(np.float64)
-    got = np.load(got_path).astype(np.float64)
-    if ref.shape != got.shape:
-        sys.exit(f"shape {list(got.shape)}, expected {list(ref.shape)}")
-    err = float(((got - ref) ** 2).sum() / (ref ** 2).sum())
-    if not err <= tol:
-        sys.exit(f"normalised squared error {err:.3g} > {tol:g}")
-    print(f"match (shape {list(ref.shape)}, nse <= {tol:g})")
+    f = lambda *shape: np.zeros(shape, np.float32)
+    keys = lambda arch, *extra: [("general.architecture", T_STR, arch),
+                                 (f"{arch}.block_count", T_U32, 2),
+                                 (f"{arch}.embedding_length", T_U32, 64),
+                                 (f"{arch}.expert_used_count", T_U32, 2),
+                                 (f"{arch}.attention.layer_norm_rms_epsilon", T_F32, EPS),
+                                 *extra]
+    write_gguf(p("noexperts.gguf"), keys("llama", ("llama.feed_forward_length", T_U32, 64)), [])
+    write_gguf(p("dense.gguf"), keys("gemma4", ("gemma4.expert_count", T_U32, 8)),
+               [("blk.0.ffn_norm.weight", f(64)), ("blk.1.ffn_norm.weight", f(64))])
+    write_gguf(p("legacy.gguf"), keys("llama", ("llama.expert_count", T_U32, 8),
+                                      ("llama.feed_forward_length", T_U32, 64)),
+               [("blk.0.ffn_norm.weight", f(64)), ("blk.0.ffn_gate_inp.weight", f(8, 64)),
+                *[(f"blk.0.ffn_{w}.{e}.weight", f(64, 64)) for w in ("gate", "down", "up")
+                  for e in range(8)]])
+    b1 = lambda n, *shape: (f"blk.1.{n}.weight", f(*shape))
+    write_gguf(p("mixed.gguf"), keys("gemma4", ("gemma4.expert_count", T_U32, 8),
+                                     ("gemma4.expert_feed_forward_length", T_U32, 64),
+                                     ("gemma4.feed_forward_length", T_ARR, [64, 64])),
+               [("blk.0.ffn_norm.weight", f(64)), b1("ffn_norm", 64), b1("ffn_gate", 64, 64),
+                b1("ffn_up", 64, 64), b1("ffn_down", 64, 64), b1("post_ffw_norm_1", 64),
+                b1("pre_ffw_norm_2", 64), ("blk.1.ffn_gate_inp.scale", f(64)),
+                b1("ffn_gate_inp", 8, 64), b1("ffn_gate_exps", 8, 64, 64),
+                b1("ffn_up_exps", 8, 64, 64), b1("ffn_down_exps", 8, 64, 64),
+                b1("post_ffw_norm_2", 64), b1("post_ffw_norm", 64)])
+    write_gguf(p("ffarray.gguf"), keys("gemma4", ("gemma4.expert_count", T_U32, 8),
+                                       ("gemma4.expert_feed_forward_length", T_U32, 64),
+                                       ("gemma4.feed_forward_length", T_ARR, [64])),
+               [("blk.1.ffn_gate_inp.weight", f(8, 64))])
 
 
 if __name__ == "__main__":
     a = sys.argv
-    if len(a) == 7 and a[1] == "ref":
-        x = np.load(os.path.join(a[2], "x.npy"))
-        np.save(a[6], reference(a[3], read_gguf(a[4]), int(a[5]), x).astype(np.float32))
-    elif len(a) == 5 and a[1] == "compare":
-        compare(a[2], a[3], float(a[4]))
-    elif len(a) > 2 and a[1] == "exit1":
+    if len(a) > 2 and a[1] == "exit1":
         r = subprocess.run(a[2:], capture_output=True, text=True)
         sys.stdout.write(r.stderr)
         print(f"exit {r.returncode}")
