@@ -13,10 +13,14 @@ namespace moe {
 
 struct ExpertProj {
   Operation *matmul = nullptr; ///< matmul_id x, W, ids
+  /// mul matmul, f: a factor constant along the output rows (llama.cpp's
+  /// per-expert scales), between the matmul and its bias (optional; only
+  /// tp-split matches it, see TPSplit.cpp).
+  Operation *scale = nullptr;
   Operation *bias = nullptr;   ///< add_id matmul, b, ids (optional)
   Value *x = nullptr, *weight = nullptr, *ids = nullptr, *biasParam = nullptr;
   /// The value the projection yields (the add_id's result if biased).
-  Value *result() const { return (bias ? bias : matmul)->getResult(); }
+  Value *result() const { return (bias ? bias : scale ? scale : matmul)->getResult(); }
 };
 
 /// Matches the projection that defines `v`; nullopt if `v` is not one, or if

@@ -6,7 +6,10 @@
 // per-expert scales and the down bias stay replicated; an `all_reduce{sum}`
 // goes right after the partial down projection (the naive placement that
 // delay-allreduce then improves). A pre-merged gate_up weight is split as
-// two segments per rank (that rank's gate rows and its up rows).
+// two segments per rank (that rank's gate rows and its up rows). A
+// projection may be scaled per row before its bias (llama.cpp's per-expert
+// scales: mul by a factor whose last dim is 1), which splitting leaves as it
+// is, and the activation may be ungated (silu(up) -> down).
 //
 // The per-rank shard size is a rank-dependent symbol: n_ff becomes `g*F`
 // (g the granularity) with `F` declared on the function and its value per
@@ -64,10 +67,51 @@ std::optional<ExpertProj> matchDenseProj(Value *v) {
   return p;
 }
 
+/// [add_id](mul(matmul_id x, W, ids, f), b, ids) where f's last dim is 1: a
+/// per-row factor such as llama.cpp's per-expert scale (gather s[E] by ids,
+/// reshaped to [T, k, 1]). Splitting the rows (n) leaves f as it is.
+std::optional<ExpertProj> matchScaledExpertProj(Value *v) {
+  Operation *bias = nullptr, *d = v->getDefiningOp();
+  if (d && d->is(OpKind::AddId)) {
+    bias = d;
+    d = d->getOperand(0)->getDefiningOp();
+  }
+  if (!d || !d->is(OpKind::Mul) || (bias && !d->getResult()->hasOneUse()))
+    return std::nullopt;
+  for (unsigned i : {0u, 1u}) {
+    Value *a = d->getOperand(i), *f = d->getOperand(1 - i);
+    const TensorType &ft = f->getType();
+    if (ft.rank() != a->getType().rank() || !ft.dims.back().isConstant(1) ||
+        !a->hasOneUse())
+      continue;
+    auto p = matchExpertProj(a);
+    if (!p || p->bias)
+      continue;
+    p->scale = d;
+    if (bias) {
+      p->bias = bias;
+      p->biasParam = bias->getOperand(1);
+      if (!p->biasParam->isParam() || bias->getOperand(2) != p->ids)
+        return std::nullopt;
+    }
+    return p;
+  }
+  return std::nullopt;
+}
+
 std::optional<ExpertProj> matchProj(Value *v) {
   if (auto p = matchExpertProj(v))
     return p;
+  if (auto p = matchScaledExpertProj(v))
+    return p;
   return matchDenseProj(v);
+}
+
+/// An ungated activation between an up and a down projection (llama's
+/// experts without ffn_gate_exps: silu(up)).
+bool isUngatedAct(const Operation &op) {
+  return op.is(OpKind::Silu) || op.is(OpKind::Gelu) || op.is(OpKind::GeluErf) ||
+         op.is(OpKind::Relu);
 }
 
 /// Every user of `v` is one of `ops` (a value or param that is split must not
@@ -109,7 +153,7 @@ public:
     }
     std::vector<FfnMatch> ffns;
     for (auto &op : f.getBody())
-      if (isGlu(op))
+      if (isGlu(op) || isUngatedAct(op))
         if (auto m = match(op, ctx))
           ffns.push_back(*m);
     if (ffns.empty())
@@ -149,6 +193,23 @@ private:
   std::optional<FfnMatch> match(Operation &glu, PassContext &ctx) {
     FfnMatch m;
     m.glu = &glu;
+    if (isUngatedAct(glu)) { // up -> act -> down
+      auto u = matchProj(glu.getOperand(0));
+      if (!u)
+        return std::nullopt;
+      auto n = u->weight->getType().dims[colAxis(*u)].getConstant();
+      if (!n)
+        return remark(glu, ctx, "the up weight's n_ff is dynamic");
+      if (!onlyUsedBy(u->result(), {&glu}))
+        return remark(glu, ctx, "the up projection has users outside the FFN");
+      if (!paramsPrivate(*u, *u))
+        return remark(glu, ctx, "the up weight or bias is used outside this FFN");
+      m.n = *n;
+      m.colParams = {{u->weight, colAxis(*u)}};
+      if (u->biasParam)
+        m.colParams.push_back({u->biasParam, u->biasParam->getType().rank() - 1});
+      return matchDown(m, glu, ctx);
+    }
     auto g = matchProj(glu.getOperand(0)), u = matchProj(glu.getOperand(1));
     // Pre-merged: both operands slice one projection on a [.., 2N, K] weight.
     Operation *sg = glu.getOperand(0)->getDefiningOp(), *su = glu.getOperand(1)->getDefiningOp();
@@ -193,7 +254,11 @@ private:
     } else {
       return std::nullopt;
     }
-    // The GLU feeds exactly the down projection.
+    return matchDown(m, glu, ctx);
+  }
+
+  /// The activation feeds exactly the down projection.
+  std::optional<FfnMatch> matchDown(FfnMatch &m, Operation &glu, PassContext &ctx) {
     Value *act = glu.getResult();
     if (!act->hasOneUse())
       return remark(glu, ctx, "the activation has other users than the down projection");

@@ -11,8 +11,7 @@
 # dequantisers (normalised squared error <= 1e-8 for f32 weights, 5e-4 for
 # the others: ggml's test-backend-ops thresholds). Prints one line per run:
 #   ARCH TYPE ENGINE RANKS: match (shape [7, 64], nse <= TOL)
-# and stops at the first failure (exit 1). RANKS="1" (environment) runs one
-# rank only.
+# and stops at the first failure (exit 1).
 set -eu -o pipefail
 dir=$1 arch=$2
 shift 2
@@ -28,7 +27,7 @@ for type in f32 f16 bf16 q8_0 q4_0 mxfp4; do
   tol=5e-4
   [ "$type" = f32 ] && tol=1e-8
   for engine in jit interp; do
-    for ranks in ${RANKS:-1 2}; do
+    for ranks in 1 2; do
       out=$dir/out-$arch-$type-$engine-$ranks
       pipeline=()
       [ "$ranks" = 2 ] && pipeline=(-p 'default,tp-split{ranks=2},delay-allreduce' --ranks 2)
