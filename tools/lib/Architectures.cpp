@@ -232,6 +232,8 @@ llvm::Expected<int64_t> readCount(const gguf::GgufFile &f, const std::string &ke
 llvm::ArrayRef<ArchInfo> moe::architectures() { return kArchitectures; }
 
 const ArchInfo *moe::findArchitecture(llvm::StringRef name) {
+  if (name == "mixtral")
+    name = "llama";
   for (const ArchInfo &a : kArchitectures)
     if (a.name == name)
       return &a;
@@ -245,7 +247,7 @@ std::string moe::supportedArchitectures() {
       s += ", ";
     s += a.name.str();
   }
-  return s + " (Mixtral is llama with experts)";
+  return s + " (Mixtral is llama with experts; mixtral is accepted as its alias)";
 }
 
 llvm::Expected<ModelInfo> moe::readModelInfo(const gguf::GgufFile &f) {
@@ -258,7 +260,8 @@ llvm::Expected<ModelInfo> moe::readModelInfo(const gguf::GgufFile &f) {
     return err(fmt::format("{}: unsupported architecture '{}' (general.architecture); "
                            "moe-import supports: {}",
                            f.name(), archName->str(), supportedArchitectures()));
-  auto n = readCount(f, m.arch->name.str() + ".block_count", m.arch->name.str(), 0, 0, false);
+  m.prefix = archName->str();
+  auto n = readCount(f, m.prefix + ".block_count", m.prefix, 0, 0, false);
   if (!n)
     return n.takeError();
   m.nLayer = *n;
@@ -268,7 +271,7 @@ llvm::Expected<ModelInfo> moe::readModelInfo(const gguf::GgufFile &f) {
 llvm::Expected<BlockSizes> moe::readBlockSizes(const gguf::GgufFile &f, const ModelInfo &m,
                                                int64_t layer) {
   const ArchInfo &A = *m.arch;
-  std::string a = A.name.str();
+  std::string a = m.prefix;
   auto key = [&](llvm::StringRef suffix) { return a + "." + suffix.str(); };
   auto count = [&](llvm::StringRef suffix, bool perBlock) {
     return readCount(f, key(suffix), a, layer, m.nLayer, perBlock);
@@ -279,7 +282,7 @@ llvm::Expected<BlockSizes> moe::readBlockSizes(const gguf::GgufFile &f, const Mo
                              std::pair{"expert_used_count", &s.nExpertUsed}}) {
     auto v = count(suffix, false);
     if (!v) {
-      if (A.name == "llama" && llvm::StringRef(suffix) == "expert_count" &&
+      if (A.gateOptional && llvm::StringRef(suffix) == "expert_count" &&
           !f.has(key("expert_count")))
         return err(fmt::format("{}: missing key '{}': a llama model without experts; "
                                "moe-import imports MoE blocks only",

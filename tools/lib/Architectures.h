@@ -102,7 +102,9 @@ struct ArchInfo {
 
 /// Every supported architecture, in table order.
 llvm::ArrayRef<ArchInfo> architectures();
-/// The entry named `name` (general.architecture), or null.
+/// The entry named `name` (general.architecture), or null. "mixtral" (the
+/// name DESIGN.md and some converters use) is an alias of "llama", which is
+/// what llama.cpp's converter writes for Mixtral.
 const ArchInfo *findArchitecture(llvm::StringRef name);
 /// "qwen3moe, gpt-oss, ...": for messages.
 std::string supportedArchitectures();
@@ -119,6 +121,8 @@ struct BlockSizes {
 /// `layer`. Errors name the key (missing, mistyped, 0, k > E, ...).
 struct ModelInfo {
   const ArchInfo *arch = nullptr;
+  /// The file's general.architecture: the prefix of its keys.
+  std::string prefix;
   int64_t nLayer = 0;
 };
 llvm::Expected<ModelInfo> readModelInfo(const gguf::GgufFile &f);

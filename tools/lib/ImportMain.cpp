@@ -325,7 +325,7 @@ llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const ModelInfo &
                                       int64_t layer) {
   if (layer < 0 || layer >= m.nLayer)
     return err(fmt::format("--layer {}: {} has {} blocks ({}.block_count), 0 to {}", layer,
-                           f.name(), m.nLayer, m.arch->name.str(), m.nLayer - 1));
+                           f.name(), m.nLayer, m.prefix, m.nLayer - 1));
   const ArchInfo &A = *m.arch;
   if (!isMoeBlock(f, A, layer))
     return err(fmt::format("--layer {}: block {} of {} is dense (no tensor "

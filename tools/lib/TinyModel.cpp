@@ -69,7 +69,7 @@ llvm::Expected<std::string> moe::makeTinyModel(const TinyModelOptions &o) {
                            elemTypeName(o.type).str()));
 
   gguf::GgufWriter w;
-  std::string a = o.arch;
+  std::string a = A->name.str(); // mixtral: llama, as llama.cpp's converter writes it
   auto key = [&](const char *k) { return a + "." + k; };
   w.addString("general.architecture", a);
   w.addString("general.name", fmt::format("moe tiny {} {}", a, elemTypeName(o.type).str()));

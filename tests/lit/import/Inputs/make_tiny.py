@@ -24,6 +24,8 @@ keys, every tensor f32, n_embd 64, expert n_ff 64, top-2, two blocks):
   noexperts.gguf  llama without llama.expert_count (a dense llama)
   dense.gguf      gemma4 whose two blocks have no ffn_gate_inp (dense)
   legacy.gguf     llama with the pre-2024 per-expert tensors blk.0.ffn_up.0.weight
+  mixtral.gguf    qwen3moe's tensors under general.architecture = "mixtral" with
+                  mixtral.* keys (an alias of llama)
   mixed.gguf      gemma4 with a dense block 0 and a MoE block 1 (zero weights)
   ffarray.gguf    gemma4 whose per-block gemma4.feed_forward_length has 1 value
                   for 2 blocks
@@ -140,6 +142,9 @@ def main(d):
                [("blk.0.ffn_norm.weight", f(64)), ("blk.0.ffn_gate_inp.weight", f(8, 64)),
                 *[(f"blk.0.ffn_{w}.{e}.weight", f(64, 64)) for w in ("gate", "down", "up")
                   for e in range(8)]])
+    kvs, ts = model("mixtral", 8, np.random.default_rng(1))
+    write_gguf(p("mixtral.gguf"),
+               [(k.replace("expert_feed_forward", "feed_forward"), t, v) for k, t, v in kvs], ts)
     b1 = lambda n, *shape: (f"blk.1.{n}.weight", f(*shape))
     write_gguf(p("mixed.gguf"), keys("gemma4", ("gemma4.expert_count", T_U32, 8),
                                      ("gemma4.expert_feed_forward_length", T_U32, 64),

@@ -325,6 +325,7 @@ def ref_gemma4(m, x, eps):
 ARCHS = {
     "qwen3moe": ref_qwen3moe,
     "llama": ref_llama,
+    "mixtral": ref_llama,  # an alias some converters write
     "gpt-oss": ref_gptoss,
     "qwen2moe": ref_qwen2moe,
     "gemma4": ref_gemma4,
