@@ -10,20 +10,22 @@
 //
 // %x is the residual stream entering the sub-block (llama.cpp's ffn_inp);
 // the result is what llama.cpp adds back to it (the residual add itself is
-// not included). The op sequence is llama.cpp's for the architecture: the
-// pre-FFN rms_norm and build_moe_ffn, with what the file does not say taken
-// from the table of Architectures.cpp. Every param carries its GGUF tensor
-// name ({param, gguf = "blk.L.ffn_up_exps.weight"}) and the tensor's stored
-// element type, and is named after the tensor without "blk.L." and with
-// dots as underscores (%ffn_up_exps_weight).
+// not included). The ops are llama.cpp's for the architecture: the pre-FFN
+// norm, the router, build_moe_ffn, and what the model computes beside the
+// experts (qwen2moe's gated shared expert, gemma4's dense MLP and post
+// norms), with what the file does not say taken from the table of
+// Architectures.cpp. The tensors are that table's blockTensors(), each
+// checked against the file; optional parts (gemma4's merged gate_up,
+// llama's missing gate, per-expert scales) are probed in the file. Every
+// param carries its GGUF tensor name ({param, gguf =
+// "blk.L.ffn_up_exps.weight"}) and the tensor's stored element type, and is
+// named after the tensor without "blk.L." and with dots as underscores
+// (%ffn_up_exps_weight).
 //
-// Sizes come from the metadata ({arch}.embedding_length,
-// {arch}.expert_feed_forward_length, {arch}.expert_count,
-// {arch}.expert_used_count, {arch}.block_count,
-// {arch}.attention.layer_norm_rms_epsilon); every tensor's shape is checked
-// against them. The text is parsed and verified before it is written: a
-// failure there is an internal error of moe-import. Errors are
-// `moe-import: error: ...` and exit code 1.
+// The text is parsed and verified before it is written: a failure there is
+// an internal error of moe-import. Errors are `moe-import: error: ...` and
+// exit code 1. docs/Import.md lists the keys and tensors of each
+// architecture.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/lib/ImportMain.h"
