@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "moe/Moe.h"
 
+#include "ir/ParamDerive.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
@@ -15,6 +16,7 @@
 #include "runtime/Binder.h"
 #include "runtime/Executable.h"
 #include "runtime/Formats.h"
+#include "runtime/GgufSource.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Random.h"
 
@@ -154,6 +156,7 @@ struct jit::Executable::Impl {
   std::vector<const void *> bound;       ///< per argument (params only)
   std::vector<Tensor> owned;             ///< random params
   std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 random params
+  std::vector<std::shared_ptr<const gguf::GgufFile>> files; ///< mapped models
 };
 
 jit::Executable::Executable(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -232,6 +235,57 @@ llvm::Error jit::Executable::bindParam(llvm::StringRef name, const TensorView &v
   if (auto e = checkView(*a, v, nullptr))
     return e;
   impl->bound[a->getArgIndex()] = v.data;
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::vector<int64_t>>
+jit::Executable::argumentShape(llvm::StringRef name,
+                               const std::vector<std::pair<std::string, int64_t>> &symbols) const {
+  const Function &f = impl->exe->function();
+  const Value *a = f.lookupArgument(name);
+  if (!a)
+    return err("@{} has no argument '{}'", f.getName(), name.str());
+  SymbolBindings syms;
+  for (auto &[n, v] : symbols)
+    syms[n] = v;
+  return evaluateShape(a->getType(), syms);
+}
+
+llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
+  auto opened = gguf::GgufFile::open(path);
+  if (!opened)
+    return opened.takeError();
+  std::shared_ptr<const gguf::GgufFile> file(std::move(*opened));
+  const Function &f = impl->exe->function();
+  // Derived params come from their sources in the file (copied once).
+  Binder derived(f, ggufSource(file, randomSource(0)), {});
+  std::vector<std::pair<unsigned, const void *>> got; // all or nothing
+  for (const Value *a : f.getArguments()) {
+    if (!a->isParam() || impl->bound[a->getArgIndex()])
+      continue;
+    auto shape = a->getType().evaluate({});
+    if (!shape)
+      return err("param %{} has symbolic dims ({}); bind it with bindParam", a->getName(),
+                 a->getType().str());
+    auto d = getDerivation(*a);
+    if (!d)
+      return d.takeError();
+    if (*d) {
+      auto w = derived.whole(a->getName());
+      if (!w)
+        return w.takeError();
+      got.push_back({a->getArgIndex(), storedData(impl->owned.emplace_back(**w),
+                                                  impl->storage)});
+      continue;
+    }
+    auto data = ggufParamData(*file, *a, a->getType().elem, *shape);
+    if (!data)
+      return data.takeError();
+    got.push_back({a->getArgIndex(), data->data()});
+  }
+  for (auto [k, p] : got)
+    impl->bound[k] = p;
+  impl->files.push_back(std::move(file));
   return llvm::Error::success();
 }
 

@@ -105,10 +105,22 @@ public:
   /// Names of the inputs (non-param arguments) and params, in order.
   std::vector<std::string> inputNames() const;
   std::vector<std::string> paramNames() const;
+  /// The concrete shape of argument `name` with the given symbol values.
+  llvm::Expected<std::vector<int64_t>>
+  argumentShape(llvm::StringRef name,
+                const std::vector<std::pair<std::string, int64_t>> &symbols) const;
 
   /// Binds param `name` to caller memory (checked against its declared type
   /// for every symbol-free dim; symbolic dims are checked at run time).
   llvm::Error bindParam(llvm::StringRef name, const TensorView &v);
+  /// Binds every param not bound yet from a GGUF model file (llama.cpp's
+  /// format), as `moe-run --weights`: each param takes the tensor named by
+  /// its `gguf = "..."` attribute (what moe-import writes), else the tensor
+  /// named like the param; type and dims must match exactly. The file is
+  /// memory-mapped and kept open by the Executable; its tensors are used in
+  /// place, never copied. A derived param (merge-up-gate's gate_up) is
+  /// computed once here from the tensors it derives from.
+  llvm::Error bindGgufParams(llvm::StringRef path);
   /// Binds every param not bound yet to moe-run's seeded generator (values
   /// quantised to the param's type); they are owned by the Executable.
   llvm::Error bindRandomParams(uint64_t seed);

@@ -16,3 +16,26 @@ MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed" | tee "$work/out.txt"
 grep -q '^output 0: f32 \[5, 32\] sum=' "$work/out.txt"
 # Twice: the second run links the cached object.
 MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed" | cmp - "$work/out.txt"
+# A layer imported from a GGUF model, its weights bound from the mapped file
+# through the library (bindGgufParams): the output equals moe-run --weights'.
+"$build/tools/moe-gguf" tiny gemma4 --type q8_0 --merged-gate-up -o "$work/g.gguf"
+"$build/tools/moe-import" "$work/g.gguf" --layer 1 -o "$work/g.moe"
+MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed-gguf" "$work/g.moe" "$work/g.gguf" 7 |
+  tee "$work/gguf.txt"
+# The same input as moe-embed-gguf's: x[t, i] = cos(0.11 * (t * 64 + i)).
+/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], np.cos(np.float32(0.11) * np.arange(7 * 64, dtype=np.float32)).reshape(7, 64))" "$work/x.npy"
+"$build/tools/moe-run" "$work/g.moe" -p default --weights "$work/g.gguf" --sym T=7 \
+  --input x="$work/x.npy" --output "$work/run" >/dev/null
+/usr/bin/python3 - "$work" <<'PY'
+import re, sys
+import numpy as np
+w = sys.argv[1]
+line = open(f"{w}/gguf.txt").read()
+m = re.search(r"output 0: f32 \[7, 64\] sum=(\S+) max_abs=(\S+)", line)
+assert m, line
+got = np.load(f"{w}/run/result0.npy").astype(np.float64)
+s, a = float(m.group(1)), float(m.group(2))
+assert abs(s - got.sum()) <= 1e-5 * max(1.0, abs(got).sum()), (s, got.sum())
+assert abs(a - abs(got).max()) <= 1e-6 * abs(got).max(), (a, abs(got).max())
+print("moe-embed-gguf equals moe-run --weights")
+PY
