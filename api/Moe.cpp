@@ -238,6 +238,32 @@ llvm::Error jit::Executable::bindParam(llvm::StringRef name, const TensorView &v
   return llvm::Error::success();
 }
 
+/// Calls `fn` with each param not bound yet and its concrete shape; params
+/// with symbolic dims are an error (the library binds params before symbols).
+namespace moe::jit {
+/// The internals of an Executable, for the helpers of this file.
+struct ImplAccess {
+  static Executable::Impl &of(Executable &e) { return *e.impl; }
+};
+} // namespace moe::jit
+
+static llvm::Error
+forEachUnboundParam(jit::Executable &exe,
+                    llvm::function_ref<llvm::Error(const Value &, llvm::ArrayRef<int64_t>)> fn) {
+  auto &impl = jit::ImplAccess::of(exe);
+  for (const Value *a : impl.exe->function().getArguments()) {
+    if (!a->isParam() || impl.bound[a->getArgIndex()])
+      continue;
+    auto shape = a->getType().evaluate({});
+    if (!shape)
+      return err("param %{} has symbolic dims ({}); bind it with bindParam", a->getName(),
+                 a->getType().str());
+    if (auto e = fn(*a, *shape))
+      return e;
+  }
+  return llvm::Error::success();
+}
+
 llvm::Expected<std::vector<int64_t>>
 jit::Executable::argumentShape(llvm::StringRef name,
                                const std::vector<std::pair<std::string, int64_t>> &symbols) const {
@@ -260,29 +286,25 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
   // Derived params come from their sources in the file (copied once).
   Binder derived(f, ggufSource(file, randomSource(0)), {});
   std::vector<std::pair<unsigned, const void *>> got; // all or nothing
-  for (const Value *a : f.getArguments()) {
-    if (!a->isParam() || impl->bound[a->getArgIndex()])
-      continue;
-    auto shape = a->getType().evaluate({});
-    if (!shape)
-      return err("param %{} has symbolic dims ({}); bind it with bindParam", a->getName(),
-                 a->getType().str());
-    auto d = getDerivation(*a);
+  auto e = forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t> shape) -> llvm::Error {
+    auto d = getDerivation(a);
     if (!d)
       return d.takeError();
     if (*d) {
-      auto w = derived.whole(a->getName());
+      auto w = derived.whole(a.getName());
       if (!w)
         return w.takeError();
-      got.push_back({a->getArgIndex(), storedData(impl->owned.emplace_back(**w),
-                                                  impl->storage)});
-      continue;
+      got.push_back({a.getArgIndex(), storedData(impl->owned.emplace_back(**w), impl->storage)});
+      return llvm::Error::success();
     }
-    auto data = ggufParamData(*file, *a, a->getType().elem, *shape);
+    auto data = ggufParamData(*file, a, a.getType().elem, shape);
     if (!data)
       return data.takeError();
-    got.push_back({a->getArgIndex(), data->data()});
-  }
+    got.push_back({a.getArgIndex(), data->data()});
+    return llvm::Error::success();
+  });
+  if (e)
+    return e;
   for (auto [k, p] : got)
     impl->bound[k] = p;
   impl->files.push_back(std::move(file));
@@ -290,21 +312,14 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
 }
 
 llvm::Error jit::Executable::bindRandomParams(uint64_t seed) {
-  const Function &f = impl->exe->function();
-  for (const Value *a : f.getArguments()) {
-    if (!a->isParam() || impl->bound[a->getArgIndex()])
-      continue;
-    auto shape = a->getType().evaluate({});
-    if (!shape)
-      return err("param %{} has symbolic dims ({}); bind it with bindParam", a->getName(),
-                 a->getType().str());
-    auto t = randomTensor(seed, a->getName(), a->getType().elem, *shape, true);
+  return forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t> shape) -> llvm::Error {
+    auto t = randomTensor(seed, a.getName(), a.getType().elem, shape, true);
     if (!t)
       return t.takeError();
-    impl->bound[a->getArgIndex()] = storedData(impl->owned.emplace_back(std::move(*t)),
-                                                impl->storage);
-  }
-  return llvm::Error::success();
+    impl->bound[a.getArgIndex()] = storedData(impl->owned.emplace_back(std::move(*t)),
+                                               impl->storage);
+    return llvm::Error::success();
+  });
 }
 
 llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, TensorView>> &inputs,

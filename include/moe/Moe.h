@@ -139,6 +139,7 @@ private:
   friend llvm::Expected<Executable> compile(const ModuleHandle &, llvm::StringRef,
                                             const Options &);
   struct Impl;
+  friend struct ImplAccess;
   explicit Executable(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };

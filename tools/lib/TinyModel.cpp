@@ -97,6 +97,7 @@ llvm::Expected<std::string> moe::makeTinyModel(const TinyModelOptions &o) {
   v.upScale = o.expertScales && !o.mergedGateUp;
   v.gateScale = o.expertScales && !o.mergedGateUp && !o.noGate;
   v.downScale = o.expertScales || A->gemma4Dense;
+  v.denseUpScale = v.denseGateScale = v.denseDownScale = o.expertScales && A->gemma4Dense;
   for (int64_t l = 0; l < o.blocks; ++l)
     for (const TensorSpec &t : blockTensors(*A, s, v)) {
       std::string name = fmt::format("blk.{}.{}", l, t.suffix);

@@ -31,8 +31,10 @@ struct TinyModelOptions {
   int64_t nFfDense = 64;  ///< gemma4's dense MLP
   bool mergedGateUp = false; ///< gemma4: ffn_gate_up_exps
   bool noGate = false;       ///< llama: no ffn_gate_exps
-  bool expertScales = false; ///< ffn_{up,gate,down}_exps.scale where the
-                             ///< architecture uses them (gemma4: down always)
+  /// ffn_{up,gate,down}_exps.scale where the architecture uses them
+  /// (gemma4: the down scale always; with this also its dense MLP's
+  /// ffn_{up,gate,down}.scale).
+  bool expertScales = false;
   float eps = 1e-6f;
   uint64_t seed = 1;
 };

@@ -255,20 +255,33 @@ def ref_gptoss(m, x, eps):
     return ffn_separate(m, xn, ids, w, D, E, swiglu_oai, scales=False, biases=True)
 
 
+def dense_ffn(m, h, D, suffix, act, scales=False):
+    """build_ffn(h, ffn_up<suffix>, ffn_gate<suffix>, ffn_down<suffix>, PAR):
+    down(act(gate h, up h)); with `scales`, each projection times its
+    optional ffn_{up,gate,down}<suffix>.scale {1}."""
+    wu = m.get(f"ffn_up{suffix}.weight")
+    if wu.ndim != 2 or wu.shape[1] != D:
+        raise RefError(f"blk.{m.L}.ffn_up{suffix}.weight has shape {list(wu.shape)}, "
+                       f"expected [F, {D}]")
+    F = wu.shape[0]
+    proj = {}
+    for name, w in (("up", wu), ("gate", m.get(f"ffn_gate{suffix}.weight", (F, D)))):
+        proj[name] = h @ w.T
+        if scales and m.has(f"ffn_{name}{suffix}.scale"):
+            proj[name] = proj[name] * m.get(f"ffn_{name}{suffix}.scale", (1,))
+    out = act(proj["gate"], proj["up"]) @ m.get(f"ffn_down{suffix}.weight", (D, F)).T
+    if scales and m.has(f"ffn_down{suffix}.scale"):
+        out = out * m.get(f"ffn_down{suffix}.scale", (1,))
+    return out
+
+
 def ref_qwen2moe(m, x, eps):
     D = x.shape[1]
     Wr, E, k = experts_common(m, D)
     xn = rms_norm(x, eps, m.get("ffn_norm.weight", (D,)))
     ids, w = route(xn @ Wr.T, k, "softmax", norm_w=False)
     out = ffn_separate(m, xn, ids, w, D, E, swiglu, scales=False)
-    wu = m.get("ffn_up_shexp.weight")
-    if wu.ndim != 2 or wu.shape[1] != D:
-        raise RefError(f"blk.{m.L}.ffn_up_shexp.weight has shape {list(wu.shape)}, "
-                       f"expected [F, {D}]")
-    Fs = wu.shape[0]
-    wg = m.get("ffn_gate_shexp.weight", (Fs, D))
-    wd = m.get("ffn_down_shexp.weight", (D, Fs))
-    sh = swiglu(xn @ wg.T, xn @ wu.T) @ wd.T
+    sh = dense_ffn(m, xn, D, "_shexp", swiglu)
     z = (xn @ m.get("ffn_gate_inp_shexp.weight", (D,)))[:, None]
     return out + sigmoid(z) * sh
 
@@ -283,22 +296,7 @@ def ref_gemma4(m, x, eps):
 
     # dense MLP (build_ffn, GELU, PAR); per-tensor .scale {1} if present
     h1 = rms_norm(x, eps, nw("ffn_norm.weight"))
-    wu = m.get("ffn_up.weight")
-    if wu.ndim != 2 or wu.shape[1] != D:
-        raise RefError(f"blk.{m.L}.ffn_up.weight has shape {list(wu.shape)}, "
-                       f"expected [F, {D}]")
-    Fd = wu.shape[0]
-    wg = m.get("ffn_gate.weight", (Fd, D))
-    wd = m.get("ffn_down.weight", (D, Fd))
-    u = h1 @ wu.T
-    g = h1 @ wg.T
-    if m.has("ffn_up.scale"):
-        u = u * m.get("ffn_up.scale", (1,))
-    if m.has("ffn_gate.scale"):
-        g = g * m.get("ffn_gate.scale", (1,))
-    dense = geglu(g, u) @ wd.T
-    if m.has("ffn_down.scale"):
-        dense = dense * m.get("ffn_down.scale", (1,))
+    dense = dense_ffn(m, h1, D, "", geglu, scales=True)
     dense = rms_norm(dense, eps, nw("post_ffw_norm_1.weight"))
 
     # router
