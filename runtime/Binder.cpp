@@ -7,6 +7,8 @@
 
 #include "fmt/format.h"
 #include <cstring>
+#include <functional>
+#include <numeric>
 
 using namespace moe;
 
@@ -134,11 +136,13 @@ int64_t storedBytesOf(ElemType elem, int64_t n) {
 }
 
 /// Rows `ranges` of `axis` of the stored tensor at `data` (type `elem`,
-/// shape `shape`), joined along `axis`, in stored layout. Cuts respect
-/// blocks (checked by the caller's shard rules; re-checked here).
-llvm::Expected<std::vector<uint8_t>>
-cutStored(ElemType elem, llvm::ArrayRef<int64_t> shape, const uint8_t *data, int64_t axis,
-          llvm::ArrayRef<std::pair<int64_t, int64_t>> ranges) {
+/// shape `shape`), joined along `axis`, in stored layout, written to `dst`
+/// unless it is null; returns the bytes that takes. Cuts must respect
+/// blocks (the shard rules ensure it; checked again here).
+llvm::Expected<int64_t> cutStored(ElemType elem, llvm::ArrayRef<int64_t> shape,
+                                  const uint8_t *data, int64_t axis,
+                                  llvm::ArrayRef<std::pair<int64_t, int64_t>> ranges,
+                                  uint8_t *dst) {
   int64_t outer = 1, inner = 1;
   for (int64_t k = 0; k < axis; ++k)
     outer *= shape[k];
@@ -152,16 +156,15 @@ cutStored(ElemType elem, llvm::ArrayRef<int64_t> shape, const uint8_t *data, int
   int64_t rowBytes = storedBytesOf(elem, shape[axis] * inner), total = 0;
   for (auto [b, e] : ranges)
     total += storedBytesOf(elem, (e - b) * inner);
-  std::vector<uint8_t> out(outer * total);
-  uint8_t *dst = out.data();
-  for (int64_t o = 0; o < outer; ++o)
-    for (auto [b, e] : ranges) {
-      int64_t n = storedBytesOf(elem, (e - b) * inner);
-      if (n)
-        std::memcpy(dst, data + o * rowBytes + storedBytesOf(elem, b * inner), n);
-      dst += n;
-    }
-  return out;
+  if (dst)
+    for (int64_t o = 0; o < outer; ++o)
+      for (auto [b, e] : ranges) {
+        int64_t n = storedBytesOf(elem, (e - b) * inner);
+        if (n)
+          std::memcpy(dst, data + o * rowBytes + storedBytesOf(elem, b * inner), n);
+        dst += n;
+      }
+  return outer * total;
 }
 } // namespace
 
@@ -232,6 +235,70 @@ llvm::Expected<const Tensor *> Binder::whole(llvm::StringRef name) {
   return &(cache[name] = std::move(value));
 }
 
+llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
+  if (auto it = derivedCache.find(arg.getName()); it != derivedCache.end())
+    return it->second.data();
+  auto d = getDerivation(arg);
+  if (!d)
+    return d.takeError();
+  if (!*d || !inPlace)
+    return nullptr;
+  ElemType elem = arg.getType().elem;
+  std::vector<std::pair<const uint8_t *, std::vector<int64_t>>> srcs;
+  for (auto &name : (*d)->from) {
+    const Value *s = f.lookupArgument(name);
+    if (!s)
+      return err(fmt::format("param %{}: derived from %{}, which @{} does not have",
+                             arg.getName(), name, f.getName()));
+    auto mem = inPlaceData(*s);
+    if (!mem)
+      return mem.takeError();
+    auto shape = evaluateShape(fullParamType(f, *s), syms);
+    if (!shape)
+      return shape.takeError();
+    if (!*mem || s->getType().elem != elem)
+      return nullptr; // not in place: Binder::whole computes it
+    srcs.push_back({static_cast<const uint8_t *>(*mem), std::move(*shape)});
+  }
+  const ParamDerivation &pd = **d;
+  HostBuffer buf;
+  if (pd.kind == ParamDerivation::Kind::Slice) {
+    auto &[data, shape] = srcs.at(0);
+    std::pair<int64_t, int64_t> range{pd.start, pd.start + pd.size};
+    auto n = cutStored(elem, shape, data, pd.axis, range, nullptr);
+    if (!n)
+      return err(fmt::format("deriving param %{}: {}", arg.getName(),
+                             llvm::toString(n.takeError())));
+    buf = HostBuffer::allocate(*n);
+    if (buf.data())
+      cantFail(cutStored(elem, shape, data, pd.axis, range, buf.data()));
+  } else { // concat: each source's rows of `axis`, source after source
+    int64_t outer = 1, inner = 1, total = 0;
+    const std::vector<int64_t> &s0 = srcs.at(0).second;
+    for (int64_t k = 0; k < pd.axis; ++k)
+      outer *= s0[k];
+    for (int64_t k = pd.axis + 1; k < (int64_t)s0.size(); ++k)
+      inner *= s0[k];
+    for (auto &[data, shape] : srcs) {
+      if (isQuantized(elem) && (shape[pd.axis] * inner) % blockElems(elem))
+        return err(fmt::format("deriving param %{}: cannot join {} tensors inside a block",
+                               arg.getName(), elemTypeName(elem).str()));
+      total += storedBytesOf(elem, shape[pd.axis] * inner);
+    }
+    buf = HostBuffer::allocate(outer * total);
+    if (uint8_t *dst = buf.data())
+      for (int64_t o = 0; o < outer; ++o)
+        for (auto &[data, shape] : srcs) {
+          int64_t n = storedBytesOf(elem, shape[pd.axis] * inner);
+          std::memcpy(dst, data + o * n, n);
+          dst += n;
+        }
+  }
+  if (!buf.data())
+    return err(fmt::format("deriving param %{}: cannot allocate its memory", arg.getName()));
+  return (derivedCache[arg.getName()] = std::move(buf)).data();
+}
+
 llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
   SymbolBindings rs = symbolsForRank(rank);
   auto spec = getShardSpec(arg);
@@ -246,15 +313,17 @@ llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
     auto shape = evaluateShape(t, syms);
     if (!shape)
       return shape.takeError();
-    auto bytes = cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges);
-    if (!bytes)
+    auto n = cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges, nullptr);
+    if (!n)
       return err(fmt::format("sharding param %{} for rank {}: {}", arg.getName(), rank,
-                             llvm::toString(bytes.takeError())));
+                             llvm::toString(n.takeError())));
+    std::vector<uint8_t> bytes(*n);
+    cantFail(cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges, bytes.data()));
     std::vector<int64_t> s = *shape;
     s[spec->axis] = 0;
     for (auto [b, e] : ranges)
       s[spec->axis] += e - b;
-    return Tensor::fromStored(t.elem, std::move(s), bytes->data());
+    return Tensor::fromStored(t.elem, std::move(s), bytes.data());
   }
   auto w = whole(arg.getName());
   if (!w)
@@ -290,24 +359,69 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
   SymbolBindings rs = symbolsForRank(rank);
   StoredArgs out;
   for (auto *arg : f.getArguments()) {
-    if (!getShardSpec(*arg)) { // whole: in place when the source has it
-      auto mem = inPlaceData(*arg);
-      if (!mem)
-        return mem.takeError();
-      if (*mem) {
-        out.ptrs.push_back(*mem);
+    auto spec = getShardSpec(*arg);
+    // The whole value in stored layout: in place, else the Binder's cached
+    // whole value (computed once, shared by the ranks, not copied per rank).
+    auto mem = inPlaceData(*arg);
+    if (!mem)
+      return mem.takeError();
+    const uint8_t *data = static_cast<const uint8_t *>(*mem);
+    bool derived = false;
+    if (!data) {
+      auto dm = derivedInPlace(*arg);
+      if (!dm)
+        return dm.takeError();
+      data = static_cast<const uint8_t *>(*dm);
+      derived = data != nullptr;
+    }
+    TensorType type = arg->isParam() ? fullParamType(f, *arg) : arg->getType();
+    auto shape = evaluateShape(type, syms);
+    if (!shape)
+      return err(fmt::format("argument %{}: {}", arg->getName(),
+                             llvm::toString(shape.takeError())));
+    if (data && !spec) {
+      out.ptrs.push_back(data);
+      if (derived)
+        out.copiedBytes += storedBytesOf(type.elem, std::accumulate(shape->begin(), shape->end(),
+                                                                    int64_t(1),
+                                                                    std::multiplies<>()));
+      else
         ++out.numInPlace;
+      continue;
+    }
+    if (!data) {
+      auto w = whole(arg->getName());
+      if (!w)
+        return w.takeError();
+      if (auto e = spec ? (**w).shape == *shape && (**w).elem == type.elem
+                              ? llvm::Error::success()
+                              : err(fmt::format("param %{}: the whole value is {} {}, {} {} "
+                                                "expected", arg->getName(),
+                                                elemTypeName((**w).elem).str(),
+                                                (**w).shapeStr(), elemTypeName(type.elem).str(),
+                                                formatShape(*shape)))
+                        : checkArgument(f, arg->getArgIndex(), **w, rs))
+        return e;
+      data = static_cast<const uint8_t *>(storedData(**w, out.storage));
+      if (!spec) {
+        out.ptrs.push_back(data);
+        out.copiedBytes += storedBytesOf(type.elem, (**w).numElements());
         continue;
       }
     }
-    auto t = rankTensor(*arg, rank);
-    if (!t)
-      return t.takeError();
-    if (auto e = checkArgument(f, arg->getArgIndex(), *t, rs))
-      return e;
-    out.copiedBytes += storedBytesOf(t->elem, t->numElements());
-    out.owned.push_back(std::make_unique<Tensor>(std::move(*t)));
-    out.ptrs.push_back(storedData(*out.owned.back(), out.storage));
+    // A shard: only this rank's rows, cut from the whole value.
+    auto ranges = shardRanges(f, *arg, rank, syms);
+    auto n = cutStored(type.elem, *shape, data, spec->axis, ranges, nullptr);
+    if (!n)
+      return err(fmt::format("sharding param %{} for rank {}: {}", arg->getName(), rank,
+                             llvm::toString(n.takeError())));
+    uint8_t *buf = out.allocate(*n);
+    if (!buf)
+      return err(fmt::format("sharding param %{} for rank {}: cannot allocate {} bytes",
+                             arg->getName(), rank, *n));
+    cantFail(cutStored(type.elem, *shape, data, spec->axis, ranges, buf));
+    out.ptrs.push_back(buf);
+    out.copiedBytes += *n;
   }
   return out;
 }

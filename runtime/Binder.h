@@ -17,6 +17,7 @@
 #pragma once
 
 #include "ir/IR.h"
+#include "runtime/HostBuffer.h"
 #include "runtime/Tensor.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -47,9 +48,10 @@ using InPlaceSource = std::function<llvm::Expected<const void *>(
 const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
 
 /// Arguments in their stored layout for Executable::runRaw: ptrs[k] is
-/// argument k, pointing into `owned`, `storage` or memory of an
-/// InPlaceSource (heap blocks that stay put when a StoredArgs is moved;
-/// copying one is not allowed).
+/// argument k, pointing into memory of an InPlaceSource, into the Binder's
+/// cache of whole values (so the Binder must outlive the StoredArgs), or
+/// into `storage` / `buffers` (heap blocks that stay put when a StoredArgs
+/// is moved; copying one is not allowed).
 struct StoredArgs {
   StoredArgs() = default;
   StoredArgs(StoredArgs &&) = default;
@@ -58,11 +60,15 @@ struct StoredArgs {
   StoredArgs &operator=(const StoredArgs &) = delete;
 
   std::vector<const void *> ptrs;
-  std::vector<std::vector<uint8_t>> storage;
-  std::vector<std::unique_ptr<Tensor>> owned;
-  /// Arguments passed in place (no copy), and bytes copied for the others.
+  std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 values widened by Tensor
+  std::vector<HostBuffer> buffers; ///< shards (not zero-filled)
+  /// Arguments passed in place (no copy), and the bytes of the others (a
+  /// value shared by the ranks counted for each).
   unsigned numInPlace = 0;
   int64_t copiedBytes = 0;
+
+  /// n bytes that live as long as this; null if they cannot be had.
+  uint8_t *allocate(size_t n) { return buffers.emplace_back(HostBuffer::allocate(n)).data(); }
 };
 
 class Binder {
@@ -77,7 +83,8 @@ public:
   /// Every argument as rank r sees it, in argument order.
   llvm::Expected<std::vector<Tensor>> argsForRank(int64_t rank);
   /// The same in stored layout (see the file comment); every argument's
-  /// shape checked against its type (checkArguments' errors).
+  /// shape checked against its type (checkArguments' errors). The result
+  /// points into this Binder's cache: it must not outlive the Binder.
   llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank);
   /// The whole value of the argument named `name` (derived if it is).
   llvm::Expected<const Tensor *> whole(llvm::StringRef name);
@@ -91,6 +98,11 @@ private:
   llvm::Expected<Tensor> rankTensor(const Value &arg, int64_t rank);
   /// `arg`'s whole stored data from inPlace (null if it has none).
   llvm::Expected<const void *> inPlaceData(const Value &arg);
+  /// A derived param's whole stored data built straight from its sources'
+  /// in-place data (one buffer, computed once); null if a source is not in
+  /// place.
+  llvm::Expected<const void *> derivedInPlace(const Value &arg);
+  llvm::StringMap<HostBuffer> derivedCache;
   llvm::StringMap<Tensor> cache;
   std::vector<std::string> inProgress; ///< derivation cycle guard
 };

@@ -209,9 +209,8 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
 
   // The arena, 64-byte aligned; every buffer pointer non-null.
   size_t arenaBytes = std::max<int64_t>(p.peakBytes, kAlign);
-  std::unique_ptr<void, decltype(&std::free)> arena(std::aligned_alloc(kAlign, arenaBytes),
-                                                    &std::free);
-  if (!arena)
+  HostBuffer arena = HostBuffer::allocate(arenaBytes); // huge pages when large
+  if (!arena.data())
     return err("cannot allocate the {}-byte arena of @{}", arenaBytes, fn->getName());
   static const int64_t empty[kAlign / 8] = {};
   std::vector<void *> bufs(prog.buffers.size());
@@ -220,7 +219,7 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     if (d.kind == BufferKind::Argument)
       bufs[b] = const_cast<void *>(args[d.argIndex] ? args[d.argIndex] : empty);
     else
-      bufs[b] = static_cast<char *>(arena.get()) + p.offset[b];
+      bufs[b] = arena.data() + p.offset[b];
   }
   std::vector<int64_t> symv;
   for (auto &s : prog.symbols)
@@ -307,6 +306,7 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
   int ranks = (int)numRanks(f);
   std::vector<std::vector<Tensor>> results(ranks);
   std::vector<StoredArgs> stored;
+  auto b0 = std::chrono::steady_clock::now();
   for (int r = 0; r < ranks; ++r) {
     if (auto e = checkSymbols(f, binder.symbolsForRank(r)))
       return e;
@@ -315,6 +315,9 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
       return s.takeError();
     stored.push_back(std::move(*s));
   }
+  if (ro.bindMs)
+    *ro.bindMs =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - b0).count();
   for (auto &s : stored) {
     if (ro.numInPlace)
       *ro.numInPlace += s.numInPlace;

@@ -109,6 +109,7 @@ struct RankRunOptions {
   /// out: arguments passed in place and bytes copied, summed over ranks.
   unsigned *numInPlace = nullptr;
   int64_t *copiedBytes = nullptr;
+  double *bindMs = nullptr; ///< out: wall time of binding every rank's arguments
 };
 
 llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,

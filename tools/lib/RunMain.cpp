@@ -273,18 +273,25 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> readModuleText(const std::st
   return llvm::MemoryBuffer::getMemBufferCopy(text, id);
 }
 
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 /// This process's rank of `f` under --mpi, all_reduce over MPI; with the
 /// JIT when `exe` is given.
 llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
                                                Binder &binder, MpiSession &session,
-                                               unsigned &numInPlace, int64_t &copiedBytes) {
+                                               unsigned &numInPlace, int64_t &copiedBytes,
+                                               double &bindMs) {
   MpiCommunicator comm(session);
   Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
   SymbolBindings syms = binder.symbolsForRank(session.rank());
   if (auto e = checkSymbols(f, syms))
     return e;
   if (exe) {
+    auto b0 = std::chrono::steady_clock::now();
     auto stored = binder.storedArgsForRank(session.rank());
+    bindMs = msSince(b0);
     if (!stored)
       return stored.takeError();
     numInPlace = stored->numInPlace;
@@ -324,10 +331,6 @@ llvm::Error retypeWeights(Module &m, llvm::StringRef name) {
       a->setType(t);
     }
   return llvm::Error::success();
-}
-
-double msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 /// Max abs and rel (to the reference's max magnitude) error of each output;
@@ -481,10 +484,11 @@ int moe::moeRunMain(int argc, char **argv) {
   std::vector<Tensor> out; // rank 0's results
   std::vector<double> runMs;
   unsigned numInPlace = 0;
+  double bindMs = 0;
   int64_t copiedBytes = 0;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = runMpiRank(*f, exe.get(), binder, *session, numInPlace, copiedBytes);
+    auto mine = runMpiRank(*f, exe.get(), binder, *session, numInPlace, copiedBytes, bindMs);
     if (!mine)
       return fail(mine.takeError());
     out = std::move(*mine);
@@ -495,6 +499,7 @@ int moe::moeRunMain(int argc, char **argv) {
     ro.runMs = &runMs;
     ro.numInPlace = &numInPlace;
     ro.copiedBytes = &copiedBytes;
+    ro.bindMs = &bindMs;
     auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(*f, binder);
     if (!results)
       return fail(results.takeError());
@@ -503,9 +508,9 @@ int moe::moeRunMain(int argc, char **argv) {
   if (runMs.empty())
     runMs.push_back(msSince(t0));
   if (flags.time && rank0 && exe)
-    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}\n", numInPlace,
-                                numInPlace == 1 ? "" : "s", copiedBytes,
-                                session ? " (rank 0)" : " (all ranks)");
+    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
+                                numInPlace, numInPlace == 1 ? "" : "s", copiedBytes,
+                                session ? " (rank 0)" : " (all ranks)", bindMs);
   if (flags.time && rank0) {
     std::string plan;
     if (exe) {
@@ -528,7 +533,7 @@ int moe::moeRunMain(int argc, char **argv) {
   if (flags.check) {
     llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
     if (session)
-      ref = runMpiRank(*f, nullptr, binder, *session, numInPlace, copiedBytes);
+      ref = runMpiRank(*f, nullptr, binder, *session, numInPlace, copiedBytes, bindMs);
     else if (auto all = interpretOnRanks(*f, binder))
       ref = std::move((*all)[0]);
     else
