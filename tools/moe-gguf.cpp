@@ -84,7 +84,8 @@ static int fail(Error e) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::ParseCommandLineOptions(argc, argv, "moe-gguf: inspect GGUF files\n");
+  cl::ParseCommandLineOptions(argc, argv,
+                              "moe-gguf: inspect GGUF files, write tiny test models\n");
 
   if (DumpCmd) {
     Expected<std::unique_ptr<GgufFile>> file = GgufFile::open(DumpFile);

@@ -8,6 +8,7 @@
 
 #include "fmt/format.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace moe;
@@ -57,6 +58,10 @@ llvm::Expected<std::string> moe::makeTinyModel(const TinyModelOptions &o) {
   if (o.blocks < 1 || o.nEmbd < 1 || o.nFf < 1 || o.nExpert < 1 || o.nExpertUsed < 1 ||
       o.nExpertUsed > o.nExpert || o.nFfShared < 1 || o.nFfDense < 1)
     return err("sizes must be at least 1, and top-k at most the expert count");
+  constexpr int64_t kMaxDim = int64_t(1) << 20, kMaxElements = int64_t(1) << 32;
+  for (int64_t d : {o.blocks, o.nEmbd, o.nFf, o.nExpert, o.nFfShared, o.nFfDense})
+    if (d > kMaxDim)
+      return err(fmt::format("a size of {} is more than moe-gguf tiny makes ({})", d, kMaxDim));
   if (o.mergedGateUp && !A->mayMergeGateUp)
     return err(fmt::format("{} has no merged gate_up experts", o.arch));
   if (o.noGate && !A->gateOptional)
@@ -98,6 +103,17 @@ llvm::Expected<std::string> moe::makeTinyModel(const TinyModelOptions &o) {
   v.gateScale = o.expertScales && !o.mergedGateUp && !o.noGate;
   v.downScale = o.expertScales || A->gemma4Dense;
   v.denseUpScale = v.denseGateScale = v.denseDownScale = o.expertScales && A->gemma4Dense;
+  int64_t perBlock = 0; // saturates above kMaxElements
+  for (const TensorSpec &t : blockTensors(*A, s, v)) {
+    int64_t n = 1;
+    for (int64_t d : t.dims)
+      n *= d; // no overflow: each dim <= 2^21, at most 3 dims
+    perBlock = std::min(perBlock + std::min(n, kMaxElements + 1), kMaxElements + 1);
+  }
+  if (perBlock > kMaxElements / o.blocks)
+    return err(fmt::format("{} blocks of {}{} elements each: more than moe-gguf tiny makes "
+                           "({} elements)", o.blocks, perBlock > kMaxElements ? "over " : "",
+                           std::min(perBlock, kMaxElements), kMaxElements));
   for (int64_t l = 0; l < o.blocks; ++l)
     for (const TensorSpec &t : blockTensors(*A, s, v)) {
       std::string name = fmt::format("blk.{}.{}", l, t.suffix);
