@@ -7,9 +7,10 @@
 // goes right after the partial down projection (the naive placement that
 // delay-allreduce then improves). A pre-merged gate_up weight is split as
 // two segments per rank (that rank's gate rows and its up rows). A
-// projection may be scaled per row before its bias (llama.cpp's per-expert
-// scales: mul by a factor whose last dim is 1), which splitting leaves as it
-// is, and the activation may be ungated (silu(up) -> down).
+// projection may be scaled before its bias by a factor constant along n_ff
+// (llama.cpp's per-expert scales, build_ffn's [1] scales: a mul whose other
+// operand has a last dim of 1), which splitting leaves as it is, and the
+// activation may be ungated (silu(up) -> down).
 //
 // The per-rank shard size is a rank-dependent symbol: n_ff becomes `g*F`
 // (g the granularity) with `F` declared on the function and its value per
@@ -67,10 +68,12 @@ std::optional<ExpertProj> matchDenseProj(Value *v) {
   return p;
 }
 
-/// [add_id](mul(matmul_id x, W, ids, f), b, ids) where f's last dim is 1: a
-/// per-row factor such as llama.cpp's per-expert scale (gather s[E] by ids,
-/// reshaped to [T, k, 1]). Splitting the rows (n) leaves f as it is.
-std::optional<ExpertProj> matchScaledExpertProj(Value *v) {
+/// [add_id](mul(matmul_id x, W, ids, f), b, ids) or mul(matmul x, W, f)
+/// where f broadcasts with a last dim of 1: a factor constant along the
+/// output rows, such as llama.cpp's per-expert scales (gather s[E] by ids,
+/// reshaped to [T, k, 1]) or build_ffn's per-tensor scales ([1]).
+/// Splitting the rows (n) leaves f as it is.
+std::optional<ExpertProj> matchScaledProj(Value *v) {
   Operation *bias = nullptr, *d = v->getDefiningOp();
   if (d && d->is(OpKind::AddId)) {
     bias = d;
@@ -81,10 +84,12 @@ std::optional<ExpertProj> matchScaledExpertProj(Value *v) {
   for (unsigned i : {0u, 1u}) {
     Value *a = d->getOperand(i), *f = d->getOperand(1 - i);
     const TensorType &ft = f->getType();
-    if (ft.rank() != a->getType().rank() || !ft.dims.back().isConstant(1) ||
+    if (ft.rank() > a->getType().rank() || (ft.rank() && !ft.dims.back().isConstant(1)) ||
         !a->hasOneUse())
       continue;
-    auto p = matchExpertProj(a);
+    std::optional<ExpertProj> p = matchExpertProj(a);
+    if (!p && !bias)
+      p = matchDenseProj(a);
     if (!p || p->bias)
       continue;
     p->scale = d;
@@ -102,7 +107,7 @@ std::optional<ExpertProj> matchScaledExpertProj(Value *v) {
 std::optional<ExpertProj> matchProj(Value *v) {
   if (auto p = matchExpertProj(v))
     return p;
-  if (auto p = matchScaledExpertProj(v))
+  if (auto p = matchScaledProj(v))
     return p;
   return matchDenseProj(v);
 }
