@@ -300,7 +300,6 @@ llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
 }
 
 llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
-  SymbolBindings rs = symbolsForRank(rank);
   auto spec = getShardSpec(arg);
   auto ranges = spec ? shardRanges(f, arg, rank, syms)
                      : std::vector<std::pair<int64_t, int64_t>>{};
@@ -313,12 +312,13 @@ llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
     auto shape = evaluateShape(t, syms);
     if (!shape)
       return shape.takeError();
-    auto n = cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges, nullptr);
+    const auto *data = static_cast<const uint8_t *>(*mem);
+    auto n = cutStored(t.elem, *shape, data, spec->axis, ranges, nullptr);
     if (!n)
       return err(fmt::format("sharding param %{} for rank {}: {}", arg.getName(), rank,
                              llvm::toString(n.takeError())));
     std::vector<uint8_t> bytes(*n);
-    cantFail(cutStored(t.elem, *shape, (const uint8_t *)*mem, spec->axis, ranges, bytes.data()));
+    cantFail(cutStored(t.elem, *shape, data, spec->axis, ranges, bytes.data()));
     std::vector<int64_t> s = *shape;
     s[spec->axis] = 0;
     for (auto [b, e] : ranges)
