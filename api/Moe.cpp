@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "moe/Moe.h"
+#include "ir/Error.h"
 
 #include "ir/ParamDerive.h"
 #include "ir/Parser.h"
@@ -28,12 +29,6 @@
 #include <cstring>
 
 using namespace moe;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 static ElemType toElem(DType t) {
   switch (t) {

@@ -17,6 +17,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Kernels.h"
+#include "ir/Error.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
 
@@ -24,12 +25,6 @@
 
 using namespace moe;
 using namespace moe::codegen;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 
 /// Ops that always get a kernel (and so a buffer) of their own.

@@ -1,15 +1,12 @@
 //===- ParamDerive.cpp - Params derived from other params -----------------===//
 #include "ir/ParamDerive.h"
+#include "ir/Error.h"
 #include "ir/Spmd.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/StringSet.h"
 
 using namespace moe;
-
-static llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 llvm::Expected<std::optional<ParamDerivation>> moe::getDerivation(const Value &arg) {
   const AttrDict &a = arg.argAttrs();

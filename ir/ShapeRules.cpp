@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/ShapeRules.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 
@@ -13,12 +14,6 @@ using llvm::ArrayRef;
 using llvm::Expected;
 
 namespace {
-template <typename... Args>
-llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
-
 std::string shapeOf(const TensorType &t) { return t.str(); }
 
 llvm::Error requireFloat(const TensorType &t, unsigned idx) {
@@ -411,7 +406,7 @@ Expected<TensorType> inferAllReduce(const OpInfo &, ArrayRef<TensorType> ops,
                                     const AttrDict &attrs, const SymbolRanges &) {
   TRY(requireFloat(ops[0], 0));
   if (!attrs.getFlag("sum"))
-    return err("requires the reduction kind {{sum}}");
+    return err("requires the reduction kind {}", "{sum}");
   return ops[0];
 }
 

@@ -1,5 +1,6 @@
 //===- Verifier.cpp - Structural and shape checks -------------------------===//
 #include "ir/Verifier.h"
+#include "ir/Error.h"
 #include "ir/Builder.h"
 #include "ir/ParamDerive.h"
 #include "ir/Spmd.h"
@@ -9,12 +10,6 @@
 #include "llvm/ADT/StringSet.h"
 
 using namespace moe;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 static bool attrMatches(const AttrSpec &s, const Attribute &a) {
   using K = AttrSpec::Kind;

@@ -1,5 +1,6 @@
 //===- PassManager.cpp - The registry, pipeline parsing, the manager ------===//
 #include "passes/Pass.h"
+#include "ir/Error.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 
@@ -7,12 +8,6 @@
 #include <chrono>
 
 using namespace moe;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 Statistic::Statistic(Pass *owner, const char *name, const char *desc)
     : name(name), desc(desc) {

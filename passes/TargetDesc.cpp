@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/TargetDesc.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 #include "llvm/Support/JSON.h"
@@ -15,10 +16,6 @@
 using namespace moe;
 
 namespace {
-
-llvm::Error err(std::string msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
-}
 
 std::string jsonText(const llvm::json::Value &v) {
   std::string s;

@@ -1,5 +1,6 @@
 //===- Binder.cpp - Binding arguments: sources, derivations, shards -------===//
 #include "runtime/Binder.h"
+#include "ir/Error.h"
 #include "ir/ParamDerive.h"
 #include "ir/Spmd.h"
 #include "runtime/Interpreter.h"
@@ -11,10 +12,6 @@
 #include <numeric>
 
 using namespace moe;
-
-static llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 ArgSource moe::randomSource(uint64_t seed) {
   return [seed](const Value &arg, ElemType elem, llvm::ArrayRef<int64_t> shape) {

@@ -1,5 +1,6 @@
 //===- Executable.cpp - Memory plan, step loop, errors, ranks -------------===//
 #include "runtime/Executable.h"
+#include "ir/Error.h"
 
 #include "ir/Spmd.h"
 #include "runtime/Binder.h"
@@ -16,12 +17,6 @@
 
 using namespace moe;
 using namespace moe::codegen;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 
 llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &f,

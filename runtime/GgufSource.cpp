@@ -1,5 +1,6 @@
 //===- GgufSource.cpp - Binding params from a GGUF file -------------------===//
 #include "runtime/GgufSource.h"
+#include "ir/Error.h"
 #include "runtime/Formats.h"
 
 #include "fmt/format.h"
@@ -10,9 +11,6 @@ using namespace moe;
 using gguf::GgmlType;
 
 namespace {
-llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 } // namespace
 
 std::optional<ElemType> moe::elemTypeFromGgml(GgmlType t) {

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/InterpInternal.h"
+#include "ir/Error.h"
 
 #include "ir/Verifier.h"
 
@@ -26,12 +27,6 @@
 
 using namespace moe;
 using namespace moe::interp;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 //===----------------------------------------------------------------------===//
 // Ctx and index helpers

@@ -1,5 +1,6 @@
 //===- MpiCommunicator.cpp - SPMD ranks as MPI processes ------------------===//
 #include "runtime/MpiCommunicator.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -17,10 +18,6 @@
 #endif
 
 using namespace moe;
-
-static llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 #ifdef MOE_HAVE_MPI
 

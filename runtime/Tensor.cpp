@@ -1,5 +1,6 @@
 //===- Tensor.cpp - Concrete tensors of the reference interpreter ---------===//
 #include "runtime/Tensor.h"
+#include "ir/Error.h"
 #include "runtime/Formats.h"
 #include "runtime/Npy.h"
 
@@ -10,12 +11,6 @@
 #include <limits>
 
 using namespace moe;
-
-template <typename... Args>
-static llvm::Error err(fmt::format_string<Args...> f, Args &&...args) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 fmt::format(f, std::forward<Args>(args)...));
-}
 
 std::string moe::formatShape(llvm::ArrayRef<int64_t> shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/lib/Architectures.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/STLExtras.h"
@@ -193,10 +194,6 @@ const ArchInfo kArchitectures[] = {
         /*expertScales=*/true,
     },
 };
-
-llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 /// A count: an integer key, or (perBlock) an array of one integer per
 /// block, of which block `layer`'s is taken (llama.cpp's get_key_or_arr).

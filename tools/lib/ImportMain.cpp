@@ -29,6 +29,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/lib/ImportMain.h"
+#include "ir/Error.h"
 #include "tools/lib/Architectures.h"
 
 #include "ir/Parser.h"
@@ -50,10 +51,6 @@ using namespace moe;
 namespace cl = llvm::cl;
 
 namespace {
-
-llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 /// A float as the text format writes it, always with a '.' or an exponent.
 std::string flt(float v) {

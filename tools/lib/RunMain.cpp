@@ -32,6 +32,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "tools/lib/RunMain.h"
+#include "ir/Error.h"
 #include "tools/lib/ToolCommon.h"
 
 #include "ir/ParamDerive.h"
@@ -122,10 +123,6 @@ struct RunFlags {
 
 /// The MPI session under --mpi (errors then name the rank and end the job).
 MpiSession *mpiSession = nullptr;
-
-llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 /// Parses NAME=VALUE lists into a map, rejecting duplicates.
 llvm::Expected<llvm::StringMap<std::string>> parsePairs(const cl::list<std::string> &l,

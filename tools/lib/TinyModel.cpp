@@ -1,5 +1,6 @@
 //===- TinyModel.cpp - Tiny GGUF models of each MoE architecture ----------===//
 #include "tools/lib/TinyModel.h"
+#include "ir/Error.h"
 #include "tools/lib/Architectures.h"
 
 #include "io/GgufWriter.h"
@@ -12,10 +13,6 @@
 #include <cmath>
 
 using namespace moe;
-
-static llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 namespace {
 /// How a tensor's values are drawn: uniform u in [-1, 1) (runtime/Random.h,

@@ -1,5 +1,6 @@
 //===- VerifyNumerics.cpp - Numeric translation validation ----------------===//
 #include "tools/lib/VerifyNumerics.h"
+#include "ir/Error.h"
 #include "ir/Printer.h"
 #include "ir/Spmd.h"
 #include "runtime/Binder.h"
@@ -10,10 +11,6 @@
 #include <cmath>
 
 using namespace moe;
-
-static llvm::Error err(std::string m) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), m);
-}
 
 llvm::Expected<double> moe::relativeError(const Tensor &a, const Tensor &b) {
   if (a.shape != b.shape)
