@@ -152,6 +152,7 @@ struct jit::Executable::Impl {
   std::vector<Tensor> owned;             ///< random params
   std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 random params
   std::vector<std::shared_ptr<const gguf::GgufFile>> files; ///< mapped models
+  std::vector<std::unique_ptr<Binder>> binders; ///< derived params built from them
 };
 
 jit::Executable::Executable(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -278,18 +279,27 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
     return opened.takeError();
   std::shared_ptr<const gguf::GgufFile> file(std::move(*opened));
   const Function &f = impl->exe->function();
-  // Derived params come from their sources in the file (copied once).
-  Binder derived(f, ggufSource(file, randomSource(0)), {});
+  // A derived param (merge-up-gate's gate_up) is built once from its
+  // sources in the file, as moe-run does; the Binder keeps it.
+  auto binder = std::make_unique<Binder>(f, ggufSource(file, randomSource(0)), SymbolBindings(),
+                                         ggufInPlaceSource(file));
   std::vector<std::pair<unsigned, const void *>> got; // all or nothing
   auto e = forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t> shape) -> llvm::Error {
     auto d = getDerivation(a);
     if (!d)
       return d.takeError();
     if (*d) {
-      auto w = derived.whole(a.getName());
+      auto built = binder->derivedInPlace(a);
+      if (!built)
+        return built.takeError();
+      if (*built) {
+        got.push_back({a.getArgIndex(), *built});
+        return llvm::Error::success();
+      }
+      auto w = binder->whole(a.getName()); // a source of another type
       if (!w)
         return w.takeError();
-      got.push_back({a.getArgIndex(), storedData(impl->owned.emplace_back(**w), impl->storage)});
+      got.push_back({a.getArgIndex(), storedData(**w, impl->storage)});
       return llvm::Error::success();
     }
     auto data = ggufParamData(*file, a, a.getType().elem, shape);
@@ -303,6 +313,7 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
   for (auto [k, p] : got)
     impl->bound[k] = p;
   impl->files.push_back(std::move(file));
+  impl->binders.push_back(std::move(binder));
   return llvm::Error::success();
 }
 

@@ -363,48 +363,42 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
     if (!mem)
       return mem.takeError();
     const uint8_t *data = static_cast<const uint8_t *>(*mem);
-    bool derived = false;
-    if (!data) {
+    bool inPlaceArg = data != nullptr;
+    if (!data) { // a derived param built from in-place sources
       auto dm = derivedInPlace(*arg);
       if (!dm)
         return dm.takeError();
       data = static_cast<const uint8_t *>(*dm);
-      derived = data != nullptr;
     }
     TensorType type = arg->isParam() ? fullParamType(f, *arg) : arg->getType();
     auto shape = evaluateShape(type, syms);
     if (!shape)
       return err(fmt::format("argument %{}: {}", arg->getName(),
                              llvm::toString(shape.takeError())));
-    if (data && !spec) {
-      out.ptrs.push_back(data);
-      if (derived)
-        out.copiedBytes += storedBytesOf(type.elem, std::accumulate(shape->begin(), shape->end(),
-                                                                    int64_t(1),
-                                                                    std::multiplies<>()));
-      else
-        ++out.numInPlace;
-      continue;
-    }
-    if (!data) {
+    int64_t wholeBytes = storedBytesOf(
+        type.elem, std::accumulate(shape->begin(), shape->end(), int64_t(1), std::multiplies<>()));
+    if (!data) { // from the source, through the cache
       auto w = whole(arg->getName());
       if (!w)
         return w.takeError();
-      if (auto e = spec ? (**w).shape == *shape && (**w).elem == type.elem
-                              ? llvm::Error::success()
-                              : err(fmt::format("param %{}: the whole value is {} {}, {} {} "
-                                                "expected", arg->getName(),
-                                                elemTypeName((**w).elem).str(),
-                                                (**w).shapeStr(), elemTypeName(type.elem).str(),
-                                                formatShape(*shape)))
-                        : checkArgument(f, arg->getArgIndex(), **w, rs))
-        return e;
-      data = static_cast<const uint8_t *>(storedData(**w, out.storage));
       if (!spec) {
-        out.ptrs.push_back(data);
-        out.copiedBytes += storedBytesOf(type.elem, (**w).numElements());
-        continue;
+        if (auto e = checkArgument(f, arg->getArgIndex(), **w, rs))
+          return e;
+      } else if ((**w).shape != *shape || (**w).elem != type.elem) {
+        return err(fmt::format("param %{}: the whole value is {} {}, {} {} expected",
+                               arg->getName(), elemTypeName((**w).elem).str(),
+                               (**w).shapeStr(), elemTypeName(type.elem).str(),
+                               formatShape(*shape)));
       }
+      data = static_cast<const uint8_t *>(storedData(**w, out.storage));
+    }
+    if (!spec) {
+      out.ptrs.push_back(data);
+      if (inPlaceArg)
+        ++out.stats.numInPlace;
+      else
+        out.stats.copiedBytes += wholeBytes;
+      continue;
     }
     // A shard: only this rank's rows, cut from the whole value.
     auto ranges = shardRanges(f, *arg, rank, syms);
@@ -418,7 +412,7 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
                              arg->getName(), rank, *n));
     cantFail(cutStored(type.elem, *shape, data, spec->axis, ranges, buf));
     out.ptrs.push_back(buf);
-    out.copiedBytes += *n;
+    out.stats.copiedBytes += *n;
   }
   return out;
 }

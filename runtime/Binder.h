@@ -47,6 +47,15 @@ using InPlaceSource = std::function<llvm::Expected<const void *>(
 /// `storage`.
 const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
 
+/// What binding arguments took: how many were passed in place (no copy),
+/// the bytes of the others (a value shared by the ranks counted for each),
+/// and the wall time.
+struct BindStats {
+  unsigned numInPlace = 0;
+  int64_t copiedBytes = 0;
+  double ms = 0;
+};
+
 /// Arguments in their stored layout for Executable::runRaw: ptrs[k] is
 /// argument k, pointing into memory of an InPlaceSource, into the Binder's
 /// cache of whole values (so the Binder must outlive the StoredArgs), or
@@ -62,10 +71,7 @@ struct StoredArgs {
   std::vector<const void *> ptrs;
   std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 values widened by Tensor
   std::vector<HostBuffer> buffers; ///< shards (not zero-filled)
-  /// Arguments passed in place (no copy), and the bytes of the others (a
-  /// value shared by the ranks counted for each).
-  unsigned numInPlace = 0;
-  int64_t copiedBytes = 0;
+  BindStats stats; ///< numInPlace and copiedBytes (ms is the caller's)
 
   /// n bytes that live as long as this; null if they cannot be had.
   uint8_t *allocate(size_t n) { return buffers.emplace_back(HostBuffer::allocate(n)).data(); }
@@ -88,6 +94,11 @@ public:
   llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank);
   /// The whole value of the argument named `name` (derived if it is).
   llvm::Expected<const Tensor *> whole(llvm::StringRef name);
+  /// A derived param's whole value in stored layout, built straight from
+  /// its sources' in-place data (one buffer, computed once, valid while
+  /// this Binder lives); null if it is not derived or a source is not in
+  /// place (whole() computes it then).
+  llvm::Expected<const void *> derivedInPlace(const Value &arg);
 
 private:
   const Function &f;
@@ -98,11 +109,7 @@ private:
   llvm::Expected<Tensor> rankTensor(const Value &arg, int64_t rank);
   /// `arg`'s whole stored data from inPlace (null if it has none).
   llvm::Expected<const void *> inPlaceData(const Value &arg);
-  /// A derived param's whole stored data built straight from its sources'
-  /// in-place data (one buffer, computed once); null if a source is not in
-  /// place.
-  llvm::Expected<const void *> derivedInPlace(const Value &arg);
-  llvm::StringMap<HostBuffer> derivedCache;
+  llvm::StringMap<HostBuffer> derivedCache; ///< derivedInPlace's values
   llvm::StringMap<Tensor> cache;
   std::vector<std::string> inProgress; ///< derivation cycle guard
 };

@@ -310,14 +310,14 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
       return s.takeError();
     stored.push_back(std::move(*s));
   }
-  if (ro.bindMs)
-    *ro.bindMs =
+  if (ro.bind) {
+    *ro.bind = BindStats();
+    for (auto &s : stored) {
+      ro.bind->numInPlace += s.stats.numInPlace;
+      ro.bind->copiedBytes += s.stats.copiedBytes;
+    }
+    ro.bind->ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - b0).count();
-  for (auto &s : stored) {
-    if (ro.numInPlace)
-      *ro.numInPlace += s.numInPlace;
-    if (ro.copiedBytes)
-      *ro.copiedBytes += s.copiedBytes;
   }
   for (unsigned i = 0; i < std::max(1u, ro.repeat); ++i) {
     auto t0 = std::chrono::steady_clock::now();

@@ -106,10 +106,8 @@ struct RankRunOptions {
   unsigned threadsPerRank = 1;
   unsigned repeat = 1;           ///< runs of every rank (arguments bound once)
   std::vector<double> *runMs = nullptr; ///< out: wall time of each run
-  /// out: arguments passed in place and bytes copied, summed over ranks.
-  unsigned *numInPlace = nullptr;
-  int64_t *copiedBytes = nullptr;
-  double *bindMs = nullptr; ///< out: wall time of binding every rank's arguments
+  /// out: binding every rank's arguments, summed over ranks.
+  BindStats *bind = nullptr;
 };
 
 llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,

@@ -90,9 +90,9 @@ llvm::Expected<Param> param(const gguf::GgufFile &f, int64_t layer, const Tensor
   if (!t) {
     llvm::consumeError(t.takeError());
     std::string legacy;
-    if (llvm::StringRef(spec.suffix).ends_with("_exps.weight") &&
-        f.findTensor(fmt::format("blk.{}.{}.0.weight", layer,
-                                 llvm::StringRef(spec.suffix).drop_back(12).str())))
+    llvm::StringRef proj = spec.suffix; // ffn_up_exps.weight: is there ffn_up.0.weight?
+    if (proj.consume_back("_exps.weight") &&
+        f.findTensor(fmt::format("blk.{}.{}.0.weight", layer, proj.str())))
       legacy = "; the file holds one tensor per expert (blk.L.ffn_*.E.weight, the pre-2024 "
                "layout, which llama.cpp no longer loads either): convert it again with a "
                "current convert_hf_to_gguf.py";

@@ -275,11 +275,10 @@ double msSince(std::chrono::steady_clock::time_point t0) {
 }
 
 /// This process's rank of `f` under --mpi, all_reduce over MPI; with the
-/// JIT when `exe` is given.
+/// JIT when `exe` is given (`bound` gets what binding took).
 llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
                                                Binder &binder, MpiSession &session,
-                                               unsigned &numInPlace, int64_t &copiedBytes,
-                                               double &bindMs) {
+                                               BindStats &bound) {
   MpiCommunicator comm(session);
   Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
   SymbolBindings syms = binder.symbolsForRank(session.rank());
@@ -288,11 +287,10 @@ llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *ex
   if (exe) {
     auto b0 = std::chrono::steady_clock::now();
     auto stored = binder.storedArgsForRank(session.rank());
-    bindMs = msSince(b0);
     if (!stored)
       return stored.takeError();
-    numInPlace = stored->numInPlace;
-    copiedBytes = stored->copiedBytes;
+    bound = stored->stats;
+    bound.ms = msSince(b0);
     RunOptions o;
     o.comm = c;
     return exe->runRaw(stored->ptrs, syms, o);
@@ -480,12 +478,10 @@ int moe::moeRunMain(int argc, char **argv) {
   }
   std::vector<Tensor> out; // rank 0's results
   std::vector<double> runMs;
-  unsigned numInPlace = 0;
-  double bindMs = 0;
-  int64_t copiedBytes = 0;
+  BindStats bound;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = runMpiRank(*f, exe.get(), binder, *session, numInPlace, copiedBytes, bindMs);
+    auto mine = runMpiRank(*f, exe.get(), binder, *session, bound);
     if (!mine)
       return fail(mine.takeError());
     out = std::move(*mine);
@@ -494,9 +490,7 @@ int moe::moeRunMain(int argc, char **argv) {
     ro.threadsPerRank = std::max(1u, flags.threads.getValue());
     ro.repeat = flags.repeat;
     ro.runMs = &runMs;
-    ro.numInPlace = &numInPlace;
-    ro.copiedBytes = &copiedBytes;
-    ro.bindMs = &bindMs;
+    ro.bind = &bound;
     auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(*f, binder);
     if (!results)
       return fail(results.takeError());
@@ -506,8 +500,9 @@ int moe::moeRunMain(int argc, char **argv) {
     runMs.push_back(msSince(t0));
   if (flags.time && rank0 && exe)
     llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
-                                numInPlace, numInPlace == 1 ? "" : "s", copiedBytes,
-                                session ? " (rank 0)" : " (all ranks)", bindMs);
+                                bound.numInPlace, bound.numInPlace == 1 ? "" : "s",
+                                bound.copiedBytes, session ? " (rank 0)" : " (all ranks)",
+                                bound.ms);
   if (flags.time && rank0) {
     std::string plan;
     if (exe) {
@@ -530,7 +525,7 @@ int moe::moeRunMain(int argc, char **argv) {
   if (flags.check) {
     llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
     if (session)
-      ref = runMpiRank(*f, nullptr, binder, *session, numInPlace, copiedBytes, bindMs);
+      ref = runMpiRank(*f, nullptr, binder, *session, bound);
     else if (auto all = interpretOnRanks(*f, binder))
       ref = std::move((*all)[0]);
     else
