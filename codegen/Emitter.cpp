@@ -1,11 +1,12 @@
 //===- Emitter.cpp - Loops, loads, scalar math, fused expressions ---------===//
 //
-// The building blocks of every kernel (see Emitter.h). Buffer pointers and
+// The building blocks of every kernel (see Emitter.h), and the dispatch of
+// emitValue/emitCompute to the ops' fused lowerings. Buffer pointers and
 // symbol values are loaded once, in the kernel's entry block, so that they
 // are loop-invariant for LLVM whatever the loops store.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/Emitter.h"
+#include "codegen/Lowering.h"
 
 #include "llvm/IR/Intrinsics.h"
 
@@ -283,117 +284,6 @@ llvm::Value *KernelEmitter::roundTo(ElemType elem, llvm::Value *x) {
 }
 
 //===----------------------------------------------------------------------===//
-// Scalar math (ir/Scalar.h, operation for operation)
-//===----------------------------------------------------------------------===//
-
-llvm::Value *KernelEmitter::intrinsic(llvm::Intrinsic::ID id, ArrayRef<llvm::Value *> args) {
-  return B.CreateIntrinsic(id, {args[0]->getType()}, args);
-}
-
-llvm::Value *KernelEmitter::callF32(llvm::StringRef name, llvm::Value *x) {
-  auto callee = S.module.getOrInsertFunction(
-      name, llvm::FunctionType::get(f32(), {f32()}, false));
-  if (auto *F = llvm::dyn_cast<llvm::Function>(callee.getCallee())) {
-    F->setDoesNotThrow();
-    F->setDoesNotAccessMemory();
-  }
-  return B.CreateCall(callee, {x});
-}
-
-/// std::max(a, b) = a < b ? b : a; std::min(a, b) = b < a ? b : a.
-static llvm::Value *stdMax(llvm::IRBuilder<> &B, llvm::Value *a, llvm::Value *b) {
-  return B.CreateSelect(B.CreateFCmpOLT(a, b), b, a);
-}
-static llvm::Value *stdMin(llvm::IRBuilder<> &B, llvm::Value *a, llvm::Value *b) {
-  return B.CreateSelect(B.CreateFCmpOLT(b, a), b, a);
-}
-
-llvm::Value *KernelEmitter::unary(OpKind k, const scalar::Params &p, llvm::Value *x) {
-  auto one = cf(1.0f);
-  auto expNeg = [&](llvm::Value *v) { return callF32("expf", B.CreateFNeg(v)); };
-  switch (k) {
-  case OpKind::Neg: return B.CreateFNeg(x);
-  case OpKind::Exp: return callF32("expf", x);
-  case OpKind::Log: return callF32("logf", x);
-  case OpKind::Sqr: return B.CreateFMul(x, x);
-  case OpKind::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, {x});
-  case OpKind::Rsqrt: return B.CreateFDiv(one, intrinsic(llvm::Intrinsic::sqrt, {x}));
-  case OpKind::Abs: return intrinsic(llvm::Intrinsic::fabs, {x});
-  case OpKind::Tanh: return callF32("tanhf", x);
-  case OpKind::Sigmoid: return B.CreateFDiv(one, B.CreateFAdd(one, expNeg(x)));
-  case OpKind::Softplus:
-    return B.CreateSelect(B.CreateFCmpOGT(x, cf(20.0f)), x,
-                          callF32("log1pf", callF32("expf", x)));
-  case OpKind::Relu: return B.CreateSelect(B.CreateFCmpOGT(x, cf(0.0f)), x, cf(0.0f));
-  case OpKind::Silu: return B.CreateFDiv(x, B.CreateFAdd(one, expNeg(x)));
-  case OpKind::Gelu: {
-    // 0.5 * x * (1 + tanh(c * x * (1 + 0.044715 * x * x)))
-    llvm::Value *inner = B.CreateFMul(
-        B.CreateFMul(cf(0.7978845608028654f), x),
-        B.CreateFAdd(one, B.CreateFMul(B.CreateFMul(cf(0.044715f), x), x)));
-    return B.CreateFMul(B.CreateFMul(cf(0.5f), x), B.CreateFAdd(one, callF32("tanhf", inner)));
-  }
-  case OpKind::GeluErf:
-    return B.CreateFMul(B.CreateFMul(cf(0.5f), x),
-                        B.CreateFAdd(one, callF32("erff", B.CreateFMul(x, cf(0.7071067811865476f)))));
-  case OpKind::Pow: {
-    if (p.exponent == 2.0f)
-      return B.CreateFMul(x, x);
-    auto callee = S.module.getOrInsertFunction(
-        "powf", llvm::FunctionType::get(f32(), {f32(), f32()}, false));
-    return B.CreateCall(callee, {x, cf(p.exponent)});
-  }
-  case OpKind::Scale: return B.CreateFAdd(B.CreateFMul(x, cf(p.factor)), cf(p.bias));
-  case OpKind::Clamp: return stdMin(B, stdMax(B, x, cf(p.lo)), cf(p.hi));
-  default: llvm_unreachable("not a unary op");
-  }
-}
-
-llvm::Value *KernelEmitter::binary(OpKind k, llvm::Value *a, llvm::Value *b) {
-  if (a->getType()->isIntegerTy()) { // i32: wrapping, truncating division
-    switch (k) {
-    case OpKind::Add: return B.CreateAdd(a, b);
-    case OpKind::Sub: return B.CreateSub(a, b);
-    case OpKind::Mul: return B.CreateMul(a, b);
-    case OpKind::Div: {
-      // INT_MIN / -1 wraps to INT_MIN (sdiv would be undefined); the caller
-      // has checked b != 0.
-      llvm::Value *m1 = B.CreateICmpEQ(b, B.getInt32(-1));
-      return B.CreateSelect(m1, B.CreateSub(B.getInt32(0), a),
-                            B.CreateSDiv(a, B.CreateSelect(m1, B.getInt32(1), b)));
-    }
-    case OpKind::Max: return B.CreateSelect(B.CreateICmpSLT(a, b), b, a);
-    case OpKind::Min: return B.CreateSelect(B.CreateICmpSLT(b, a), b, a);
-    default: llvm_unreachable("not a binary op");
-    }
-  }
-  switch (k) {
-  case OpKind::Add: return B.CreateFAdd(a, b);
-  case OpKind::Sub: return B.CreateFSub(a, b);
-  case OpKind::Mul: return B.CreateFMul(a, b);
-  case OpKind::Div: return B.CreateFDiv(a, b);
-  case OpKind::Max: return stdMax(B, a, b);
-  case OpKind::Min: return stdMin(B, a, b);
-  default: llvm_unreachable("not a binary op");
-  }
-}
-
-llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *g,
-                                llvm::Value *u) {
-  switch (k) {
-  case OpKind::Swiglu: return B.CreateFMul(unary(OpKind::Silu, p, g), u);
-  case OpKind::Geglu: return B.CreateFMul(unary(OpKind::Gelu, p, g), u);
-  case OpKind::SwigluOai: {
-    llvm::Value *gc = stdMin(B, g, cf(p.limit));
-    llvm::Value *uc = stdMin(B, stdMax(B, u, cf(-p.limit)), cf(p.limit));
-    llvm::Value *sg = unary(OpKind::Sigmoid, p, B.CreateFMul(cf(p.alpha), gc));
-    return B.CreateFMul(B.CreateFMul(gc, sg), B.CreateFAdd(uc, cf(1.0f)));
-  }
-  default: llvm_unreachable("not a GLU");
-  }
-}
-
-//===----------------------------------------------------------------------===//
 // Errors
 //===----------------------------------------------------------------------===//
 
@@ -430,3 +320,36 @@ void KernelEmitter::failUnless(unsigned site, llvm::Value *ok, llvm::Value *pos,
 }
 
 void KernelEmitter::finish() { B.CreateRet(B.getInt32(0)); }
+
+//===----------------------------------------------------------------------===//
+// Fused expressions
+//===----------------------------------------------------------------------===//
+
+llvm::Value *KernelEmitter::emitValue(const Value *v, ArrayRef<llvm::Value *> idx) {
+  auto it = S.bufferOf.find(v);
+  if (it == S.bufferOf.end())
+    return emitCompute(v, idx);
+  const TensorType &ty = v->getType();
+  return loadElem(bufferPtr(it->second), ty.elem, linearize(idx, ty.dims));
+}
+
+llvm::Value *KernelEmitter::emitCompute(const Value *v, ArrayRef<llvm::Value *> idx) {
+  ExprFn expr = loweringOf(v->getDefiningOp()->getKind()).expr;
+  assert(expr && "the planner gives this op a kernel of its own");
+  return expr(*this, v, idx);
+}
+
+llvm::Value *KernelEmitter::broadcastOperand(const Value *operand, const TensorType &result,
+                                             ArrayRef<llvm::Value *> idx) {
+  const Shape &od = operand->getType().dims;
+  size_t lead = result.dims.size() - od.size();
+  std::vector<llvm::Value *> oi(od.size());
+  for (size_t d = 0; d < od.size(); ++d)
+    oi[d] = od[d].isConstant(1) ? c64(0) : idx[lead + d];
+  return emitValue(operand, oi);
+}
+
+int64_t codegen::axisOf(const Operation &op, int64_t rank) {
+  const Attribute *a = op.getInfo().attrOrDefault(op.attrs(), "axis");
+  return *normalizeAxis(a->getInt(), rank);
+}

@@ -9,13 +9,11 @@
 //
 //   emitValue(v, idx)  the element of value `v` at multi-index `idx`:
 //                      a load if `v` has a buffer, otherwise `v`'s op
-//                      computed in place from its operands (fusion).
+//                      computed in place from its operands by the op's
+//                      fused lowering (Lowering.h).
 //
-// Views become index arithmetic (reshape linearises and delinearises,
-// permute permutes, slice offsets, broadcast zeroes), so no view is ever a
-// copy. Index operands (gather, add_id) are range-checked before the load
-// they guard; a bad index reports through moe_rt_error and the kernel
-// returns 1.
+// Index operands (gather, add_id) are range-checked before the load they
+// guard; a bad index reports through moe_rt_error and the kernel returns 1.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -41,6 +39,11 @@ struct LowerState {
   /// Index of each symbol in the `syms` array.
   llvm::StringMap<unsigned> symbolIndex;
   std::vector<ErrorSite> &errorSites;
+  /// The routing scratch buffer of each ids value that a matmul_id routes by
+  /// (shared by every matmul_id with the same ids).
+  llvm::DenseMap<const Value *, unsigned> routeOf;
+  /// The widest f32 vector of the target, in bits (256: AVX2, 512: AVX-512).
+  unsigned vectorBits = 256;
 
   unsigned errorSite(ErrorSite::Kind k, const Operation &op) {
     for (unsigned i = 0; i < errorSites.size(); ++i)
@@ -104,11 +107,15 @@ public:
 
   /// Element `idx` of `v` (see the file comment).
   llvm::Value *emitValue(const Value *v, llvm::ArrayRef<llvm::Value *> idx);
-  /// Element `idx` of `v`'s op computed from its operands, even if `v` has
-  /// a buffer (the kernel that fills the buffer uses this).
+  /// Element `idx` of `v`'s op computed from its operands by the op's
+  /// lowering (Lowering.h), even if `v` has a buffer (the kernel that fills
+  /// the buffer uses this).
   llvm::Value *emitCompute(const Value *v, llvm::ArrayRef<llvm::Value *> idx);
+  /// Element `idx` of `operand` broadcast (numpy rules) to `result`'s shape.
+  llvm::Value *broadcastOperand(const Value *operand, const TensorType &result,
+                                llvm::ArrayRef<llvm::Value *> idx);
 
-  /// Scalar semantics (ir/Scalar.h) on f32 values.
+  /// Scalar semantics (ir/Scalar.h) on f32 values (FusedElementwise.cpp).
   llvm::Value *unary(OpKind k, const scalar::Params &p, llvm::Value *x);
   llvm::Value *binary(OpKind k, llvm::Value *a, llvm::Value *b);
   llvm::Value *glu(OpKind k, const scalar::Params &p, llvm::Value *g, llvm::Value *u);
@@ -130,9 +137,12 @@ private:
   llvm::BasicBlock *errorBB = nullptr;
   llvm::PHINode *errSite = nullptr, *errPos = nullptr, *errId = nullptr, *errLimit = nullptr;
   llvm::DenseMap<unsigned, llvm::Value *> bufferPtrs;
-  llvm::Value *broadcastOperand(const Value *operand, const TensorType &result,
-                                llvm::ArrayRef<llvm::Value *> idx);
 };
+
+/// The `axis` attribute of `op` (or the table's default) as an axis of a
+/// rank-`rank` value, negative axes counted from the end.
+int64_t axisOf(const Operation &op, int64_t rank);
+
 
 /// Symbol name of the run-time error helper kernels call.
 inline constexpr const char *kRtErrorSymbol = "moe_rt_error";

@@ -1,20 +1,19 @@
 //===- Jit.cpp - ORC LLJIT for the host, with an object cache -------------===//
 //
-// See Jit.h. The cache file is the object followed by a 16-byte trailer:
-// "MOEOBJ1\0" and the xxh3 of the object, so a truncated or overwritten file
-// is detected before it reaches the linker.
+// See Jit.h.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Jit.h"
+#include "codegen/ObjectCache.h"
+#include "ir/Error.h"
 
-#include "llvm/Config/llvm-config.h"
 #include "llvm/ExecutionEngine/JITEventListener.h"
+#include "llvm/ExecutionEngine/Orc/CompileUtils.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h"
 #include "llvm/ExecutionEngine/SectionMemoryManager.h"
 #include "llvm/IR/Verifier.h"
-#include "llvm/Object/ObjectFile.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -22,12 +21,10 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/Support/xxhash.h"
 
 #include "fmt/format.h"
 
 #include <chrono>
-#include <cstring>
 
 using namespace moe;
 using namespace moe::codegen;
@@ -43,10 +40,6 @@ extern "C" void moe_rt_error(KernelErrorSlot *slot, int64_t site, int64_t pos, i
     slot->limit = limit;
   }
 }
-
-/// Bumped whenever the kernels' ABI or code generation changes meaning.
-static constexpr const char *kCodegenVersion = "moe-codegen-1";
-static constexpr char kTrailerMagic[8] = {'M', 'O', 'E', 'O', 'B', 'J', '1', '\0'};
 
 static void initNative() {
   static bool done = [] {
@@ -149,21 +142,6 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const JitOptions &opts) {
     return built.takeError();
   j->jit = std::move(*built);
 
-  // O3 in the IR transform layer; the object layer's transform stores what
-  // the compile layer produced in the cache (and the dump directory).
-  j->jit->getIRTransformLayer().setTransform(
-      [self](orc::ThreadSafeModule tsm, const orc::MaterializationResponsibility &)
-          -> llvm::Expected<orc::ThreadSafeModule> {
-        tsm.withModuleDo([&](llvm::Module &m) { optimizeModule(m, *self->tm); });
-        return tsm;
-      });
-  j->jit->getObjTransformLayer().setTransform(
-      [self](std::unique_ptr<llvm::MemoryBuffer> obj)
-          -> llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> {
-        self->storeObject(*obj);
-        return obj;
-      });
-
   auto &main = j->jit->getMainJITDylib();
   auto gen = orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       j->jit->getDataLayout().getGlobalPrefix());
@@ -191,85 +169,24 @@ void Jit::warn(const std::string &m) {
     llvm::errs() << "moe: warning: " << m << "\n";
 }
 
-void Jit::storeObject(const llvm::MemoryBuffer &obj) {
-  llvm::StringRef bytes = obj.getBuffer();
-  if (!opts.dumpObjectDir.empty()) {
-    std::string path = opts.dumpObjectDir + "/" + (pendingName.empty() ? "kernels" : pendingName) + ".o";
-    if (auto ec = llvm::sys::fs::create_directories(opts.dumpObjectDir))
-      warn(fmt::format("cannot create {}: {}", opts.dumpObjectDir, ec.message()));
-    else {
-      std::error_code ec2;
-      llvm::raw_fd_ostream os(path, ec2);
-      if (ec2)
-        warn(fmt::format("cannot write {}: {}", path, ec2.message()));
-      else
-        os << bytes;
-    }
-  }
-  if (!opts.useCache || !storeToCache || pendingKey.empty())
-    return;
-  if (auto ec = llvm::sys::fs::create_directories(opts.cacheDir)) {
-    warn(fmt::format("object cache {} is not usable ({}); continuing without it",
-                     opts.cacheDir, ec.message()));
+void Jit::dumpObject(llvm::StringRef name, llvm::StringRef object) {
+  std::string path = opts.dumpObjectDir + "/" + (name.empty() ? "kernels" : name.str()) + ".o";
+  if (auto ec = llvm::sys::fs::create_directories(opts.dumpObjectDir)) {
+    warn(fmt::format("cannot create {}: {}", opts.dumpObjectDir, ec.message()));
     return;
   }
-  std::string path = opts.cacheDir + "/" + pendingKey + ".o";
-  llvm::SmallString<128> tmp;
-  int fd;
-  if (auto ec = llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%", fd, tmp)) {
-    warn(fmt::format("cannot write to the object cache {} ({}); continuing without it",
-                     opts.cacheDir, ec.message()));
-    return;
-  }
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    uint64_t h = llvm::xxh3_64bits(bytes);
-    os << bytes;
-    os.write(kTrailerMagic, 8);
-    os.write(reinterpret_cast<const char *>(&h), 8);
-    os.close();
-    if (os.has_error()) {
-      warn(fmt::format("cannot write {} ({}); continuing without it", tmp.str().str(),
-                       os.error().message()));
-      os.clear_error();
-      llvm::sys::fs::remove(tmp);
-      return;
-    }
-  }
-  if (auto ec = llvm::sys::fs::rename(tmp, path)) {
-    warn(fmt::format("cannot write {} ({})", path, ec.message()));
-    llvm::sys::fs::remove(tmp);
-  }
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    warn(fmt::format("cannot write {}: {}", path, ec.message()));
+  else
+    os << object;
 }
 
-/// The object in a cache file, if the trailer checks out.
-static std::unique_ptr<llvm::MemoryBuffer> readCached(const std::string &path,
-                                                      std::string &problem) {
-  auto buf = llvm::MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-  if (!buf) {
-    if (buf.getError() != std::errc::no_such_file_or_directory)
-      problem = fmt::format("cannot read {} ({})", path, buf.getError().message());
-    return nullptr;
-  }
-  llvm::StringRef all = (*buf)->getBuffer();
-  if (all.size() < 16 || std::memcmp(all.data() + all.size() - 16, kTrailerMagic, 8) != 0) {
-    problem = fmt::format("{} is not a moe cache object; recompiling", path);
-    return nullptr;
-  }
-  llvm::StringRef obj = all.drop_back(16);
-  uint64_t h;
-  std::memcpy(&h, all.data() + all.size() - 8, 8);
-  if (llvm::xxh3_64bits(obj) != h) {
-    problem = fmt::format("{} is corrupt (checksum mismatch); recompiling", path);
-    return nullptr;
-  }
-  auto parsed = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(obj, path));
-  if (!parsed) {
-    problem = fmt::format("{} is corrupt ({}); recompiling", path,
-                          llvm::toString(parsed.takeError()));
-    return nullptr;
-  }
-  return llvm::MemoryBuffer::getMemBufferCopy(obj, path);
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> Jit::compile(llvm::Module &m) {
+  optimizeModule(m, *tm);
+  orc::SimpleCompiler compiler(*tm);
+  return compiler(m);
 }
 
 llvm::Error Jit::addProgram(Program &p) {
@@ -278,45 +195,43 @@ llvm::Error Jit::addProgram(Program &p) {
   m.setDataLayout(jit->getDataLayout());
   m.setTargetTriple(jit->getTargetTriple().str());
   if (llvm::verifyModule(m, &llvm::errs()))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "internal error: codegen produced invalid LLVM IR");
+    return err("internal error: codegen produced invalid LLVM IR");
 
-  std::string ir;
-  llvm::raw_string_ostream os(ir);
-  m.print(os, nullptr);
-  os << kCodegenVersion << LLVM_VERSION_STRING << jit->getTargetTriple().str()
-     << hostDescription();
-  pendingKey = fmt::format("{:016x}", llvm::xxh3_64bits(llvm::StringRef(ir)));
-  pendingName = m.getModuleIdentifier();
-
-  bool fromCache = false;
+  ObjectCache cache(opts.cacheDir, [this](const std::string &w) { warn(w); });
+  std::string key = ObjectCache::keyOf(m, jit->getTargetTriple().str() + hostDescription());
+  std::string name = m.getModuleIdentifier();
+  std::unique_ptr<llvm::MemoryBuffer> obj;
   if (opts.useCache) {
-    std::string path = opts.cacheDir + "/" + pendingKey + ".o", problem;
-    st.cachePath = path;
-    if (auto obj = readCached(path, problem)) {
-      if (auto e = jit->addObjectFile(std::move(obj))) {
-        warn(fmt::format("{}: {}; recompiling", path, llvm::toString(std::move(e))));
-      } else {
-        fromCache = true;
-      }
-    } else if (!problem.empty()) {
-      warn(problem);
+    st.cachePath = cache.pathOf(key);
+    obj = cache.load(key);
+  }
+  bool fromCache = obj != nullptr;
+  if (obj) {
+    if (!opts.dumpObjectDir.empty())
+      dumpObject(name, obj->getBuffer());
+    if (auto e = jit->addObjectFile(std::move(obj))) {
+      warn(fmt::format("{}: {}; recompiling", st.cachePath, llvm::toString(std::move(e))));
+      fromCache = false;
     }
   }
   if (!fromCache) {
-    orc::ThreadSafeModule tsm(std::move(p.module), std::move(p.context));
-    if (auto e = jit->addIRModule(std::move(tsm)))
+    auto compiled = compile(m);
+    if (!compiled)
+      return compiled.takeError();
+    if (!opts.dumpObjectDir.empty())
+      dumpObject(name, (*compiled)->getBuffer());
+    if (opts.useCache)
+      cache.store(key, (*compiled)->getBuffer());
+    if (auto e = jit->addObjectFile(std::move(*compiled)))
       return e;
   }
-  storeToCache = !fromCache;
-  // Resolve every kernel now, so compilation happens here and is timed.
+  // Resolve every kernel now, so linking happens here and is timed.
   for (auto &s : p.steps)
     if (s.kind == StepKind::Kernel)
       if (auto a = jit->lookup(s.symbol); !a)
         return a.takeError();
   (fromCache ? st.modulesFromCache : st.modulesCompiled)++;
   st.compileMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  pendingKey.clear();
   return llvm::Error::success();
 }
 

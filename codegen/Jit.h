@@ -2,16 +2,11 @@
 //
 // One LLJIT per Executable, targeting the host CPU with all its features
 // (JITTargetMachineBuilder::detectHost: AVX2, AVX-512, VNNI, BF16 where
-// present). Modules go through an IR transform layer running LLVM's O3
-// pipeline, then are compiled to an object.
-//
-// The object cache: before anything is compiled, a key is computed from the
-// module's unoptimised IR, the target triple, CPU, features and the LLVM and
-// moe versions. If `<cacheDir>/<key>.o` exists and its trailer checksum
-// matches, that object is linked and nothing is compiled. Otherwise the
-// object the compile layer produces is written there (atomically: a
-// temporary file renamed). A corrupt, unreadable or unwritable cache costs a
-// warning and a recompile, never a failure.
+// present). A program's module is looked up in the object cache
+// (ObjectCache.h) by the key of its unoptimised IR; on a miss it is
+// optimised with LLVM's O3 pipeline and compiled to an object here, which
+// is stored in the cache (and the dump directory); either way the object is
+// linked into the JIT.
 //
 // Kernels call two kinds of outside functions: libm (expf, tanhf, ...),
 // found in the process, and `moe_rt_error`, defined here.
@@ -23,7 +18,6 @@
 
 #include "llvm/ExecutionEngine/JITEventListener.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
-#include "llvm/ExecutionEngine/Orc/ObjectTransformLayer.h"
 #include "llvm/Target/TargetMachine.h"
 
 #include <atomic>
@@ -87,11 +81,11 @@ private:
   std::unique_ptr<llvm::TargetMachine> tm;
   JitOptions opts;
   JitStats st;
-  std::string pendingKey, pendingName;
-  bool storeToCache = false; ///< the object being linked was compiled now
   std::vector<llvm::JITEventListener *> listeners; ///< process-wide singletons
   void warn(const std::string &m);
-  void storeObject(const llvm::MemoryBuffer &obj);
+  /// O3 and code generation of `m` for the JIT's target.
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compile(llvm::Module &m);
+  void dumpObject(llvm::StringRef name, llvm::StringRef object);
 };
 
 } // namespace moe::codegen

@@ -87,7 +87,13 @@ struct Program {
 struct LowerOptions {
   /// Prefix of every kernel's symbol name (keeps names unique per module).
   std::string prefix = "moe";
+  /// The widest f32 vector the kernels are tiled for, in bits; 0: the
+  /// host's (512 with AVX-512F, else 256).
+  unsigned vectorBits = 0;
 };
+
+/// The host's widest f32 vector in bits (512 with AVX-512F, else 256).
+unsigned hostVectorBits();
 
 /// Lowers a verified function to kernels. Fails (naming the op) for what the
 /// JIT does not support, e.g. an all_reduce of a non-f32 value.

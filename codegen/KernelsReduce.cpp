@@ -1,48 +1,20 @@
-//===- Kernels.cpp - Store, reduction, norm and sort kernels --------------===//
+//===- KernelsReduce.cpp - Reduction, softmax, norm and sort kernels ------===//
 //
-// Kernels whose operands are read through the expression emitter, so any
-// elementwise chain, view or gather feeding them is fused into their loops.
-// Sums accumulate in double, index 0 first, and are rounded once, as the
-// interpreter does; maxima and sort orders treat NaN exactly as it does
-// (runtime/InterpReduce.cpp), so these kernels agree with it bit for bit on
-// f32 data. The matmul kernels are in KernelsMatmul.cpp.
+// The kernel lowerings of reduce_sum/mean/max, softmax, rms_norm/layer_norm,
+// argsort and topk (Lowering.h). Their operands are read through the
+// expression emitter, so any elementwise chain, view or gather feeding them
+// is fused into their loops. Items are the positions with the reduced axis
+// removed. Sums accumulate in double, index 0 first, and are rounded once,
+// as the interpreter does; maxima and sort orders treat NaN exactly as it
+// does (runtime/InterpReduce.cpp), so these kernels agree with it bit for bit
+// on f32 data.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/Kernels.h"
+#include "codegen/Lowering.h"
 
 using namespace moe;
 using namespace moe::codegen;
 using llvm::ArrayRef;
-
-/// Items worth one task: about 16K inner iterations of `perItem` each.
-static int64_t grainFor(const DimExpr &perItem) {
-  int64_t n = perItem.getConstant().value_or(64);
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
-}
-
-static int64_t axisOf(const Operation &op, int64_t rank) {
-  const Attribute *a = op.getInfo().attrOrDefault(op.attrs(), "axis");
-  return *normalizeAxis(a->getInt(), rank);
-}
-
-/// Items = rows of `shape` (dims but the last); calls fn(full index) for
-/// every element of the rows in [begin, end), the last dim innermost.
-static void forEachRowElement(KernelEmitter &E, const Shape &shape,
-                              const std::function<void(ArrayRef<llvm::Value *>)> &fn) {
-  if (shape.empty()) {
-    E.loop(E.begin, E.end, [&](llvm::Value *) { fn({}); }, "item");
-    return;
-  }
-  Shape rows(shape.begin(), shape.end() - 1);
-  E.loop(E.begin, E.end, [&](llvm::Value *row) {
-    std::vector<llvm::Value *> idx = E.delinearize(row, rows);
-    E.loop(E.c64(0), E.dim(shape.back()), [&](llvm::Value *j) {
-      idx.push_back(j);
-      fn(idx);
-      idx.pop_back();
-    }, "j");
-  }, "row");
-}
 
 /// Items = every index of `shape` with dim `axis` removed; fn(index with 0
 /// at axis).
@@ -66,21 +38,6 @@ static DimExpr withoutAxis(const Shape &shape, int64_t axis) {
     if (d != axis)
       n = n * shape[d];
   return n;
-}
-
-Extent codegen::emitStoreKernel(
-    KernelEmitter &E, const Value *v,
-    const std::function<llvm::Value *(ArrayRef<llvm::Value *>)> &source) {
-  const TensorType &ty = v->getType();
-  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
-  forEachRowElement(E, ty.dims, [&](ArrayRef<llvm::Value *> idx) {
-    E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), source(idx));
-  });
-  E.finish();
-  if (ty.dims.empty())
-    return {DimExpr(1), 1};
-  Shape rows(ty.dims.begin(), ty.dims.end() - 1);
-  return {numElements(rows), grainFor(ty.dims.back())};
 }
 
 //===----------------------------------------------------------------------===//

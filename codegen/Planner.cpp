@@ -1,0 +1,221 @@
+//===- Planner.cpp - Which values get buffers, which kernels run ----------===//
+//
+// Lowers a function in two steps:
+//   1. Buffers. Arguments have one. A value gets one when an op must read it
+//      from memory (an operand in its lowering's `memoryOperands`) and it is
+//      not a cheap view, when it is used twice and not cheap, when it is
+//      returned, and always for the ops with kernels of their own (matmuls,
+//      reductions, sorts, norms, all_reduce). A reshape of a value with a
+//      buffer shares that buffer (row-major order is unchanged): no kernel,
+//      no copy. Every other value (elementwise chains, views, gathers,
+//      add_id, concat, constants) is fused: computed inside its consumers'
+//      loops by its lowering's `expr`.
+//   2. Steps, in body order, one or more per materialised value: the op's
+//      own kernel lowering, or the store kernel of its fused expression.
+//      Each step records the buffers it reads and writes, for the runtime's
+//      memory plan.
+// Where each op is lowered: Lowering.h.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Lowering.h"
+#include "ir/Error.h"
+#include "ir/OpInfo.h"
+
+#include "llvm/ADT/SmallPtrSet.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
+
+#include "fmt/format.h"
+
+using namespace moe;
+using namespace moe::codegen;
+
+static bool hasOwnKernel(OpKind k) { return loweringOf(k).kernel != nullptr; }
+
+static bool readsFromMemory(const Operation &user, unsigned i) {
+  return i < 32 && (loweringOf(user.getKind()).memoryOperands >> i & 1);
+}
+
+unsigned StepBuilder::addBuffer(BufferDesc d) {
+  S.buffers.push_back(std::move(d));
+  return S.buffers.size() - 1;
+}
+
+void StepBuilder::collectReads(const Value *v, std::vector<unsigned> &out) const {
+  auto it = S.bufferOf.find(v);
+  if (it != S.bufferOf.end()) {
+    out.push_back(it->second);
+    return;
+  }
+  for (const Value *o : v->getDefiningOp()->getOperands())
+    collectReads(o, out);
+}
+
+void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
+                            std::vector<unsigned> writes,
+                            llvm::function_ref<Extent(KernelEmitter &)> body,
+                            std::vector<unsigned> extraReads) {
+  std::string name = fmt::format("{}_k{}_{}_{}{}", prefix, steps.size(), op.getName().str(),
+                                 op.getResult()->getName(), suffix.str());
+  for (char &c : name)
+    if (!isalnum((unsigned char)c) && c != '_')
+      c = '_';
+  KernelEmitter E(S, name);
+  Extent x = body(E);
+  Step s;
+  s.symbol = name;
+  s.op = &op;
+  s.extent = x.factors;
+  s.grain = x.grain;
+  s.writes = std::move(writes);
+  for (const Value *o : op.getOperands())
+    collectReads(o, s.reads);
+  s.reads.insert(s.reads.end(), extraReads.begin(), extraReads.end());
+  steps.push_back(std::move(s));
+}
+
+void StepBuilder::addAllReduce(const Operation &op, unsigned buf) {
+  Step s;
+  s.kind = StepKind::AllReduce;
+  s.op = &op;
+  s.buffer = buf;
+  s.reads = s.writes = {buf};
+  steps.push_back(std::move(s));
+}
+
+namespace {
+struct Planner {
+  const Function &f;
+  LowerState &S;
+  StepBuilder &steps;
+  llvm::SmallPtrSet<const Value *, 16> returned;
+  /// Values whose elements are cheap to recompute (a constant, or views down
+  /// to a buffer or a constant).
+  llvm::SmallPtrSet<const Value *, 16> cheap;
+
+  bool wantsBuffer(const Value *v);
+  llvm::Error plan();
+  void emit();
+};
+} // namespace
+
+bool Planner::wantsBuffer(const Value *v) {
+  const Operation &op = *v->getDefiningOp();
+  if (returned.count(v) || hasOwnKernel(op.getKind()))
+    return true;
+  bool isCheap = op.is(OpKind::Constant) ||
+                 (op.getInfo().has(Trait::ViewLike) &&
+                  (S.bufferOf.count(op.getOperand(0)) || cheap.count(op.getOperand(0))));
+  for (auto &u : v->getUses())
+    if (readsFromMemory(*u.user, u.index) &&
+        (!isCheap || u.user->is(OpKind::Matmul) || u.user->is(OpKind::MatmulId)))
+      return true;
+  if (isCheap) {
+    cheap.insert(v);
+    return false;
+  }
+  return v->getUses().size() > 1;
+}
+
+llvm::Error Planner::plan() {
+  for (unsigned k = 0; k < f.getNumArguments(); ++k) {
+    const Value *a = f.getArgument(k);
+    BufferDesc d;
+    d.kind = BufferKind::Argument;
+    d.value = a;
+    d.argIndex = k;
+    d.elem = a->getType().elem;
+    d.dims = a->getType().dims;
+    d.name = "%" + a->getName();
+    S.bufferOf[a] = steps.addBuffer(std::move(d));
+  }
+  if (Operation *ret = f.getReturn())
+    for (const Value *v : ret->getOperands())
+      returned.insert(v);
+  for (const Operation &op : f.getBody()) {
+    if (op.is(OpKind::Return))
+      continue;
+    if (op.getNumResults() != 1)
+      return err("{}: ops with {} results are not supported", op.getLabel(), op.getNumResults());
+    const Value *v = op.getResult();
+    if (!wantsBuffer(v))
+      continue;
+    const TensorType &ty = v->getType();
+    if (op.is(OpKind::Reshape) && !returned.count(v) && S.bufferOf.count(op.getOperand(0))) {
+      S.bufferOf[v] = S.bufferOf.lookup(op.getOperand(0)); // an alias
+      continue;
+    }
+    if (isQuantized(ty.elem))
+      return err("{}: a block-quantised value in memory that is not an argument (the JIT "
+                 "reads quantised data only from arguments and reshapes of them)",
+                 op.getLabel());
+    if (op.is(OpKind::AllReduce) && ty.elem != ElemType::F32)
+      return err("{}: all_reduce of {} is not supported (f32 only)", op.getLabel(),
+                 elemTypeName(ty.elem).str());
+    if (op.is(OpKind::MatmulId) && !op.getOperand(1)->getType().dims[0].getConstant())
+      return err("{}: the expert count ({}) must be static for the JIT", op.getLabel(),
+                 op.getOperand(1)->getType().dims[0].str());
+    BufferDesc d;
+    d.kind = BufferKind::Temp;
+    d.value = v;
+    d.elem = ty.elem;
+    d.dims = ty.dims;
+    d.isResult = returned.count(v);
+    d.name = "%" + v->getName();
+    S.bufferOf[v] = steps.addBuffer(std::move(d));
+  }
+  return llvm::Error::success();
+}
+
+void Planner::emit() {
+  for (const Operation &op : f.getBody()) {
+    if (op.is(OpKind::Return))
+      continue;
+    const Value *v = op.getResult();
+    auto it = S.bufferOf.find(v);
+    if (it == S.bufferOf.end())
+      continue;
+    unsigned buf = it->second;
+    if (S.buffers[buf].value != v)
+      continue; // an alias: nothing to compute
+    const OpLowering &l = loweringOf(op.getKind());
+    if (l.kernel) {
+      l.kernel(steps, op, buf);
+      continue;
+    }
+    steps.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+      return emitStoreKernel(E, v, [&](llvm::ArrayRef<llvm::Value *> idx) {
+        return E.emitCompute(v, idx);
+      });
+    });
+  }
+}
+
+unsigned codegen::hostVectorBits() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  return features.lookup("avx512f") ? 512 : 256;
+}
+
+llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOptions &opts) {
+  Program p;
+  p.context = std::make_unique<llvm::LLVMContext>();
+  p.module = std::make_unique<llvm::Module>(opts.prefix + "." + f.getName(), *p.context);
+  LowerState S{f, *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
+               llvm::StringMap<unsigned>(), p.errorSites, llvm::DenseMap<const Value *, unsigned>()};
+  for (auto &s : f.symbols()) {
+    S.symbolIndex[s.name] = p.symbols.size();
+    p.symbols.push_back(s.name);
+  }
+  S.vectorBits = opts.vectorBits ? opts.vectorBits : hostVectorBits();
+  StepBuilder steps(S, p.steps, opts.prefix);
+  Planner planner{f, S, steps, {}, {}};
+  if (auto e = planner.plan())
+    return e;
+  planner.emit();
+  Operation *ret = f.getReturn();
+  if (!ret)
+    return err("@{} has no return", f.getName());
+  for (const Value *v : ret->getOperands())
+    p.results.push_back(S.bufferOf.lookup(v));
+  return p;
+}
