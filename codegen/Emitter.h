@@ -42,8 +42,8 @@ struct LowerState {
   /// The routing scratch buffer of each ids value that a matmul_id routes by
   /// (shared by every matmul_id with the same ids).
   llvm::DenseMap<const Value *, unsigned> routeOf;
-  /// The widest f32 vector of the target, in bits (256: AVX2, 512: AVX-512).
-  unsigned vectorBits = 256;
+  /// The CPU the kernels are specialised to.
+  Target target;
 
   unsigned errorSite(ErrorSite::Kind k, const Operation &op) {
     for (unsigned i = 0; i < errorSites.size(); ++i)

@@ -20,6 +20,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include "fmt/format.h"
@@ -61,29 +62,22 @@ std::string codegen::defaultCacheDir() {
   return "/tmp/moe-cache";
 }
 
-static llvm::Expected<orc::JITTargetMachineBuilder> hostBuilder() {
+static orc::JITTargetMachineBuilder builderFor(const Target &t) {
   initNative();
-  auto jtmb = orc::JITTargetMachineBuilder::detectHost();
-  if (!jtmb)
-    return jtmb.takeError();
-  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  orc::JITTargetMachineBuilder jtmb{llvm::Triple(llvm::sys::getProcessTriple())};
+  jtmb.setCPU(t.cpu);
+  if (!t.features.empty()) {
+    llvm::SmallVector<llvm::StringRef, 64> fs;
+    llvm::StringRef(t.features).split(fs, ',', -1, false);
+    jtmb.addFeatures(std::vector<std::string>(fs.begin(), fs.end()));
+  }
+  jtmb.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   return jtmb;
 }
 
-llvm::Expected<std::unique_ptr<llvm::TargetMachine>> codegen::createHostTargetMachine() {
-  auto jtmb = hostBuilder();
-  if (!jtmb)
-    return jtmb.takeError();
-  return jtmb->createTargetMachine();
-}
-
-std::string codegen::hostDescription() {
-  auto jtmb = hostBuilder();
-  if (!jtmb) {
-    llvm::consumeError(jtmb.takeError());
-    return "unknown";
-  }
-  return jtmb->getCPU() + " " + jtmb->getFeatures().getString();
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+codegen::createTargetMachine(const Target &t) {
+  return builderFor(t).createTargetMachine();
 }
 
 void codegen::optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
@@ -107,11 +101,13 @@ void codegen::optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
 }
 
 llvm::Expected<std::unique_ptr<Jit>> Jit::create(const JitOptions &opts) {
-  auto jtmb = hostBuilder();
-  if (!jtmb)
-    return jtmb.takeError();
+  auto target = Target::named(opts.cpu);
+  if (!target)
+    return target.takeError();
+  auto jtmb = std::optional<orc::JITTargetMachineBuilder>(builderFor(*target));
   std::unique_ptr<Jit> j(new Jit());
   j->opts = opts;
+  j->tgt = *target;
   if (j->opts.cacheDir.empty())
     j->opts.cacheDir = defaultCacheDir();
   auto tm = jtmb->createTargetMachine();
@@ -198,7 +194,7 @@ llvm::Error Jit::addProgram(Program &p) {
     return err("internal error: codegen produced invalid LLVM IR");
 
   ObjectCache cache(opts.cacheDir, [this](const std::string &w) { warn(w); });
-  std::string key = ObjectCache::keyOf(m, jit->getTargetTriple().str() + hostDescription());
+  std::string key = ObjectCache::keyOf(m, jit->getTargetTriple().str() + tgt.description());
   std::string name = m.getModuleIdentifier();
   std::unique_ptr<llvm::MemoryBuffer> obj;
   if (opts.useCache) {

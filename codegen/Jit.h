@@ -15,6 +15,7 @@
 #pragma once
 
 #include "codegen/Program.h"
+#include "codegen/Target.h"
 
 #include "llvm/ExecutionEngine/JITEventListener.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
@@ -43,6 +44,9 @@ struct JitOptions {
   std::string dumpObjectDir;
   /// Register JIT code with perf (jitdump) and gdb.
   bool perf = false;
+  /// The CPU to generate code for (Target::named): empty for the host, or
+  /// a lesser one, e.g. "x86-64-v3", to run another kernel path.
+  std::string cpu;
   /// Receives warnings (cache problems); default: standard error.
   std::function<void(const std::string &)> warn;
 };
@@ -57,10 +61,8 @@ struct JitStats {
 /// The cache directory JitOptions::cacheDir resolves to.
 std::string defaultCacheDir();
 
-/// The host target machine used for kernels (O3, host CPU and features).
-llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createHostTargetMachine();
-/// `cpu +feat,...` of the host, as the cache key sees it.
-std::string hostDescription();
+/// The target machine kernels are compiled with for `t` (O3).
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createTargetMachine(const Target &t);
 /// Runs LLVM's O3 pipeline on `m` for `tm`.
 void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm);
 
@@ -74,12 +76,15 @@ public:
   llvm::Error addProgram(Program &p);
   llvm::Expected<KernelFn> lookup(llvm::StringRef symbol);
   const JitStats &stats() const { return st; }
+  /// The CPU the JIT compiles for; lower functions for the same.
+  const Target &target() const { return tgt; }
 
 private:
   Jit() = default;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   std::unique_ptr<llvm::TargetMachine> tm;
   JitOptions opts;
+  Target tgt;
   JitStats st;
   std::vector<llvm::JITEventListener *> listeners; ///< process-wide singletons
   void warn(const std::string &m);

@@ -39,7 +39,7 @@ struct TileShape {
   unsigned lanes, tm, tn;
 };
 TileShape tileShape(const KernelEmitter &E) {
-  return E.S.vectorBits >= 512 ? TileShape{16, 4, 4} : TileShape{8, 3, 4};
+  return E.S.target.vectorBits >= 512 ? TileShape{16, 4, 4} : TileShape{8, 3, 4};
 }
 
 llvm::FixedVectorType *vec(llvm::Type *t, unsigned n) { return llvm::FixedVectorType::get(t, n); }

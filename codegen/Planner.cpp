@@ -22,8 +22,6 @@
 #include "ir/OpInfo.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
-#include "llvm/ADT/StringMap.h"
-#include "llvm/TargetParser/Host.h"
 
 #include "fmt/format.h"
 
@@ -191,11 +189,6 @@ void Planner::emit() {
   }
 }
 
-unsigned codegen::hostVectorBits() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  return features.lookup("avx512f") ? 512 : 256;
-}
-
 llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOptions &opts) {
   Program p;
   p.context = std::make_unique<llvm::LLVMContext>();
@@ -206,7 +199,14 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
     S.symbolIndex[s.name] = p.symbols.size();
     p.symbols.push_back(s.name);
   }
-  S.vectorBits = opts.vectorBits ? opts.vectorBits : hostVectorBits();
+  if (opts.target) {
+    S.target = *opts.target;
+  } else {
+    auto host = Target::host();
+    if (!host)
+      return host.takeError();
+    S.target = *host;
+  }
   StepBuilder steps(S, p.steps, opts.prefix);
   Planner planner{f, S, steps, {}, {}};
   if (auto e = planner.plan())

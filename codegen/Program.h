@@ -21,12 +21,14 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "codegen/Target.h"
 #include "ir/IR.h"
 
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,13 +89,9 @@ struct Program {
 struct LowerOptions {
   /// Prefix of every kernel's symbol name (keeps names unique per module).
   std::string prefix = "moe";
-  /// The widest f32 vector the kernels are tiled for, in bits; 0: the
-  /// host's (512 with AVX-512F, else 256).
-  unsigned vectorBits = 0;
+  /// The CPU the kernels are specialised to (Jit::target()); unset: the host.
+  std::optional<Target> target;
 };
-
-/// The host's widest f32 vector in bits (512 with AVX-512F, else 256).
-unsigned hostVectorBits();
 
 /// Lowers a verified function to kernels. Fails (naming the op) for what the
 /// JIT does not support, e.g. an all_reduce of a non-f32 value.

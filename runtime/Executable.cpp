@@ -23,14 +23,16 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &
                                                                 const ExecOptions &opts) {
   std::unique_ptr<Executable> x(new Executable());
   x->fn = f.clone();
-  auto prog = lowerFunction(*x->fn);
-  if (!prog)
-    return prog.takeError();
-  x->prog = std::move(*prog);
   auto jit = Jit::create(opts.jit);
   if (!jit)
     return jit.takeError();
   x->jit = std::move(*jit);
+  LowerOptions lo;
+  lo.target = x->jit->target();
+  auto prog = lowerFunction(*x->fn, lo);
+  if (!prog)
+    return prog.takeError();
+  x->prog = std::move(*prog);
   if (auto e = x->jit->addProgram(x->prog))
     return e;
   for (auto &s : x->prog.steps) {

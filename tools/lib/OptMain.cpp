@@ -143,7 +143,9 @@ static bool processChunk(OptFlags &flags, const InputChunk &chunk, llvm::StringR
     for (auto &f : module->functions)
       printDot(*f, os);
   } else if (flags.emit == Emit::Llvm) {
-    auto tm = codegen::createHostTargetMachine();
+    auto target = codegen::Target::host();
+    auto tm = target ? codegen::createTargetMachine(*target)
+                     : llvm::Expected<std::unique_ptr<llvm::TargetMachine>>(target.takeError());
     if (!tm) {
       llvm::errs() << "moe-opt: error: " << llvm::toString(tm.takeError()) << "\n";
       return finish(false);
