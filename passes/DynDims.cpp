@@ -29,20 +29,6 @@ struct DynAxis {
   int64_t axis, captured = 0;
 };
 
-std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int i = (int)shape.size() - 2; i >= 0; --i)
-    s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
-Shape rowMajorStrides(const Shape &shape) {
-  Shape s(shape.size(), DimExpr(1));
-  for (int i = (int)shape.size() - 2; i >= 0; --i)
-    s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
 class DynDimsPass : public Pass {
 public:
   explicit DynDimsPass(const PassOptions &) {}
