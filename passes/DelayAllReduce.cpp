@@ -6,7 +6,7 @@
 // order), the largest region R of ops downstream of A that is linear in the
 // region's values while every other operand is replicated: `mul` by routing
 // weights or gathered per-expert scales (any chain), `div` by replicated
-// values, `scale`, views, `gather`, `reduce_sum`/`reduce_mean`, the `add`
+// values, `scale` without a bias, views, `gather`, `reduce_sum`/`reduce_mean`, the `add`
 // chain of an expert sum (region + region), and bias adds (`add`, `sub`,
 // `add_id` of a replicated value). R must have a single escaping value o:
 // every other value of R is used only inside R. Then, by linearity,
@@ -20,7 +20,8 @@
 // all_reduce ends a region instead of being taken as a bias (each side sinks
 // to the add, then the pair merges). Stops at anything nonlinear (GLU, norm,
 // softmax), at partial-by-partial products and at values with users outside
-// the region. Run after tp-split.
+// the region. Which operands an op is linear in is the op table's
+// (isLinearIn, isSummandIn in ir/OpInfo.h). Run after tp-split.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
@@ -37,53 +38,16 @@ namespace {
 using ValueSet = llvm::DenseSet<const Value *>;
 using OpSet = llvm::DenseSet<const Operation *>;
 
-/// Values that differ between ranks: sharded params and everything computed
-/// from them before an all_reduce.
-ValueSet rankLocalValues(const Function &f) {
-  ValueSet local;
-  for (auto *a : f.getArguments())
-    if (getShardSpec(*a))
-      local.insert(a);
-  for (auto &op : f.getBody()) {
-    if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
-      continue;
-    for (auto *v : op.getOperands())
-      if (local.count(v)) {
-        local.insert(op.getResult());
-        break;
-      }
-  }
-  return local;
-}
-
-bool scalarBiasIsZero(const Operation &op) {
-  const Attribute *b = op.getAttr("bias");
-  return !b || b->getNumber() == 0;
-}
-
 /// An additive op of the region that adds a replicated term (a bias).
 bool isBiasOp(const Operation &op, const ValueSet &inR) {
-  if (op.is(OpKind::AddId))
-    return true;
   return op.hasTrait(Trait::Additive) &&
          !(inR.count(op.getOperand(0)) && inR.count(op.getOperand(1)));
 }
 
-/// Is operand `i` of `op` a position the op is linear in, for sinking?
+/// Can a region value sink through operand `i` of `op`? Where `op` is linear
+/// in it, or affine (a term of a sum, whose other term is then a bias).
 bool linearPosition(const Operation &op, unsigned i) {
-  switch (op.getKind()) {
-  case OpKind::Add:
-  case OpKind::Sub:
-    return true;
-  case OpKind::AddId:
-    return i == 0;
-  case OpKind::Scale:
-    return scalarBiasIsZero(op);
-  case OpKind::Concat:
-    return true;
-  default:
-    return op.getInfo().isLinearIn(i);
-  }
+  return isLinearIn(op, i) || isSummandIn(op, i);
 }
 
 class DelayAllReducePass : public Pass {
