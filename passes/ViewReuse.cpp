@@ -167,7 +167,7 @@ private:
   }
 
   bool visit(Function &f, Operation *op) {
-    // The seed bug: an input that already has the target layout.
+    // An input that already has the target layout, static dims or not.
     if (dropIdentity(op))
       return true;
     bool changed = false;
