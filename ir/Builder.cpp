@@ -56,3 +56,29 @@ Value *Builder::constant(double v, TensorType type, std::string nameHint) {
                         std::move(nameHint))
       ->getResult();
 }
+
+llvm::Expected<Value *> Builder::createValue(OpKind kind, llvm::ArrayRef<Value *> operands,
+                                             AttrDict attrs, std::string nameHint) {
+  auto op = create(kind, operands, std::move(attrs), std::move(nameHint));
+  if (!op)
+    return op.takeError();
+  return (*op)->getResult();
+}
+
+std::optional<double> moe::splatValue(const Value *v) {
+  const Operation *d = v->getDefiningOp();
+  if (!d || !d->is(OpKind::Constant) || !isFloat(v->getType().elem))
+    return std::nullopt;
+  const Attribute *a = d->attrs().get("value");
+  if (!a)
+    return std::nullopt;
+  if (a->isNumber())
+    return a->getNumber();
+  if (!a->isList() || a->getList().empty() || !a->getList()[0].isNumber())
+    return std::nullopt;
+  double first = a->getList()[0].getNumber();
+  for (auto &e : a->getList())
+    if (!e.isNumber() || e.getNumber() != first)
+      return std::nullopt;
+  return first;
+}

@@ -24,6 +24,9 @@ public:
   /// Create with an inferred result type; an error if the shape rule fails.
   llvm::Expected<Operation *> create(OpKind kind, llvm::ArrayRef<Value *> operands,
                                      AttrDict attrs = {}, std::string nameHint = "");
+  /// create(), for an op of one result: that result.
+  llvm::Expected<Value *> createValue(OpKind kind, llvm::ArrayRef<Value *> operands,
+                                      AttrDict attrs = {}, std::string nameHint = "");
   /// Create with an explicit result type (e.g. `constant`).
   Operation *createWithType(OpKind kind, llvm::ArrayRef<Value *> operands,
                             AttrDict attrs, TensorType type, std::string nameHint = "");
@@ -39,6 +42,11 @@ private:
   Operation *insertBefore = nullptr;
   llvm::SMLoc loc;
 };
+
+/// The number a float splat constant holds (a number, or a list of equal
+/// numbers): what Builder::constant makes, read back. Nullopt for any other
+/// value, i32 constants included.
+std::optional<double> splatValue(const Value *v);
 
 /// Infers `kind`'s result type for these operands and attributes.
 llvm::Expected<TensorType> inferResultType(OpKind kind, llvm::ArrayRef<TensorType> operands,

@@ -9,6 +9,7 @@
 
 #include "llvm/ADT/StringRef.h"
 #include <cstdint>
+#include <iterator>
 #include <optional>
 
 namespace moe {
@@ -29,49 +30,34 @@ enum class ElemType : uint8_t {
 #undef X
 };
 
-inline llvm::StringRef elemTypeName(ElemType t) {
-  switch (t) {
-#define X(E, N, BE, BB)                                                        \
-  case ElemType::E:                                                            \
-    return N;
+/// One row of MOE_ELEM_TYPES, indexed by the enum.
+struct ElemTypeInfo {
+  const char *name;
+  int64_t blockElems, blockBytes;
+};
+
+inline constexpr ElemTypeInfo kElemTypes[] = {
+#define X(E, N, BE, BB) {N, BE, BB},
     MOE_ELEM_TYPES(X)
 #undef X
-  }
-  return "?";
-}
+};
+
+inline const ElemTypeInfo &elemTypeInfo(ElemType t) { return kElemTypes[(size_t)t]; }
+
+inline llvm::StringRef elemTypeName(ElemType t) { return elemTypeInfo(t).name; }
 
 inline std::optional<ElemType> parseElemType(llvm::StringRef s) {
-#define X(E, N, BE, BB)                                                        \
-  if (s == N)                                                                  \
-    return ElemType::E;
-  MOE_ELEM_TYPES(X)
-#undef X
+  for (size_t i = 0; i < std::size(kElemTypes); ++i)
+    if (s == kElemTypes[i].name)
+      return ElemType(i);
   return std::nullopt;
 }
 
 /// Elements per storage block (32 for the quantised types, else 1).
-inline int64_t blockElems(ElemType t) {
-  switch (t) {
-#define X(E, N, BE, BB)                                                        \
-  case ElemType::E:                                                            \
-    return BE;
-    MOE_ELEM_TYPES(X)
-#undef X
-  }
-  return 1;
-}
+inline int64_t blockElems(ElemType t) { return elemTypeInfo(t).blockElems; }
 
 /// Bytes per storage block.
-inline int64_t blockBytes(ElemType t) {
-  switch (t) {
-#define X(E, N, BE, BB)                                                        \
-  case ElemType::E:                                                            \
-    return BB;
-    MOE_ELEM_TYPES(X)
-#undef X
-  }
-  return 0;
-}
+inline int64_t blockBytes(ElemType t) { return elemTypeInfo(t).blockBytes; }
 
 inline bool isQuantized(ElemType t) { return blockElems(t) > 1; }
 inline bool isFloat(ElemType t) { return t != ElemType::I32; }

@@ -1,5 +1,6 @@
 //===- OpInfo.cpp - The op table, materialised ----------------------------===//
 #include "ir/OpInfo.h"
+#include "ir/IR.h"
 #include "ir/ShapeRules.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -111,4 +112,18 @@ std::optional<int64_t> moe::normalizeAxis(int64_t axis, int64_t rank) {
   if (axis < 0 || axis >= rank)
     return std::nullopt;
   return axis;
+}
+
+bool moe::isLinearIn(const Operation &op, unsigned i) {
+  if (i == 0 && op.hasTrait(Trait::LinearIn0WithoutBias)) {
+    const Attribute *bias = op.getAttr("bias");
+    return !bias || bias->getNumber() == 0;
+  }
+  const OpInfo &info = op.getInfo();
+  return (i == 0 && info.has(Trait::LinearIn0)) || (i == 1 && info.has(Trait::LinearIn1)) ||
+         (i > 1 && info.has(Trait::LinearIn1) && info.maxOperands < 0);
+}
+
+bool moe::isSummandIn(const Operation &op, unsigned i) {
+  return op.hasTrait(Trait::Additive) && (i == 0 || (i == 1 && op.getNumOperands() == 2));
 }

@@ -20,9 +20,11 @@ enum : uint32_t {
   Reduction = 1u << 3,   ///< combines elements along an axis
   LinearIn0 = 1u << 4,   ///< linear in operand 0 (others fixed)
   LinearIn1 = 1u << 5,   ///< linear in operand 1 (others fixed)
-  Additive = 1u << 6,    ///< a sum of its operands (bias-like)
+  Additive = 1u << 6,    ///< a sum of operands 0 and 1 (add, sub), or of operand 0
+                         ///< and a term the others index (add_id x, b, ids: b[ids])
   Collective = 1u << 7,  ///< communicates between ranks
   Terminator = 1u << 8,
+  LinearIn0WithoutBias = 1u << 9, ///< linear in operand 0 when the `bias` attribute is 0
 };
 }
 
@@ -60,10 +62,6 @@ struct OpInfo {
   llvm::StringRef summary;
 
   bool has(uint32_t t) const { return (traits & t) == t; }
-  bool isLinearIn(unsigned i) const {
-    return (i == 0 && has(Trait::LinearIn0)) || (i == 1 && has(Trait::LinearIn1)) ||
-           (i > 1 && has(Trait::LinearIn1) && maxOperands < 0);
-  }
   const AttrSpec *findAttr(llvm::StringRef n) const;
   /// The attribute as written, else its declared default, else null.
   const Attribute *attrOrDefault(const AttrDict &d, llvm::StringRef n) const;
@@ -74,6 +72,21 @@ const OpInfo *lookupOp(llvm::StringRef name);
 llvm::ArrayRef<OpInfo> allOps();
 
 llvm::StringRef attrKindName(AttrSpec::Kind k);
+
+class Operation;
+
+/// Is `op` linear in operand `i`, the others fixed? The table's LinearIn0 and
+/// LinearIn1 (the latter for every later operand of a variadic op), and the
+/// conditional traits read against the op's attributes: `scale` is linear
+/// only when its bias is 0 (LinearIn0WithoutBias). Passes ask this instead
+/// of listing op kinds.
+bool isLinearIn(const Operation &op, unsigned i);
+
+/// Does operand `i` enter `op`'s result as a term of a sum (Trait::Additive)?
+/// Both operands of `add` and `sub`; of `add_id x, b, ids` only x (b enters
+/// indexed by ids). Such an op is affine in that operand: linear once the
+/// other term is dropped.
+bool isSummandIn(const Operation &op, unsigned i);
 
 /// Normalise a possibly negative axis against a rank; nullopt if out of range.
 std::optional<int64_t> normalizeAxis(int64_t axis, int64_t rank);

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Parser.h"
+#include "ir/Error.h"
 #include "ir/ParserImpl.h"
 #include "ir/Verifier.h"
 
@@ -403,7 +404,7 @@ llvm::Expected<std::unique_ptr<Module>> moe::parseModuleString(llvm::StringRef t
   });
   auto m = parseModule(sm, 1, diag);
   if (!m)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), messages);
+    return err(messages);
   m->clearLocations(); // they point into `sm`, which dies here
   return m;
 }

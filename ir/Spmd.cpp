@@ -64,6 +64,23 @@ std::vector<std::pair<int64_t, int64_t>> moe::shardRanges(const Function &f, con
   return out;
 }
 
+llvm::DenseSet<const Value *> moe::rankLocalValues(const Function &f) {
+  llvm::DenseSet<const Value *> local;
+  for (auto *a : f.getArguments())
+    if (getShardSpec(*a))
+      local.insert(a);
+  for (auto &op : f.getBody()) {
+    if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
+      continue;
+    for (auto *v : op.getOperands())
+      if (local.count(v)) {
+        local.insert(op.getResult());
+        break;
+      }
+  }
+  return local;
+}
+
 std::optional<std::string> moe::checkSpmd(const Function &f) {
   const Attribute *ranksAttr = f.attrs().get("ranks");
   int64_t ranks = 1;

@@ -19,6 +19,8 @@
 
 #include "ir/IR.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 namespace moe {
 
 /// The rank count (1 for a function that is not split).
@@ -40,6 +42,10 @@ TensorType fullParamType(const Function &f, const Value &arg);
 /// holds, in order (segments of a whole axis of length `full`).
 std::vector<std::pair<int64_t, int64_t>> shardRanges(const Function &f, const Value &arg,
                                                       int64_t rank, const SymbolBindings &syms);
+
+/// Values that differ between ranks: sharded params and everything computed
+/// from them before an all_reduce.
+llvm::DenseSet<const Value *> rankLocalValues(const Function &f);
 
 /// Checks ranks, rank symbols and shard specs; the first problem or nullopt.
 std::optional<std::string> checkSpmd(const Function &f);

@@ -35,3 +35,17 @@ std::string TensorType::str() const {
     s += d.str() + " x ";
   return s + elemTypeName(elem).str() + ">";
 }
+
+/// Strides of dims of type D (an int64_t or a DimExpr), innermost 1.
+template <typename D, typename Dims> static std::vector<D> rowMajor(const Dims &shape) {
+  std::vector<D> s(shape.size(), D(1));
+  for (int i = (int)shape.size() - 2; i >= 0; --i)
+    s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+Shape moe::rowMajorStrides(const Shape &shape) { return rowMajor<DimExpr>(shape); }
+
+std::vector<int64_t> moe::rowMajorStrides(llvm::ArrayRef<int64_t> shape) {
+  return rowMajor<int64_t>(shape);
+}

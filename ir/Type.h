@@ -36,4 +36,8 @@ struct TensorType {
   std::string shapeStr() const;
 };
 
+/// Row-major (C order) strides of a shape, in elements: the innermost is 1.
+Shape rowMajorStrides(const Shape &shape);
+std::vector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);
+
 } // namespace moe

@@ -18,27 +18,17 @@ using namespace moe;
 
 namespace {
 
-/// The value of an f32 splat constant (a number, or a list of equal numbers).
-std::optional<float> splatValue(Value *v) {
-  Operation *d = v->getDefiningOp();
-  if (!d || !d->is(OpKind::Constant) || v->getType().elem != ElemType::F32)
+/// The value of an f32 splat constant: folding computes in f32 (as the
+/// interpreter does), so other float types are left alone.
+std::optional<float> f32Splat(Value *v) {
+  if (v->getType().elem != ElemType::F32)
     return std::nullopt;
-  auto *a = d->attrs().get("value");
-  if (!a)
-    return std::nullopt;
-  if (a->isNumber())
-    return (float)a->getNumber();
-  if (!a->isList() || a->getList().empty())
-    return std::nullopt;
-  double first = a->getList()[0].getNumber();
-  for (auto &e : a->getList())
-    if (e.getNumber() != first)
-      return std::nullopt;
-  return (float)first;
+  auto s = splatValue(v);
+  return s ? std::optional<float>((float)*s) : std::nullopt;
 }
 
 bool isSplat(Value *v, float x) {
-  auto s = splatValue(v);
+  auto s = f32Splat(v);
   return s && *s == x;
 }
 
@@ -89,7 +79,7 @@ private:
       return nullptr;
     std::vector<float> in;
     for (auto *v : op->getOperands()) {
-      auto s = splatValue(v);
+      auto s = f32Splat(v);
       if (!s)
         return nullptr;
       in.push_back(*s);

@@ -6,7 +6,7 @@
 // order), the largest region R of ops downstream of A that is linear in the
 // region's values while every other operand is replicated: `mul` by routing
 // weights or gathered per-expert scales (any chain), `div` by replicated
-// values, `scale`, views, `gather`, `reduce_sum`/`reduce_mean`, the `add`
+// values, `scale` without a bias, views, `gather`, `reduce_sum`/`reduce_mean`, the `add`
 // chain of an expert sum (region + region), and bias adds (`add`, `sub`,
 // `add_id` of a replicated value). R must have a single escaping value o:
 // every other value of R is used only inside R. Then, by linearity,
@@ -20,7 +20,8 @@
 // all_reduce ends a region instead of being taken as a bias (each side sinks
 // to the add, then the pair merges). Stops at anything nonlinear (GLU, norm,
 // softmax), at partial-by-partial products and at values with users outside
-// the region. Run after tp-split.
+// the region. Which operands an op is linear in is the op table's
+// (isLinearIn, isSummandIn in ir/OpInfo.h). Run after tp-split.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
@@ -37,53 +38,16 @@ namespace {
 using ValueSet = llvm::DenseSet<const Value *>;
 using OpSet = llvm::DenseSet<const Operation *>;
 
-/// Values that differ between ranks: sharded params and everything computed
-/// from them before an all_reduce.
-ValueSet rankLocalValues(const Function &f) {
-  ValueSet local;
-  for (auto *a : f.getArguments())
-    if (getShardSpec(*a))
-      local.insert(a);
-  for (auto &op : f.getBody()) {
-    if (op.is(OpKind::AllReduce) || op.getNumResults() == 0)
-      continue;
-    for (auto *v : op.getOperands())
-      if (local.count(v)) {
-        local.insert(op.getResult());
-        break;
-      }
-  }
-  return local;
-}
-
-bool scalarBiasIsZero(const Operation &op) {
-  const Attribute *b = op.getAttr("bias");
-  return !b || b->getNumber() == 0;
-}
-
 /// An additive op of the region that adds a replicated term (a bias).
 bool isBiasOp(const Operation &op, const ValueSet &inR) {
-  if (op.is(OpKind::AddId))
-    return true;
   return op.hasTrait(Trait::Additive) &&
          !(inR.count(op.getOperand(0)) && inR.count(op.getOperand(1)));
 }
 
-/// Is operand `i` of `op` a position the op is linear in, for sinking?
+/// Can a region value sink through operand `i` of `op`? Where `op` is linear
+/// in it, or affine (a term of a sum, whose other term is then a bias).
 bool linearPosition(const Operation &op, unsigned i) {
-  switch (op.getKind()) {
-  case OpKind::Add:
-  case OpKind::Sub:
-    return true;
-  case OpKind::AddId:
-    return i == 0;
-  case OpKind::Scale:
-    return scalarBiasIsZero(op);
-  case OpKind::Concat:
-    return true;
-  default:
-    return op.getInfo().isLinearIn(i);
-  }
+  return isLinearIn(op, i) || isSummandIn(op, i);
 }
 
 class DelayAllReducePass : public Pass {
@@ -103,15 +67,24 @@ public:
       for (auto &op : f.getBody())
         if (op.is(OpKind::AllReduce))
           ars.push_back(&op);
-      for (Operation *a : ars)
-        if (sink(f, a)) {
+      for (Operation *a : ars) {
+        auto sunk = sink(f, a);
+        if (!sunk)
+          return sunk.takeError();
+        if (*sunk) {
           ++numMoved;
           progress = true;
           break; // the body changed: collect again
         }
-      if (!progress && mergePair(f)) {
-        ++numMerged;
-        progress = true;
+      }
+      if (!progress) {
+        auto merged = mergePair(f);
+        if (!merged)
+          return merged.takeError();
+        if (*merged) {
+          ++numMerged;
+          progress = true;
+        }
       }
       changed |= progress;
     }
@@ -134,7 +107,8 @@ private:
     return total;
   }
 
-  bool sink(Function &f, Operation *a) {
+  /// Sinks `a` past the largest admissible region; whether it did.
+  llvm::Expected<bool> sink(Function &f, Operation *a) {
     Value *ar = a->getResult();
     ValueSet local = rankLocalValues(f);
     // Values computed from another all_reduce: added to the region they are
@@ -180,8 +154,9 @@ private:
       bool worthIt = false;
       for (auto *op : sub)
         worthIt |= !isBiasOp(*op, subR);
-      if (worthIt && closed(sub, ar, (*it)->getResult())) {
-        rewrite(f, a, sub);
+      if (worthIt && !whyNotSink(sub, ar, (*it)->getResult())) {
+        if (auto e = rewrite(f, a, sub))
+          return e;
         return true;
       }
     }
@@ -229,26 +204,27 @@ private:
     return out;
   }
 
-  /// Every value of the sub-region but `out` (and the all_reduce's result)
-  /// is used only inside it, and the all_reduce feeds only the sub-region.
-  static bool closed(const std::vector<Operation *> &sub, Value *ar, Value *out) {
+  /// Legal when every value of the sub-region but `out` (and the
+  /// all_reduce's result) is used only inside it, and the all_reduce feeds
+  /// only the sub-region. (No remark: a smaller region is tried next.)
+  static Refusal whyNotSink(const std::vector<Operation *> &sub, Value *ar, Value *out) {
     OpSet s(sub.begin(), sub.end());
     for (auto &u : ar->getUses())
       if (!s.count(u.user))
-        return false;
+        return std::string("the all_reduce has users outside the region");
     for (auto *op : sub)
       if (op->getResult() != out)
         for (auto &u : op->getResult()->getUses())
           if (!s.count(u.user))
-            return false;
-    return true;
+            return "%" + op->getResult()->getName() + " has users outside the region";
+    return std::nullopt;
   }
 
   /// Clones `sub` with the all_reduce's result replaced by `root`. In the
   /// partial clone (keepBias false) replicated bias operands of additive ops
   /// are dropped; in the bias clone they are kept.
-  static Value *cloneRegion(Builder &b, const std::vector<Operation *> &sub, Value *ar,
-                            Value *root, bool keepBias) {
+  static llvm::Expected<Value *> cloneRegion(Builder &b, const std::vector<Operation *> &sub,
+                                             Value *ar, Value *root, bool keepBias) {
     llvm::DenseMap<const Value *, Value *> map{{ar, root}};
     ValueSet inR{ar};
     for (auto *op : sub)
@@ -262,15 +238,20 @@ private:
       Value *r;
       if (isBiasOp(*op, inR) && !keepBias) {
         // Drop the replicated term: x + b -> x, b - x -> -x, add_id -> x.
-        bool firstIsRegion = inR.count(op->getOperand(0));
-        r = firstIsRegion ? ops[0]
-            : op->is(OpKind::Sub)
-                ? cantFail(b.create(OpKind::Neg, {ops[1]}, {}, ""))->getResult()
-                : ops[1];
+        r = inR.count(op->getOperand(0)) ? ops[0] : ops[1];
+        if (!inR.count(op->getOperand(0)) && op->is(OpKind::Sub)) {
+          auto neg = b.createValue(OpKind::Neg, {r});
+          if (!neg)
+            return neg.takeError();
+          r = *neg;
+        }
         if (r->getType() != op->getResult()->getType()) {
           AttrDict a;
           a.set("shape", Attribute::getDims(op->getResult()->getType().dims));
-          r = cantFail(b.create(OpKind::Broadcast, {r}, a, ""))->getResult();
+          auto bc = b.createValue(OpKind::Broadcast, {r}, a);
+          if (!bc)
+            return bc.takeError();
+          r = *bc;
         }
       } else {
         r = b.createWithType(op->getKind(), ops, op->attrs(), op->getResult()->getType(),
@@ -282,38 +263,46 @@ private:
     return map[sub.back()->getResult()];
   }
 
-  static void rewrite(Function &f, Operation *a, const std::vector<Operation *> &sub) {
+  static llvm::Error rewrite(Function &f, Operation *a, const std::vector<Operation *> &sub) {
     Value *ar = a->getResult(), *out = sub.back()->getResult();
     Builder b(f);
-    Value *partial = cloneRegion(b, sub, ar, a->getOperand(0), /*keepBias=*/false);
+    auto partial = cloneRegion(b, sub, ar, a->getOperand(0), /*keepBias=*/false);
+    if (!partial)
+      return partial.takeError();
     b.setInsertionPoint(sub.back());
     AttrDict sum;
     sum.set("sum", Attribute::getBool(true));
-    Value *reduced = cantFail(b.create(OpKind::AllReduce, {partial}, sum,
-                                       out->getName() + "_sum"))->getResult();
+    auto reduced = b.createValue(OpKind::AllReduce, {*partial}, sum, out->getName() + "_sum");
+    if (!reduced)
+      return reduced.takeError();
     ValueSet inR{ar};
     for (auto *op : sub)
       inR.insert(op->getResult());
     bool hasBias = false;
     for (auto *op : sub)
       hasBias |= isBiasOp(*op, inR);
-    Value *result = reduced;
+    Value *result = *reduced;
     if (hasBias) {
       b.setInsertionPoint(sub.front());
       Value *zero = b.constant(0.0, ar->getType(), "zero");
-      Value *biasTerm = cloneRegion(b, sub, ar, zero, /*keepBias=*/true);
+      auto biasTerm = cloneRegion(b, sub, ar, zero, /*keepBias=*/true);
+      if (!biasTerm)
+        return biasTerm.takeError();
       b.setInsertionPoint(sub.back());
-      result = cantFail(b.create(OpKind::Add, {reduced, biasTerm}, {}, out->getName()))
-                   ->getResult();
+      auto add = b.createValue(OpKind::Add, {*reduced, *biasTerm}, {}, out->getName());
+      if (!add)
+        return add.takeError();
+      result = *add;
     }
     out->replaceAllUsesWith(result);
     for (auto it = sub.rbegin(); it != sub.rend(); ++it)
       (*it)->erase();
     a->erase();
+    return llvm::Error::success();
   }
 
   /// add(all_reduce a, all_reduce b) -> all_reduce(add(a, b)).
-  static bool mergePair(Function &f) {
+  static llvm::Expected<bool> mergePair(Function &f) {
     for (auto &op : f.getBody()) {
       if (!op.is(OpKind::Add))
         continue;
@@ -324,11 +313,14 @@ private:
       Builder b(f);
       b.setInsertionPoint(&op);
       b.setLoc(op.getLoc());
-      Value *s = cantFail(b.create(OpKind::Add, {a->getOperand(0), c->getOperand(0)}, {},
-                                   op.getResult()->getName() + "_partial"))->getResult();
-      Value *r = cantFail(b.create(OpKind::AllReduce, {s}, a->attrs(), op.getResult()->getName()))
-                     ->getResult();
-      op.getResult()->replaceAllUsesWith(r);
+      auto s = b.createValue(OpKind::Add, {a->getOperand(0), c->getOperand(0)}, {},
+                             op.getResult()->getName() + "_partial");
+      if (!s)
+        return s.takeError();
+      auto r = b.createValue(OpKind::AllReduce, {*s}, a->attrs(), op.getResult()->getName());
+      if (!r)
+        return r.takeError();
+      op.getResult()->replaceAllUsesWith(*r);
       op.erase();
       a->erase();
       c->erase();

@@ -8,12 +8,14 @@
 // along use-def chains (a topological walk), rewriting each attribute whose
 // dims flow from a dynamic axis; dims that do not (a coincidental 7 in a
 // weight shape) stay static. An op whose attributes cannot be re-derived is
-// reported with its reason, and then the function is left unchanged, so the
-// IR stays valid. Needs nothing before it; run it first.
+// reported with its reason (whyNotRederive; `view` strides are re-read
+// against rowMajorStrides, ir/Type.h), and then the function is left
+// unchanged, so the IR stays valid. Needs nothing before it; run it first.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
 #include "ir/Builder.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/DenseMap.h"
@@ -29,20 +31,6 @@ struct DynAxis {
   int64_t axis, captured = 0;
 };
 
-std::vector<int64_t> rowMajorStrides(const std::vector<int64_t> &shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (int i = (int)shape.size() - 2; i >= 0; --i)
-    s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
-Shape rowMajorStrides(const Shape &shape) {
-  Shape s(shape.size(), DimExpr(1));
-  for (int i = (int)shape.size() - 2; i >= 0; --i)
-    s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
 class DynDimsPass : public Pass {
 public:
   explicit DynDimsPass(const PassOptions &) {}
@@ -55,16 +43,12 @@ private:
   /// Old (captured) concrete shape and new symbolic shape of each value.
   llvm::DenseMap<const Value *, TensorType> newType;
   std::vector<DynAxis> axes;
-  std::string blockReason;
 
-  std::optional<AttrDict> rewriteAttrs(Operation &op, const std::vector<TensorType> &newOps);
+  Refusal whyNotRederive(const Operation &op, const std::vector<TensorType> &newOps,
+                         AttrDict &attrs);
   std::optional<Shape> reshapeTarget(const TensorType &oldIn, const TensorType &newIn,
                                      const Shape &oldTarget);
   std::optional<DimExpr> repeatCount(const DimExpr &old) const;
-  bool block(std::string reason) {
-    blockReason = std::move(reason);
-    return false;
-  }
 };
 
 std::optional<DimExpr> DynDimsPass::repeatCount(const DimExpr &old) const {
@@ -137,22 +121,22 @@ std::optional<Shape> DynDimsPass::reshapeTarget(const TensorType &oldIn,
   return out;
 }
 
-std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
-                                                  const std::vector<TensorType> &newOps) {
-  AttrDict attrs = op.attrs();
+/// Re-derives `op`'s attributes (`attrs`, a copy of them) for the new
+/// operand types; the reason it cannot, the diagnostic's text, or none.
+Refusal DynDimsPass::whyNotRederive(const Operation &op, const std::vector<TensorType> &newOps,
+                                    AttrDict &attrs) {
   auto oldIn = [&](unsigned i) -> const TensorType & { return op.getOperand(i)->getType(); };
   switch (op.getKind()) {
   case OpKind::Reshape: {
     auto oldTarget = attrs.get("shape")->asDims();
     if (!oldIn(0).isStatic() || !oldTarget || !TensorType(*oldTarget, ElemType::F32).isStatic())
-      return attrs;
+      return std::nullopt;
     auto t = reshapeTarget(oldIn(0), newOps[0], *oldTarget);
     if (!t)
-      return block(fmt::format("cannot re-derive reshape target {} from input {}",
-                               attrs.get("shape")->str(), newOps[0].str())),
-             std::nullopt;
+      return fmt::format("cannot re-derive reshape target {} from input {}",
+                         attrs.get("shape")->str(), newOps[0].str());
     attrs.set("shape", Attribute::getDims(*t));
-    return attrs;
+    return std::nullopt;
   }
   case OpKind::Broadcast: {
     auto target = *attrs.get("shape")->asDims();
@@ -165,27 +149,26 @@ std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
         target[k] = *r;
     }
     attrs.set("shape", Attribute::getDims(target));
-    return attrs;
+    return std::nullopt;
   }
   case OpKind::Slice: {
     auto axis = normalizeAxis(attrs.getInt("axis", 0), oldIn(0).rank());
     if (!axis)
-      return attrs;
+      return std::nullopt;
     const DimExpr &oldDim = oldIn(0).dims[*axis], &newDim = newOps[0].dims[*axis];
     if (oldDim == newDim)
-      return attrs;
+      return std::nullopt;
     // Only a slice of the whole axis follows the axis.
     if (op.getAttr("start")->getDim().isConstant(0) && op.getAttr("size")->getDim() == oldDim) {
       attrs.set("size", Attribute::getDim(newDim));
-      return attrs;
+      return std::nullopt;
     }
-    return block(fmt::format("slices part of axis {} ({} of {}), which becomes dynamic ({})",
-                             *axis, op.getAttr("size")->str(), oldDim.str(), newDim.str())),
-           std::nullopt;
+    return fmt::format("slices part of axis {} ({} of {}), which becomes dynamic ({})", *axis,
+                       op.getAttr("size")->str(), oldDim.str(), newDim.str());
   }
   case OpKind::View: {
     if (oldIn(0) == newOps[0])
-      return attrs;
+      return std::nullopt;
     auto shape = *attrs.get("shape")->asDims();
     auto strides = *attrs.get("strides")->asDims();
     DimExpr offset = op.getAttr("offset")->getDim();
@@ -197,7 +180,7 @@ std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
     for (size_t k = 0; k < strides.size(); ++k) {
       auto s = strides[k].getConstant();
       if (!s)
-        return block("view stride is already symbolic"), std::nullopt;
+        return std::string("view stride is already symbolic");
       int match = -1;
       for (size_t a = 0; a < oldStrides.size(); ++a)
         if (oldStrides[a] == *s && (shape[k] == oldIn(0).dims[a] || match < 0))
@@ -205,8 +188,7 @@ std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
       if (match < 0 && shape[k].isConstant(1))
         continue;
       if (match < 0)
-        return block(fmt::format("view stride {} is not a stride of the input's layout", *s)),
-               std::nullopt;
+        return fmt::format("view stride {} is not a stride of the input's layout", *s);
       strides[k] = newStrides[match];
       if (shape[k] == oldIn(0).dims[match])
         shape[k] = newOps[0].dims[match];
@@ -214,7 +196,7 @@ std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
     // The offset, as a mixed-radix index over the input's axes.
     auto off = offset.getConstant();
     if (!off)
-      return block("view offset is already symbolic"), std::nullopt;
+      return std::string("view offset is already symbolic");
     DimExpr newOffset(0);
     int64_t rest = *off;
     for (size_t a = 0; a < oldStrides.size(); ++a) {
@@ -225,10 +207,10 @@ std::optional<AttrDict> DynDimsPass::rewriteAttrs(Operation &op,
     attrs.set("strides", Attribute::getDims(strides));
     if (attrs.has("offset") || !newOffset.isConstant(0))
       attrs.set("offset", Attribute::getDim(newOffset));
-    return attrs;
+    return std::nullopt;
   }
   default:
-    return attrs;
+    return std::nullopt;
   }
 }
 
@@ -243,9 +225,7 @@ llvm::Expected<bool> DynDimsPass::runOnFunction(Function &f, PassContext &ctx) {
     auto [arg, axisText] = llvm::StringRef(e.getValue()).split(':');
     DynAxis a{key.str(), arg.str(), 0};
     if (axisText.getAsInteger(10, a.axis))
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "dyn-dims: '%s=%s' must be SYMBOL=ARG:AXIS",
-                                     key.str().c_str(), e.getValue().c_str());
+      return err("dyn-dims: '{}={}' must be SYMBOL=ARG:AXIS", key.str(), e.getValue());
     axes.push_back(a);
   }
   std::sort(axes.begin(), axes.end(), [](auto &a, auto &b) { return a.sym < b.sym; });
@@ -298,29 +278,27 @@ llvm::Expected<bool> DynDimsPass::runOnFunction(Function &f, PassContext &ctx) {
     }
     if (!known)
       continue; // downstream of a blocked op: not reported twice
-    blockReason.clear();
-    std::optional<AttrDict> attrs = rewriteAttrs(op, ops);
-    std::optional<TensorType> t;
-    if (attrs && op.is(OpKind::Constant)) {
-      TensorType ct = op.getResult()->getType();
-      for (auto &d : ct.dims)
+    AttrDict attrs = op.attrs();
+    Refusal why = whyNotRederive(op, ops, attrs);
+    TensorType t = op.getResult()->getType();
+    if (!why && op.is(OpKind::Constant)) {
+      for (auto &d : t.dims)
         if (auto r = repeatCount(d))
           d = *r;
-      t = ct;
-    } else if (attrs) {
-      auto r = inferResultType(op.getKind(), ops, *attrs, ranges);
+    } else if (!why) {
+      auto r = inferResultType(op.getKind(), ops, attrs, ranges);
       if (r)
         t = *r;
       else
-        blockReason = llvm::toString(r.takeError());
+        why = llvm::toString(r.takeError());
     }
-    if (!t) {
+    if (why) {
       ++blocked;
-      ctx.diag.opError(&op, "blocks dynamic dims: " + blockReason);
+      ctx.diag.opError(&op, "blocks dynamic dims: " + *why);
       continue;
     }
-    newAttrs[&op] = *attrs;
-    newType[op.getResult()] = *t;
+    newAttrs[&op] = std::move(attrs);
+    newType[op.getResult()] = t;
   }
   if (blocked) {
     numBlocked += blocked;

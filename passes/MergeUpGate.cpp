@@ -9,7 +9,7 @@
 // params (ir/ParamDerive.h), so it is built once when params are bound, never
 // per call. One GEMM over 2N rows instead of two over N: llama.cpp measured
 // 7-10% on prefill. Refuses, with a remark, when types, shapes, inputs or ids
-// differ. Matches along use-def chains from each GLU. Runs after rms-fusion;
+// differ (whyNotMerge). Matches along use-def chains from each GLU. Runs after rms-fusion;
 // dead original projections are erased here.
 //
 //===----------------------------------------------------------------------===//
@@ -50,12 +50,13 @@ public:
       auto u = matchExpertProj(glu->getOperand(1));
       if (!g || !u)
         continue;
-      if (auto why = refusal(*g, *u)) {
+      if (auto why = whyNotMerge(*g, *u)) {
         ctx.diag.opRemark(glu, "gate and up not merged: " + *why);
         ++numRefused;
         continue;
       }
-      merge(f, glu, *g, *u);
+      if (auto e = merge(f, glu, *g, *u))
+        return e;
       ++numMerged;
       changed = true;
     }
@@ -63,7 +64,7 @@ public:
   }
 
 private:
-  static std::optional<std::string> refusal(const ExpertProj &g, const ExpertProj &u) {
+  static Refusal whyNotMerge(const ExpertProj &g, const ExpertProj &u) {
     if (g.matmul == u.matmul)
       return std::string("gate and up are the same projection");
     if (g.x != u.x)
@@ -119,33 +120,38 @@ private:
     return m;
   }
 
-  static void merge(Function &f, Operation *glu, const ExpertProj &g, const ExpertProj &u) {
+  static llvm::Error merge(Function &f, Operation *glu, const ExpertProj &g, const ExpertProj &u) {
     Value *w = mergedParam(f, g.weight, u.weight);
     DimExpr n = g.weight->getType().dims[1];
     Builder b(f);
     b.setInsertionPoint(glu);
     b.setLoc(g.matmul->getLoc());
     std::string base = g.matmul->getResult()->getName();
-    Value *gu = cantFail(b.create(OpKind::MatmulId, {g.x, w, g.ids}, {},
-                                  base.empty() ? "" : "gate_up"))->getResult();
-    if (g.bias) {
-      Value *bias = mergedParam(f, g.biasParam, u.biasParam);
-      gu = cantFail(b.create(OpKind::AddId, {gu, bias, g.ids}, {}, "gate_up_b"))->getResult();
-    }
+    auto gu = b.createValue(OpKind::MatmulId, {g.x, w, g.ids}, {}, base.empty() ? "" : "gate_up");
+    if (gu && g.bias)
+      gu = b.createValue(OpKind::AddId, {*gu, mergedParam(f, g.biasParam, u.biasParam), g.ids},
+                         {}, "gate_up_b");
+    if (!gu)
+      return gu.takeError();
     auto slice = [&](DimExpr start, const std::string &name) {
       AttrDict a;
       a.set("axis", Attribute::getInt(2));
       a.set("start", Attribute::getDim(start));
       a.set("size", Attribute::getDim(n));
-      return cantFail(b.create(OpKind::Slice, {gu}, a, name))->getResult();
+      return b.createValue(OpKind::Slice, {*gu}, a, name);
     };
-    Value *gs = slice(DimExpr(0), g.result()->getName());
-    Value *us = slice(n, u.result()->getName());
-    g.result()->replaceAllUsesWith(gs);
-    u.result()->replaceAllUsesWith(us);
+    auto gs = slice(DimExpr(0), g.result()->getName());
+    if (!gs)
+      return gs.takeError();
+    auto us = slice(n, u.result()->getName());
+    if (!us)
+      return us.takeError();
+    g.result()->replaceAllUsesWith(*gs);
+    u.result()->replaceAllUsesWith(*us);
     for (Operation *op : {g.bias, g.matmul, u.bias, u.matmul})
       if (op && op->getResult()->use_empty())
         op->erase();
+    return llvm::Error::success();
   }
 };
 } // namespace

@@ -21,6 +21,14 @@ namespace moe {
 class Pass;
 class TargetDesc;
 
+/// Why a pass leaves something as it is, as MLIR's notifyMatchFailure: the
+/// text of the remark (or diagnostic) the pass emits; none when the rewrite
+/// is legal. Every pass's legality check returns one and is named
+/// `whyNot<Rewrite>` (whyNotFuse, whyNotMerge, whyNotSplit, ...), so it is
+/// found by one name; the caller adds the prefix naming the pass's verdict
+/// ("not fused into rms_norm: ") and emits it.
+using Refusal = std::optional<std::string>;
+
 /// A counter a pass reports under --pass-statistics.
 struct Statistic {
   Statistic(Pass *owner, const char *name, const char *desc);

@@ -2,21 +2,18 @@
 //
 // Rewrites `x * rsqrt(mean(x*x, last axis) + eps) [* w]` into
 // `rms_norm x [, w] {eps}`. Matched from each reduce_mean/reduce_sum along
-// use-def chains, never by body order: the square is `mul x, x`, `pow{2}` or
-// `sqr`; the per-row value may pass through any chain of `scale{factor,
-// bias}`, `add`/`mul`/`div` by splat constants and reshapes, tracked as
-// `a * reduce + b`; the inverse root is `rsqrt`, `pow{-0.5}`, `1 / sqrt` or
-// `x / sqrt`; a final `mul` by a param or constant w of shape [N] or
-// [1, ..., N] is fused too. x may be a cast (f32 compute): two identical
-// casts of one value count as one x; casts around the pattern stay.
+// use-def chains, never by body order (the forms matched are listed in
+// RmsMatch.h: squares, per-row scalings, inverse roots, an optional `* w`).
+// x may be a cast (f32 compute): two identical casts of one value count as
+// one x; casts around the pattern stay.
 //
 // Legal when: the reduction is over the innermost axis; the square and the
 // product use the same x; the mean divides by exactly that axis's length
 // (`a * N == 1` for a sum, with N static, `a == 1` for a mean, symbolic N
 // being fine); eps (`b`) comes from constants only; the per-row factor
 // broadcasts along the normalised axis only (keepdim, or a reshape back);
-// every intermediate value has no other user; x is f32. A near miss gets a
-// remark on the reduction saying why. A legal match is then checked against
+// every intermediate value has no other user; x is f32 (whyNotFuse). A near
+// miss gets a remark on the reduction saying why. A legal match is then checked against
 // the target (`--target-desc`, else the built-in cpu): when its fused
 // rms_norm is not valid for x's shape class (e.g. dynamic rows), the graph
 // stays unfused with a remark naming the target and the reason.
@@ -27,6 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
+#include "passes/RmsMatch.h"
 #include "passes/TargetDesc.h"
 #include "ir/Builder.h"
 
@@ -38,25 +36,6 @@ using namespace moe;
 
 namespace {
 
-/// The value of a float splat constant (a number, or a list of equal numbers).
-std::optional<double> splatValue(Value *v) {
-  Operation *d = v->getDefiningOp();
-  if (!d || !d->is(OpKind::Constant) || v->getType().elem == ElemType::I32)
-    return std::nullopt;
-  const Attribute *a = d->attrs().get("value");
-  if (!a)
-    return std::nullopt;
-  if (a->isNumber())
-    return a->getNumber();
-  if (!a->isList() || a->getList().empty() || !a->getList()[0].isNumber())
-    return std::nullopt;
-  double first = a->getList()[0].getNumber();
-  for (auto &e : a->getList())
-    if (!e.isNumber() || e.getNumber() != first)
-      return std::nullopt;
-  return first;
-}
-
 /// Same value, looking through identical casts of one value.
 bool sameValue(Value *a, Value *b) {
   if (a == b)
@@ -65,13 +44,6 @@ bool sameValue(Value *a, Value *b) {
   return da && db && da->is(OpKind::Cast) && db->is(OpKind::Cast) &&
          da->getOperand(0) == db->getOperand(0) && a->getType() == b->getType();
 }
-
-bool isOne(Value *v) {
-  auto c = splatValue(v);
-  return c && *c == 1;
-}
-
-double exponent(const Operation *op) { return op->getAttr("exponent")->getNumber(); }
 
 std::string valueName(const Value *v) { return "%" + v->getName(); }
 
@@ -90,19 +62,6 @@ std::string numText(double d) {
   auto i = asInteger(d);
   return i ? std::to_string(*i) : formatFloat(d);
 }
-
-/// Everything found on the use-def chains around one reduction.
-struct RmsMatch {
-  Operation *reduce = nullptr;
-  Value *squaredA = nullptr, *squaredB = nullptr; ///< the square's operand(s)
-  Value *x = nullptr;                             ///< what the product normalises
-  Value *factor = nullptr;                        ///< the per-row 1/rms x meets
-  Value *w = nullptr;
-  std::vector<Operation *> ops; ///< the ops the fused op replaces, last one last
-  double a = 1, b = 0;          ///< the per-row value is a * reduce + b
-  Value *nonConstEps = nullptr;
-  Value *sharedValue = nullptr; ///< first intermediate with another user
-};
 
 class RmsFusionPass : public Pass {
 public:
@@ -124,10 +83,10 @@ public:
     for (Operation *r : reductions) {
       if (erased.count(r))
         continue;
-      auto m = match(r);
+      auto m = matchRms(r);
       if (!m)
         continue;
-      if (auto why = illegal(*m)) {
+      if (auto why = whyNotFuse(*m)) {
         ctx.diag.opRemark(r, "not fused into rms_norm: " + *why);
         ++numIllegal;
         continue;
@@ -149,137 +108,12 @@ public:
 private:
   llvm::DenseSet<Operation *> erased;
 
-  /// How far along the chain after the reduction a walk is.
-  enum class Stage { Row, Root, InvRoot, Done };
-
-  static std::optional<RmsMatch> match(Operation *reduce);
-  static std::optional<Stage> step(RmsMatch &m, Operation *u, Value *cur, Stage s);
-  static std::optional<std::string> illegal(const RmsMatch &m);
+  static Refusal whyNotFuse(const RmsMatch &m);
   llvm::Error fuse(Function &f, const RmsMatch &m);
 };
 
-/// Advances the walk by one user `u` of `cur` at stage `s`: the new stage,
-/// or nullopt when `u` does not continue the pattern.
-std::optional<RmsFusionPass::Stage> RmsFusionPass::step(RmsMatch &m, Operation *u, Value *cur,
-                                                        Stage s) {
-  Value *other = u->getNumOperands() == 2 ? u->getOperand(u->getOperand(0) == cur ? 1 : 0)
-                                          : nullptr;
-  if (u->is(OpKind::Reshape))
-    return s;
-  switch (s) {
-  case Stage::Row: {
-    if (u->is(OpKind::Scale)) {
-      double f = u->getAttr("factor")->getNumber(), c = u->getAttr("bias")->getNumber();
-      m.a *= f, m.b = m.b * f + c;
-      return Stage::Row;
-    }
-    if (u->is(OpKind::Rsqrt) || (u->is(OpKind::Pow) && exponent(u) == -0.5))
-      return Stage::InvRoot;
-    if (u->is(OpKind::Sqrt) || (u->is(OpKind::Pow) && exponent(u) == 0.5))
-      return Stage::Root;
-    // A constant operand must not widen the per-row value.
-    if (!(u->is(OpKind::Add) || u->is(OpKind::Mul) || u->is(OpKind::Div)) || other == cur ||
-        u->getResult()->getType() != cur->getType())
-      return std::nullopt;
-    auto c = splatValue(other);
-    if (u->is(OpKind::Add)) {
-      if (c)
-        m.b += *c;
-      else if (!m.nonConstEps)
-        m.nonConstEps = other;
-      return Stage::Row;
-    }
-    if (!c || *c == 0 || (u->is(OpKind::Div) && u->getOperand(1) != other))
-      return std::nullopt;
-    double f = u->is(OpKind::Mul) ? *c : 1 / *c;
-    m.a *= f, m.b *= f;
-    return Stage::Row;
-  }
-  case Stage::Root: // 1 / sqrt(v), or x / sqrt(v)
-    if (!u->is(OpKind::Div) || u->getOperand(1) != cur || other == cur)
-      return std::nullopt;
-    if (isOne(other) && u->getResult()->getType() == cur->getType())
-      return Stage::InvRoot;
-    if (u->getResult()->getType() != other->getType())
-      return std::nullopt;
-    m.x = other, m.factor = cur;
-    return Stage::Done;
-  case Stage::InvRoot: // x * rsqrt(v); a constant in place of x is some other formula
-    if (!u->is(OpKind::Mul) || other == cur || splatValue(other) ||
-        u->getResult()->getType() != other->getType())
-      return std::nullopt;
-    m.x = other, m.factor = cur;
-    return Stage::Done;
-  case Stage::Done:
-    break;
-  }
-  return std::nullopt;
-}
-
-std::optional<RmsMatch> RmsFusionPass::match(Operation *reduce) {
-  RmsMatch m;
-  m.reduce = reduce;
-  Operation *sq = reduce->getOperand(0)->getDefiningOp();
-  if (!sq)
-    return std::nullopt;
-  if (sq->is(OpKind::Mul))
-    m.squaredA = sq->getOperand(0), m.squaredB = sq->getOperand(1);
-  else if (sq->is(OpKind::Sqr) ||
-           (sq->is(OpKind::Pow) && sq->getAttr("exponent")->getNumber() == 2))
-    m.squaredA = m.squaredB = sq->getOperand(0);
-  else
-    return std::nullopt;
-  m.ops = {sq, reduce};
-  if (!sq->getResult()->hasOneUse())
-    m.sharedValue = sq->getResult();
-
-  // Walk down from the reduction: each value's users are tried in turn and
-  // the first that continues the pattern is taken.
-  Value *cur = reduce->getResult();
-  Stage s = Stage::Row;
-  while (s != Stage::Done) {
-    std::optional<Stage> next;
-    Operation *taken = nullptr;
-    std::vector<Operation *> users = cur->getUsers();
-    std::stable_partition(users.begin(), users.end(),
-                          [](Operation *u) { return !u->is(OpKind::Reshape); });
-    for (Operation *u : users) {
-      RmsMatch trial = m;
-      if ((next = step(trial, u, cur, s))) {
-        m = trial, taken = u;
-        break;
-      }
-    }
-    if (!taken)
-      return std::nullopt;
-    if (cur->getUses().size() > 1 && !m.sharedValue)
-      m.sharedValue = cur;
-    m.ops.push_back(taken);
-    s = *next;
-    cur = taken->getResult();
-  }
-
-  // An optional `* w`, w a param or constant along the normalised axis only.
-  if (!cur->hasOneUse())
-    return m;
-  Operation *u = cur->getUses()[0].user;
-  if (!u->is(OpKind::Mul) || u->getResult()->getType() != cur->getType())
-    return m;
-  Value *w = u->getOperand(u->getOperand(0) == cur ? 1 : 0);
-  const Shape &xd = cur->getType().dims, &wd = w->getType().dims;
-  bool constant = w->getDefiningOp() && w->getDefiningOp()->is(OpKind::Constant);
-  if (w == cur || !(w->isParam() || constant) || wd.empty() || wd.size() > xd.size() ||
-      wd.back() != xd.back())
-    return m;
-  for (size_t i = 0; i + 1 < wd.size(); ++i)
-    if (!wd[i].isConstant(1))
-      return m;
-  m.w = w;
-  m.ops.push_back(u);
-  return m;
-}
-
-std::optional<std::string> RmsFusionPass::illegal(const RmsMatch &m) {
+/// Legality of a match: the near miss's remark text, or none.
+Refusal RmsFusionPass::whyNotFuse(const RmsMatch &m) {
   const TensorType &in = m.reduce->getOperand(0)->getType();
   int64_t rank = in.rank();
   auto axis = normalizeAxis(m.reduce->attrs().getInt("axis", -1), rank);

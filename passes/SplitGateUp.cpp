@@ -6,7 +6,7 @@
 // half [0, N) (gate) or the upper half [N, 2N) (up) becomes two projections
 // on params derived from W's halves (ir/ParamDerive.h: built once when
 // params are bound). Refuses, with a remark, when the users are not exact
-// halves. Matches from each matmul_id along use-def edges.
+// halves (whyNotSplit). Matches from each matmul_id along use-def edges.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/ExpertMatch.h"
@@ -48,16 +48,16 @@ public:
       if (!p || p->matmul != mm)
         continue;
       auto n2 = p->weight->getType().dims[1].getConstant();
+      if (!slicedOnAxis2(*p))
+        continue; // not a gate_up candidate: no remark
       std::vector<Operation *> lower, upper;
-      std::string why = classify(*p, n2, lower, upper);
-      if (!why.empty()) {
-        if (!why.starts_with("-")) { // "-" marks non-candidates: no remark
-          ctx.diag.opRemark(mm, "gate_up not split: " + why);
-          ++numRefused;
-        }
+      if (auto why = whyNotSplit(*p, n2, lower, upper)) {
+        ctx.diag.opRemark(mm, "gate_up not split: " + *why);
+        ++numRefused;
         continue;
       }
-      split(f, *p, *n2 / 2, lower, upper);
+      if (auto e = split(f, *p, *n2 / 2, lower, upper))
+        return e;
       ++numSplit;
       changed = true;
     }
@@ -65,23 +65,27 @@ public:
   }
 
 private:
-  /// Sorts the projection's users into gate (lower) and up (upper) halves.
-  static std::string classify(const ExpertProj &p, std::optional<int64_t> n2,
-                              std::vector<Operation *> &lower, std::vector<Operation *> &upper) {
+  /// A candidate: every user of the projection slices its rows (axis 2).
+  static bool slicedOnAxis2(const ExpertProj &p) {
     std::vector<Operation *> users = p.result()->getUsers();
     bool allSlices = !users.empty();
     for (auto *u : users)
       allSlices &= u->is(OpKind::Slice) &&
                    normalizeAxis(u->getAttr("axis")->getInt(), 3) == int64_t(2);
-    if (!allSlices)
-      return "-";
+    return allSlices;
+  }
+
+  /// Legality, sorting the projection's users into gate (lower) and up
+  /// (upper) halves on the way.
+  static Refusal whyNotSplit(const ExpertProj &p, std::optional<int64_t> n2,
+                             std::vector<Operation *> &lower, std::vector<Operation *> &upper) {
     if (p.weight->argAttrs().has("derive") || p.weight->argAttrs().has("shard_axis"))
       return "the weight is already derived or sharded";
     if (!n2 || *n2 % 2)
       return fmt::format("the weight's row count {} is not even",
                          p.weight->getType().dims[1].str());
     int64_t n = *n2 / 2;
-    for (auto *u : users) {
+    for (auto *u : p.result()->getUsers()) {
       auto start = u->getAttr("start")->getDim().getConstant();
       auto size = u->getAttr("size")->getDim().getConstant();
       if (start == 0 && size == n)
@@ -95,7 +99,7 @@ private:
     }
     if (lower.empty() || upper.empty())
       return "only one half is used";
-    return "";
+    return std::nullopt;
   }
 
   static Value *halfParam(Function &f, Value *w, const char *half, int64_t start, int64_t n) {
@@ -108,30 +112,36 @@ private:
     return h;
   }
 
-  static void split(Function &f, const ExpertProj &p, int64_t n,
-                    const std::vector<Operation *> &lower, const std::vector<Operation *> &upper) {
+  static llvm::Error split(Function &f, const ExpertProj &p, int64_t n,
+                           const std::vector<Operation *> &lower,
+                           const std::vector<Operation *> &upper) {
     Builder b(f);
     b.setInsertionPoint(p.matmul);
     b.setLoc(p.matmul->getLoc());
-    auto proj = [&](const char *half, int64_t start, const std::vector<Operation *> &users) {
+    auto proj = [&](const char *half, int64_t start,
+                    const std::vector<Operation *> &users) -> llvm::Error {
       Value *w = halfParam(f, p.weight, half, start, n);
-      Value *r = cantFail(b.create(OpKind::MatmulId, {p.x, w, p.ids}, {},
-                                   users[0]->getResult()->getName()))->getResult();
-      if (p.bias) {
-        Value *bias = halfParam(f, p.biasParam, half, start, n);
-        r = cantFail(b.create(OpKind::AddId, {r, bias, p.ids}, {},
-                              users[0]->getResult()->getName() + "_b"))->getResult();
-      }
+      const std::string &name = users[0]->getResult()->getName();
+      auto r = b.createValue(OpKind::MatmulId, {p.x, w, p.ids}, {}, name);
+      if (r && p.bias)
+        r = b.createValue(OpKind::AddId, {*r, halfParam(f, p.biasParam, half, start, n), p.ids},
+                          {}, name + "_b");
+      if (!r)
+        return r.takeError();
       for (auto *u : users) {
-        u->getResult()->replaceAllUsesWith(r);
+        u->getResult()->replaceAllUsesWith(*r);
         u->erase();
       }
+      return llvm::Error::success();
     };
-    proj("gate", 0, lower);
-    proj("up", n, upper);
+    if (auto e = proj("gate", 0, lower))
+      return e;
+    if (auto e = proj("up", n, upper))
+      return e;
     if (p.bias)
       p.bias->erase();
     p.matmul->erase();
+    return llvm::Error::success();
   }
 };
 } // namespace

@@ -21,13 +21,15 @@
 // Legal for any float weight; a block-quantised weight split along its
 // innermost axis (down) needs g a multiple of 32. An FFN whose column-parallel
 // values (up/gate results, gate_up slices) or split weights have users
-// outside it is left whole, with a remark: they would escape as shards. Run
-// after merge-up-gate.
+// outside it is left whole, with a remark: they would escape as shards
+// (whyNotSplit). The projections matched are ExpertMatch.h's. Run after
+// merge-up-gate.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/ExpertMatch.h"
 #include "passes/Pass.h"
 #include "ir/Builder.h"
+#include "ir/Error.h"
 #include "ir/ParamDerive.h"
 
 #include "fmt/format.h"
@@ -36,9 +38,13 @@ using namespace moe;
 
 namespace {
 
-/// One split FFN: the projections feeding a GLU and the down projection.
+/// One FFN: the projections feeding its activation (found by structure:
+/// `up` alone when ungated, `gate` and `up`, or `merged` and its two slices)
+/// and, once legal, what is split and where the partial sum is produced.
 struct FfnMatch {
   Operation *glu = nullptr;
+  std::optional<ExpertProj> gate, up, merged;
+  Operation *gateSlice = nullptr, *upSlice = nullptr;
   std::vector<std::pair<Value *, int64_t>> colParams; ///< (param, axis) split by columns
   Value *mergedWeight = nullptr, *mergedBias = nullptr; ///< gate_up: two segments
   std::vector<Operation *> mergedSlices;
@@ -47,70 +53,6 @@ struct FfnMatch {
   Operation *downOp = nullptr; ///< where the partial sum is produced
   int64_t n = 0;               ///< n_ff
 };
-
-/// matmul x, W[N, K] (+ add b[N]) — a dense projection, as ExpertProj.
-std::optional<ExpertProj> matchDenseProj(Value *v) {
-  ExpertProj p;
-  Operation *d = v->getDefiningOp();
-  if (d && d->is(OpKind::Add) && d->getOperand(1)->isParam() &&
-      d->getOperand(1)->getType().rank() == 1) {
-    p.bias = d;
-    p.biasParam = d->getOperand(1);
-    d = d->getOperand(0)->getDefiningOp();
-  }
-  if (!d || !d->is(OpKind::Matmul) || !d->getOperand(1)->isParam())
-    return std::nullopt;
-  if (p.bias && !d->getResult()->hasOneUse())
-    return std::nullopt;
-  p.matmul = d;
-  p.x = d->getOperand(0);
-  p.weight = d->getOperand(1);
-  return p;
-}
-
-/// [add_id](mul(matmul_id x, W, ids, f), b, ids) or mul(matmul x, W, f)
-/// where f broadcasts with a last dim of 1: a factor constant along the
-/// output rows, such as llama.cpp's per-expert scales (gather s[E] by ids,
-/// reshaped to [T, k, 1]) or build_ffn's per-tensor scales ([1]).
-/// Splitting the rows (n) leaves f as it is.
-std::optional<ExpertProj> matchScaledProj(Value *v) {
-  Operation *bias = nullptr, *d = v->getDefiningOp();
-  if (d && d->is(OpKind::AddId)) {
-    bias = d;
-    d = d->getOperand(0)->getDefiningOp();
-  }
-  if (!d || !d->is(OpKind::Mul) || (bias && !d->getResult()->hasOneUse()))
-    return std::nullopt;
-  for (unsigned i : {0u, 1u}) {
-    Value *a = d->getOperand(i), *f = d->getOperand(1 - i);
-    const TensorType &ft = f->getType();
-    if (ft.rank() > a->getType().rank() || (ft.rank() && !ft.dims.back().isConstant(1)) ||
-        !a->hasOneUse())
-      continue;
-    std::optional<ExpertProj> p = matchExpertProj(a);
-    if (!p && !bias)
-      p = matchDenseProj(a);
-    if (!p || p->bias)
-      continue;
-    p->scale = d;
-    if (bias) {
-      p->bias = bias;
-      p->biasParam = bias->getOperand(1);
-      if (!p->biasParam->isParam() || bias->getOperand(2) != p->ids)
-        return std::nullopt;
-    }
-    return p;
-  }
-  return std::nullopt;
-}
-
-std::optional<ExpertProj> matchProj(Value *v) {
-  if (auto p = matchExpertProj(v))
-    return p;
-  if (auto p = matchScaledProj(v))
-    return p;
-  return matchDenseProj(v);
-}
 
 /// An ungated activation between an up and a down projection (llama's
 /// experts without ffn_gate_exps: silu(up)).
@@ -149,8 +91,7 @@ public:
 
   llvm::Expected<bool> runOnFunction(Function &f, PassContext &ctx) override {
     if (ranks < 1 || granularity < 1)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     "tp-split: ranks and granularity must be >= 1");
+      return err("tp-split: ranks and granularity must be >= 1");
     if (f.attrs().has("ranks")) {
       ctx.diag.error(f.getLoc(), fmt::format("tp-split: @{} is already split for {} ranks",
                                              f.getName(), f.attrs().get("ranks")->str()));
@@ -159,13 +100,19 @@ public:
     std::vector<FfnMatch> ffns;
     for (auto &op : f.getBody())
       if (isGlu(op) || isUngatedAct(op))
-        if (auto m = match(op, ctx))
-          ffns.push_back(*m);
+        if (auto m = findFfn(op)) {
+          if (auto why = whyNotSplit(*m))
+            ctx.diag.opRemark(&op, "not split: " + *why);
+          else
+            ffns.push_back(*m);
+        }
     if (ffns.empty())
       return false;
     for (auto &m : ffns)
-      if (!checkGranularity(m, ctx))
+      if (auto why = whyNotGranular(m)) {
+        ctx.diag.opError(why->first, why->second);
         return false;
+      }
     f.attrs().set("ranks", Attribute::getInt(ranks));
     for (auto &m : ffns)
       split(f, m);
@@ -181,127 +128,128 @@ public:
                    ? llvm::Expected<TensorType>(op.getResult()->getType())
                    : inferResultType(op.getKind(), ts, op.attrs(), r);
       if (!t)
-        return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                       "tp-split left '%s' ill-typed: %s",
-                                       op.getName().str().c_str(),
-                                       llvm::toString(t.takeError()).c_str());
+        return err("tp-split left '{}' ill-typed: {}", op.getName().str(),
+                   llvm::toString(t.takeError()));
       op.getResult()->setType(*t);
     }
     for (auto &m : ffns)
-      insertAllReduce(f, m);
+      if (auto e = insertAllReduce(f, m))
+        return e;
     return true;
   }
 
 private:
   int64_t ranks, granularity;
 
-  std::optional<FfnMatch> match(Operation &glu, PassContext &ctx) {
+  /// The FFN around activation `glu`, by structure alone; nullopt when
+  /// there is none (no remark).
+  static std::optional<FfnMatch> findFfn(Operation &glu) {
     FfnMatch m;
     m.glu = &glu;
     if (isUngatedAct(glu)) { // up -> act -> down
-      auto u = matchProj(glu.getOperand(0));
-      if (!u)
+      if (!(m.up = matchProj(glu.getOperand(0))))
         return std::nullopt;
-      auto n = u->weight->getType().dims[colAxis(*u)].getConstant();
-      if (!n)
-        return remark(glu, ctx, "the up weight's n_ff is dynamic");
-      if (!onlyUsedBy(u->result(), {&glu}))
-        return remark(glu, ctx, "the up projection has users outside the FFN");
-      if (!paramsPrivate(*u, *u))
-        return remark(glu, ctx, "the up weight or bias is used outside this FFN");
-      m.n = *n;
-      m.colParams = {{u->weight, colAxis(*u)}};
-      if (u->biasParam)
-        m.colParams.push_back({u->biasParam, u->biasParam->getType().rank() - 1});
-      return matchDown(m, glu, ctx);
+      return m;
     }
-    auto g = matchProj(glu.getOperand(0)), u = matchProj(glu.getOperand(1));
+    m.gate = matchProj(glu.getOperand(0)), m.up = matchProj(glu.getOperand(1));
+    if (m.gate && m.up)
+      return m;
     // Pre-merged: both operands slice one projection on a [.., 2N, K] weight.
     Operation *sg = glu.getOperand(0)->getDefiningOp(), *su = glu.getOperand(1)->getDefiningOp();
-    if (!g && !u && sg && su && sg->is(OpKind::Slice) && su->is(OpKind::Slice) &&
-        sg->getOperand(0) == su->getOperand(0)) {
-      auto p = matchProj(sg->getOperand(0));
-      if (!p)
-        return std::nullopt;
-      auto n2 = p->weight->getType().dims[colAxis(*p)].getConstant();
-      auto n = glu.getOperand(0)->getType().dims.back().getConstant();
-      if (!n2 || !n || *n2 != 2 * *n || !sg->getAttr("start")->getDim().isConstant(0) ||
-          !su->getAttr("start")->getDim().isConstant(*n)) {
-        ctx.diag.opRemark(&glu, "not split: the gate_up slices are not its two halves");
-        return std::nullopt;
-      }
-      if (!onlyUsedBy(p->result(), {sg, su}) || !onlyUsedBy(sg->getResult(), {&glu}) ||
-          !onlyUsedBy(su->getResult(), {&glu}))
-        return remark(glu, ctx, "the gate_up projection or its slices have users outside "
-                                "the FFN");
-      if (!paramsPrivate(*p, *p))
-        return remark(glu, ctx, "the gate_up weight or bias is used outside this FFN");
-      m.n = *n;
-      m.mergedWeight = p->weight;
-      m.mergedBias = p->biasParam;
-      m.mergedSlices = {sg, su};
-      g = u = p; // for the down-side checks below
-    } else if (g && u) {
-      auto n = g->weight->getType().dims[colAxis(*g)].getConstant();
-      if (!n || g->weight->getType() != u->weight->getType()) {
-        ctx.diag.opRemark(&glu, "not split: gate and up weights differ in type or are dynamic");
-        return std::nullopt;
-      }
-      if (!onlyUsedBy(g->result(), {&glu}) || !onlyUsedBy(u->result(), {&glu}))
-        return remark(glu, ctx, "the gate or up projection has users outside the FFN");
-      if (!paramsPrivate(*g, *u))
-        return remark(glu, ctx, "a gate or up weight or bias is used outside this FFN");
-      m.n = *n;
-      m.colParams = {{g->weight, colAxis(*g)}, {u->weight, colAxis(*u)}};
-      for (auto *p : {&*g, &*u})
-        if (p->biasParam)
-          m.colParams.push_back({p->biasParam, p->biasParam->getType().rank() - 1});
-    } else {
+    if (m.gate || m.up || !sg || !su || !sg->is(OpKind::Slice) || !su->is(OpKind::Slice) ||
+        sg->getOperand(0) != su->getOperand(0) || !(m.merged = matchProj(sg->getOperand(0))))
       return std::nullopt;
-    }
-    return matchDown(m, glu, ctx);
+    m.gateSlice = sg, m.upSlice = su;
+    return m;
   }
 
-  /// The activation feeds exactly the down projection.
-  std::optional<FfnMatch> matchDown(FfnMatch &m, Operation &glu, PassContext &ctx) {
-    Value *act = glu.getResult();
+  /// Legality of splitting `m`, filling in what is split: the remark's
+  /// text, or none.
+  static Refusal whyNotSplit(FfnMatch &m) {
+    Operation &glu = *m.glu;
+    if (!m.gate && !m.merged) { // ungated
+      const ExpertProj &u = *m.up;
+      auto n = u.weight->getType().dims[colAxis(u)].getConstant();
+      if (!n)
+        return std::string("the up weight's n_ff is dynamic");
+      if (!onlyUsedBy(u.result(), {&glu}))
+        return std::string("the up projection has users outside the FFN");
+      if (!paramsPrivate(u, u))
+        return std::string("the up weight or bias is used outside this FFN");
+      m.n = *n;
+      m.colParams = {{u.weight, colAxis(u)}};
+      if (u.biasParam)
+        m.colParams.push_back({u.biasParam, u.biasParam->getType().rank() - 1});
+      return whyNotSplitDown(m);
+    }
+    if (m.merged) {
+      const ExpertProj &p = *m.merged;
+      Operation *sg = m.gateSlice, *su = m.upSlice;
+      auto n2 = p.weight->getType().dims[colAxis(p)].getConstant();
+      auto n = glu.getOperand(0)->getType().dims.back().getConstant();
+      if (!n2 || !n || *n2 != 2 * *n || !sg->getAttr("start")->getDim().isConstant(0) ||
+          !su->getAttr("start")->getDim().isConstant(*n))
+        return std::string("the gate_up slices are not its two halves");
+      if (!onlyUsedBy(p.result(), {sg, su}) || !onlyUsedBy(sg->getResult(), {&glu}) ||
+          !onlyUsedBy(su->getResult(), {&glu}))
+        return std::string("the gate_up projection or its slices have users outside the FFN");
+      if (!paramsPrivate(p, p))
+        return std::string("the gate_up weight or bias is used outside this FFN");
+      m.n = *n;
+      m.mergedWeight = p.weight;
+      m.mergedBias = p.biasParam;
+      m.mergedSlices = {sg, su};
+      return whyNotSplitDown(m);
+    }
+    const ExpertProj &g = *m.gate, &u = *m.up;
+    auto n = g.weight->getType().dims[colAxis(g)].getConstant();
+    if (!n || g.weight->getType() != u.weight->getType())
+      return std::string("gate and up weights differ in type or are dynamic");
+    if (!onlyUsedBy(g.result(), {&glu}) || !onlyUsedBy(u.result(), {&glu}))
+      return std::string("the gate or up projection has users outside the FFN");
+    if (!paramsPrivate(g, u))
+      return std::string("a gate or up weight or bias is used outside this FFN");
+    m.n = *n;
+    m.colParams = {{g.weight, colAxis(g)}, {u.weight, colAxis(u)}};
+    for (auto *p : {&g, &u})
+      if (p->biasParam)
+        m.colParams.push_back({p->biasParam, p->biasParam->getType().rank() - 1});
+    return whyNotSplitDown(m);
+  }
+
+  /// The activation feeds exactly the down projection, whose weight is private.
+  static Refusal whyNotSplitDown(FfnMatch &m) {
+    Value *act = m.glu->getResult();
     if (!act->hasOneUse())
-      return remark(glu, ctx, "the activation has other users than the down projection");
+      return std::string("the activation has other users than the down projection");
     Operation *down = act->getUses()[0].user;
     if (act->getUses()[0].index != 0 || !(down->is(OpKind::MatmulId) || down->is(OpKind::Matmul)) ||
         !down->getOperand(1)->isParam())
-      return remark(glu, ctx, "the activation does not feed a down projection on a param");
+      return std::string("the activation does not feed a down projection on a param");
     if (!onlyUsedBy(down->getOperand(1), {down}))
-      return remark(glu, ctx, "the down weight is used outside this FFN");
+      return std::string("the down weight is used outside this FFN");
     m.downOp = down;
     m.downWeight = down->getOperand(1);
     m.downAxis = m.downWeight->getType().rank() - 1;
     for (auto *w : {m.downWeight, m.mergedWeight})
       if (w && (w->argAttrs().has("shard_axis")))
-        return remark(glu, ctx, "a weight is already sharded");
-    return m;
-  }
-
-  static std::optional<FfnMatch> remark(Operation &glu, PassContext &ctx, const char *why) {
-    ctx.diag.opRemark(&glu, std::string("not split: ") + why);
+        return std::string("a weight is already sharded");
     return std::nullopt;
   }
 
-  bool checkGranularity(const FfnMatch &m, PassContext &ctx) {
-    if (m.n % granularity) {
-      ctx.diag.opError(m.glu, fmt::format("tp-split: n_ff = {} is not a multiple of the "
+  /// The granularity option against a legal FFN: an error, not a remark
+  /// (the option is wrong, not the graph), with the op it concerns.
+  std::optional<std::pair<Operation *, std::string>> whyNotGranular(const FfnMatch &m) const {
+    if (m.n % granularity)
+      return std::pair(m.glu, fmt::format("tp-split: n_ff = {} is not a multiple of the "
                                           "granularity {}", m.n, granularity));
-      return false;
-    }
     ElemType e = m.downWeight->getType().elem;
-    if (isQuantized(e) && granularity % blockElems(e)) {
-      ctx.diag.opError(m.downOp, fmt::format("tp-split: the down weight is {} and is split "
+    if (isQuantized(e) && granularity % blockElems(e))
+      return std::pair(m.downOp, fmt::format("tp-split: the down weight is {} and is split "
                                              "along its innermost axis: granularity {} must be "
                                              "a multiple of {}", elemTypeName(e).str(),
                                              granularity, blockElems(e)));
-      return false;
-    }
-    return true;
+    return std::nullopt;
   }
 
   /// Declares the rank symbol of an FFN: its per-rank unit counts, as even as
@@ -344,20 +292,22 @@ private:
     ++numSplit;
   }
 
-  void insertAllReduce(Function &f, const FfnMatch &m) {
+  llvm::Error insertAllReduce(Function &f, const FfnMatch &m) {
     Builder b(f);
     b.setInsertionPointAfter(m.downOp);
     b.setLoc(m.downOp->getLoc());
     Value *partial = m.downOp->getResult();
     AttrDict a;
     a.set("sum", Attribute::getBool(true));
-    Value *sum = cantFail(b.create(OpKind::AllReduce, {partial}, a,
-                                   partial->getName().empty() ? "" : partial->getName() + "_sum"))
-                     ->getResult();
+    auto sum = b.createValue(OpKind::AllReduce, {partial}, a,
+                             partial->getName().empty() ? "" : partial->getName() + "_sum");
+    if (!sum)
+      return sum.takeError();
     for (auto &u : std::vector<Use>(partial->getUses()))
-      if (u.user != sum->getDefiningOp())
-        u.user->setOperand(u.index, sum);
+      if (u.user != (*sum)->getDefiningOp())
+        u.user->setOperand(u.index, *sum);
     ++numAllReduce;
+    return llvm::Error::success();
   }
 };
 } // namespace

@@ -4,8 +4,8 @@
 // classes the target's implementation is valid for. A fusing pass asks the
 // target (`whyInvalid`) before it rewrites, so "this kernel is wrong for
 // multi-token dynamic shapes" is an explicit, checked fact instead of a
-// pattern the fuser happens not to match (OpenVINO's fused RMSNorm was
-// guarded by writing `x*x` instead of `pow(x, 2)`).
+// pattern the fuser happens not to match (a guard such as writing `x*x`
+// instead of `pow(x, 2)`, which the next fuser may well match).
 //
 // Shape classes are facts about the kernel's input `x`: rows = the product
 // of all dims but the last (symbolic when a dim is), cols = the last dim.

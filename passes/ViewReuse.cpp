@@ -15,12 +15,14 @@
 //     full row-major reshape becomes a `reshape`;
 //  3. makes equal views (same input, same layout, after folding) one value:
 //     the one whose name sorts first, so the body order does not matter.
-// Every rewrite is exact and keeps the replaced value's type. Needs nothing
+// Every rewrite is exact and keeps the replaced value's type. The layout
+// algebra (layoutOf, compose, regroup) is ir/Layout.h's. Needs nothing
 // before it; in `default` it follows dyn-dims, whose symbols it compares.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
 #include "ir/Builder.h"
+#include "ir/Layout.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include <map>
@@ -29,174 +31,11 @@ using namespace moe;
 
 namespace {
 
-/// result[i] = input[offset + sum_k i[k] * strides[k]] (row-major input).
-struct Layout {
-  Shape shape, strides;
-  DimExpr offset;
-};
-
-bool isOne(const DimExpr &d) { return d.isConstant(1); }
-
-Shape rowMajorStrides(const Shape &shape) {
-  Shape s(shape.size(), DimExpr(1));
-  for (int i = (int)shape.size() - 2; i >= 0; --i)
-    s[i] = s[i + 1] * shape[i + 1];
-  return s;
-}
-
-/// Row-major strides for its own shape (offset aside).
-bool isDense(const Layout &l) {
-  Shape rm = rowMajorStrides(l.shape);
-  for (size_t k = 0; k < l.shape.size(); ++k)
-    if (!isOne(l.shape[k]) && l.strides[k] != rm[k])
-      return false;
-  return true;
-}
-
-/// Every element of `in`, in order: a reshape.
-bool isFullReshape(const Layout &l, const TensorType &in) {
-  return l.offset == DimExpr(0) && isDense(l) && numElements(l.shape) == in.numElements();
-}
-
-bool isIdentity(const Layout &l, const TensorType &in) {
-  return l.shape == in.dims && isFullReshape(l, in);
-}
-
-std::optional<Layout> layoutOf(const Operation &op) {
-  const TensorType &in = op.getOperand(0)->getType();
-  Shape rm = rowMajorStrides(in.dims);
-  switch (op.getKind()) {
-  case OpKind::Reshape: {
-    Shape s = *op.getAttr("shape")->asDims();
-    return Layout{s, rowMajorStrides(s), DimExpr(0)};
-  }
-  case OpKind::Permute: {
-    Layout l{{}, {}, DimExpr(0)};
-    std::vector<int64_t> perm = *op.getAttr("perm")->asInts();
-    for (int64_t p : perm) {
-      l.shape.push_back(in.dims[p]);
-      l.strides.push_back(rm[p]);
-    }
-    return l;
-  }
-  case OpKind::Slice: {
-    int64_t ax = *normalizeAxis(op.getAttr("axis")->getInt(), in.rank());
-    Layout l{in.dims, rm, op.getAttr("start")->getDim() * rm[ax]};
-    l.shape[ax] = op.getAttr("size")->getDim();
-    return l;
-  }
-  case OpKind::Broadcast: {
-    Shape s = *op.getAttr("shape")->asDims();
-    size_t lead = s.size() - in.dims.size();
-    Layout l{s, Shape(s.size(), DimExpr(0)), DimExpr(0)};
-    for (size_t k = lead; k < s.size(); ++k)
-      if (!isOne(in.dims[k - lead]))
-        l.strides[k] = rm[k - lead];
-    return l;
-  }
-  case OpKind::View:
-    return Layout{*op.getAttr("shape")->asDims(), *op.getAttr("strides")->asDims(),
-                  op.getAttr("offset")->getDim()};
-  default:
-    return std::nullopt;
-  }
-}
-
-/// Strides viewing a layout `in` (dims and strides over x) as `shape`, the
-/// same number of elements in row-major order: runs of `in`'s dims with the
-/// product of a run of `shape`'s dims must be contiguous among themselves.
-std::optional<Shape> regroup(const Layout &in, const Shape &shape) {
-  std::vector<size_t> a, b; // the dims that are not 1
-  for (size_t k = 0; k < in.shape.size(); ++k) {
-    if (in.shape[k].isConstant(0))
-      return std::nullopt;
-    if (!isOne(in.shape[k]))
-      a.push_back(k);
-  }
-  for (size_t k = 0; k < shape.size(); ++k)
-    if (!isOne(shape[k]))
-      b.push_back(k);
-  Shape strides(shape.size(), DimExpr(0));
-  size_t i = 0, j = 0;
-  while (i < a.size() || j < b.size()) {
-    if (i == a.size() || j == b.size())
-      return std::nullopt;
-    std::vector<size_t> runIn{a[i++]}, runOut{b[j++]};
-    DimExpr pi = in.shape[runIn[0]], po = shape[runOut[0]];
-    while (pi != po) {
-      if (pi.divExact(po) && j < b.size()) {
-        runOut.push_back(b[j++]);
-        po = po * shape[runOut.back()];
-      } else if (po.divExact(pi) && i < a.size()) {
-        runIn.push_back(a[i++]);
-        pi = pi * in.shape[runIn.back()];
-      } else {
-        return std::nullopt;
-      }
-    }
-    for (size_t k = 0; k + 1 < runIn.size(); ++k)
-      if (in.strides[runIn[k]] != in.shape[runIn[k + 1]] * in.strides[runIn[k + 1]])
-        return std::nullopt;
-    DimExpr s = in.strides[runIn.back()];
-    for (size_t k = runOut.size(); k-- > 0;) {
-      strides[runOut[k]] = s;
-      s = s * shape[runOut[k]];
-    }
-  }
-  // A size-1 dim's stride is free; give it the row-major one, for reading.
-  for (size_t k = shape.size(); k-- > 0;)
-    if (isOne(shape[k]))
-      strides[k] = k + 1 < shape.size() ? strides[k + 1] * shape[k + 1] : DimExpr(1);
-  return strides;
-}
-
-/// The layout of `outer` (a view-like op of a value with layout `in`) over
-/// `in`'s own input, if it is strided.
-std::optional<Layout> compose(const Layout &in, const Operation &outer) {
-  const Shape &s1 = in.shape;
-  switch (outer.getKind()) {
-  case OpKind::Permute: {
-    Layout l{{}, {}, in.offset};
-    std::vector<int64_t> perm = *outer.getAttr("perm")->asInts();
-    for (int64_t p : perm) {
-      l.shape.push_back(s1[p]);
-      l.strides.push_back(in.strides[p]);
-    }
-    return l;
-  }
-  case OpKind::Slice: {
-    int64_t ax = *normalizeAxis(outer.getAttr("axis")->getInt(), (int64_t)s1.size());
-    Layout l = in;
-    l.shape[ax] = outer.getAttr("size")->getDim();
-    l.offset = in.offset + outer.getAttr("start")->getDim() * in.strides[ax];
-    return l;
-  }
-  case OpKind::Broadcast: {
-    Shape s = *outer.getAttr("shape")->asDims();
-    size_t lead = s.size() - s1.size();
-    Layout l{s, Shape(s.size(), DimExpr(0)), in.offset};
-    for (size_t k = lead; k < s.size(); ++k)
-      if (!isOne(s1[k - lead]))
-        l.strides[k] = in.strides[k - lead];
-    return l;
-  }
-  default: {
-    Layout out = *layoutOf(outer);
-    if (isDense(in)) // the inner view's elements are consecutive in x
-      return Layout{out.shape, out.strides, out.offset + in.offset};
-    if (isFullReshape(out, outer.getOperand(0)->getType()))
-      if (auto st = regroup(in, out.shape))
-        return Layout{out.shape, *st, in.offset};
-    return std::nullopt;
-  }
-  }
-}
-
 /// Sharing key of a layout: strides of size-1 dims do not count.
 std::string layoutKey(const Layout &l) {
   std::string k;
   for (size_t i = 0; i < l.shape.size(); ++i)
-    k += l.shape[i].str() + ":" + (isOne(l.shape[i]) ? "0" : l.strides[i].str()) + ",";
+    k += l.shape[i].str() + ":" + (l.shape[i].isConstant(1) ? "0" : l.strides[i].str()) + ",";
   return k + "+" + l.offset.str();
 }
 
@@ -328,7 +167,7 @@ private:
   }
 
   bool visit(Function &f, Operation *op) {
-    // The seed bug: an input that already has the target layout.
+    // An input that already has the target layout, static dims or not.
     if (dropIdentity(op))
       return true;
     bool changed = false;

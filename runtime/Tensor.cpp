@@ -93,16 +93,6 @@ int64_t Tensor::numRows() const {
   return len == 0 ? 0 : numElements() / len;
 }
 
-std::vector<int64_t> moe::rowMajorStrides(llvm::ArrayRef<int64_t> shape) {
-  std::vector<int64_t> s(shape.size());
-  int64_t acc = 1;
-  for (size_t d = shape.size(); d-- > 0;) {
-    s[d] = acc;
-    acc *= shape[d];
-  }
-  return s;
-}
-
 std::vector<int64_t> Tensor::strides() const { return rowMajorStrides(shape); }
 
 std::string Tensor::shapeStr() const { return formatShape(shape); }

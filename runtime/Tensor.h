@@ -128,7 +128,4 @@ std::string formatShape(llvm::ArrayRef<int64_t> shape);
 /// The multi-index of row-major offset `flat` in `shape`, as `[a, b]`.
 std::string formatIndex(int64_t flat, llvm::ArrayRef<int64_t> shape);
 
-/// Row-major element strides of a shape (the innermost is 1).
-std::vector<int64_t> rowMajorStrides(llvm::ArrayRef<int64_t> shape);
-
 } // namespace moe
