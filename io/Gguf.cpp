@@ -40,13 +40,6 @@ namespace {
 
 constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
-uint32_t readU32(const uint8_t *p) {
-  return llvm::support::endian::read32le(p);
-}
-uint64_t readU64(const uint8_t *p) {
-  return llvm::support::endian::read64le(p);
-}
-
 Error makeError(const Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
@@ -127,21 +120,16 @@ private:
                          found);
   }
 
-  Expected<uint32_t> u32(const Twine &what) {
-    if (Error e = need(4, what))
+  /// A little-endian T at the cursor.
+  template <typename T> Expected<T> scalar(const Twine &what) {
+    if (Error e = need(sizeof(T), what))
       return e;
-    uint32_t v = readU32(Data.data() + Pos);
-    Pos += 4;
+    T v = llvm::support::endian::read<T, llvm::endianness::little>(Data.data() + Pos);
+    Pos += sizeof(T);
     return v;
   }
-
-  Expected<uint64_t> u64(const Twine &what) {
-    if (Error e = need(8, what))
-      return e;
-    uint64_t v = readU64(Data.data() + Pos);
-    Pos += 8;
-    return v;
-  }
+  Expected<uint32_t> u32(const Twine &what) { return scalar<uint32_t>(what); }
+  Expected<uint64_t> u64(const Twine &what) { return scalar<uint64_t>(what); }
 
   Expected<StringRef> string(const Twine &what) {
     uint64_t at = Pos;

@@ -16,8 +16,6 @@
 #include <optional>
 
 using namespace moe::gguf;
-using llvm::ArrayRef;
-using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
@@ -26,7 +24,7 @@ namespace {
 
 constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
-Error makeError(const Twine &msg) {
+llvm::Error makeError(const Twine &msg) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
 }
 
@@ -222,7 +220,7 @@ int64_t TensorInfo::numElements() const {
   return ne[0] * ne[1] * ne[2] * ne[3]; // checked when read
 }
 
-Value Value::decode(ValueType t, ArrayRef<uint8_t> data, uint64_t &pos) {
+Value Value::decode(ValueType t, llvm::ArrayRef<uint8_t> data, uint64_t &pos) {
   Value v;
   v.Type = t;
   if (unsigned size = valueTypeSize(t)) {
@@ -260,7 +258,7 @@ const Value *GgufFile::find(StringRef key) const {
   return it == KeyIndex.end() ? nullptr : &Metadata[it->second].value;
 }
 
-Error GgufFile::keyError(StringRef key, const Twine &msg) const {
+llvm::Error GgufFile::keyError(StringRef key, const Twine &msg) const {
   return makeError(Name + ": key '" + key + "' " + msg);
 }
 

@@ -99,32 +99,28 @@ MetaValue MetaValue::array(ValueType elemType, std::vector<MetaValue> elems) {
   return v;
 }
 
+namespace {
+/// An array of `type` holding make(x) for each x of `v`.
+template <typename T, typename Make>
+MetaValue arrayOf(ValueType type, llvm::ArrayRef<T> v, Make make) {
+  std::vector<MetaValue> elems;
+  for (const T &x : v)
+    elems.push_back(make(x));
+  return MetaValue::array(type, std::move(elems));
+}
+} // namespace
+
 MetaValue MetaValue::stringArray(llvm::ArrayRef<std::string> v) {
-  std::vector<MetaValue> elems;
-  for (const std::string &s : v)
-    elems.push_back(string(s));
-  return array(ValueType::String, std::move(elems));
+  return arrayOf(ValueType::String, v, [](const std::string &x) { return string(x); });
 }
-
 MetaValue MetaValue::i32Array(llvm::ArrayRef<int32_t> v) {
-  std::vector<MetaValue> elems;
-  for (int32_t x : v)
-    elems.push_back(i32(x));
-  return array(ValueType::I32, std::move(elems));
+  return arrayOf(ValueType::I32, v, [](int32_t x) { return i32(x); });
 }
-
 MetaValue MetaValue::u32Array(llvm::ArrayRef<uint32_t> v) {
-  std::vector<MetaValue> elems;
-  for (uint32_t x : v)
-    elems.push_back(u32(x));
-  return array(ValueType::U32, std::move(elems));
+  return arrayOf(ValueType::U32, v, [](uint32_t x) { return u32(x); });
 }
-
 MetaValue MetaValue::f32Array(llvm::ArrayRef<float> v) {
-  std::vector<MetaValue> elems;
-  for (float x : v)
-    elems.push_back(f32(x));
-  return array(ValueType::F32, std::move(elems));
+  return arrayOf(ValueType::F32, v, [](float x) { return f32(x); });
 }
 
 void GgufWriter::setAlignment(uint32_t a) {

@@ -114,11 +114,4 @@ private:
   std::vector<std::string> inProgress; ///< derivation cycle guard
 };
 
-/// Rows [begin, end) of `axis`, for every element type (a block-quantised
-/// tensor only along a non-innermost axis, or along the innermost axis at
-/// multiples of 32).
-llvm::Expected<Tensor> sliceAxis(const Tensor &t, int64_t axis, int64_t begin, int64_t end);
-/// Tensors of one element type joined along `axis` (same rules).
-llvm::Expected<Tensor> concatAxis(llvm::ArrayRef<const Tensor *> ts, int64_t axis);
-
 } // namespace moe

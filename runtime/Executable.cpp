@@ -323,26 +323,19 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
   }
   for (unsigned i = 0; i < std::max(1u, ro.repeat); ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    if (ranks == 1) {
-      auto out = exe.runRaw(stored[0].ptrs, binder.symbolsForRank(0));
-      if (!out)
-        return out.takeError();
-      results[0] = std::move(*out);
-    } else {
-      auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
-        WorkerPool pool(std::max(1u, ro.threadsPerRank));
-        RunOptions o;
-        o.comm = &comm;
-        o.pool = &pool;
-        auto out = exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
-        if (!out)
-          return out.takeError();
-        results[r] = std::move(*out);
-        return llvm::Error::success();
-      });
-      if (e)
-        return e;
-    }
+    auto out = gatherRanks(ranks, [&](int r, Communicator *comm)
+                                      -> llvm::Expected<std::vector<Tensor>> {
+      if (!comm) // one rank: the Executable's own pool
+        return exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r));
+      WorkerPool pool(std::max(1u, ro.threadsPerRank));
+      RunOptions o;
+      o.comm = comm;
+      o.pool = &pool;
+      return exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
+    });
+    if (!out)
+      return out.takeError();
+    results = std::move(*out);
     if (ro.runMs)
       ro.runMs->push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -12,6 +12,7 @@
 
 #include "llvm/Support/SwapByteOrder.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -33,18 +34,6 @@ using namespace moe;
 static_assert(!llvm::sys::IsBigEndianHost, "moe needs a little-endian host");
 
 namespace {
-
-uint32_t bitsOf(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-float floatOf(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 uint16_t loadU16(const uint8_t *p) {
   uint16_t v;
@@ -226,19 +215,19 @@ float moe::f16ToF32(uint16_t h) {
     // Infinity, or a NaN whose payload moves up; the NaN is made quiet, as
     // ggml's conversion (and F16C's vcvtph2ps) does.
     const uint32_t quiet = mant != 0 ? 0x400000 : 0;
-    return floatOf(sign | 0x7F800000 | quiet | (mant << 13));
+    return std::bit_cast<float>(sign | 0x7F800000 | quiet | (mant << 13));
   }
   if (exp == 0) {
     // Zero or subnormal: mant * 2^-24 is exact in binary32.
     const float mag = static_cast<float>(mant) * 0x1p-24f;
-    return floatOf(sign | bitsOf(mag));
+    return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(mag));
   }
   // Normal: rebias the exponent from 15 to 127.
-  return floatOf(sign | ((exp + 112) << 23) | (mant << 13));
+  return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
 uint16_t moe::f32ToF16(float f) {
-  const uint32_t x = bitsOf(f);
+  const uint32_t x = std::bit_cast<uint32_t>(f);
   const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
   const uint32_t a = x & 0x7FFFFFFF;
   if (a > 0x7F800000) // NaN
@@ -268,11 +257,11 @@ uint16_t moe::f32ToF16(float f) {
 }
 
 float moe::bf16ToF32(uint16_t h) {
-  return floatOf(static_cast<uint32_t>(h) << 16);
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
 }
 
 uint16_t moe::f32ToBF16(float f) {
-  const uint32_t x = bitsOf(f);
+  const uint32_t x = std::bit_cast<uint32_t>(f);
   if ((x & 0x7FFFFFFF) > 0x7F800000) // NaN: truncate, set the quiet bit.
     return static_cast<uint16_t>((x >> 16) | 0x40);
   // Adding 0x7FFF plus the lowest kept bit rounds to nearest, ties to even;
@@ -285,8 +274,8 @@ float moe::e8m0ToF32Half(uint8_t e) {
   // 2^(e-128): for e >= 2 a normal float with biased exponent e - 1; for
   // e = 1 and 0 the subnormals 2^-127 and 2^-128.
   if (e < 2)
-    return floatOf(0x00200000u << e);
-  return floatOf(static_cast<uint32_t>(e - 1) << 23);
+    return std::bit_cast<float>(0x00200000u << e);
+  return std::bit_cast<float>(static_cast<uint32_t>(e - 1) << 23);
 }
 
 //===----------------------------------------------------------------------===//

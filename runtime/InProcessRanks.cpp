@@ -1,5 +1,6 @@
 //===- InProcessRanks.cpp - SPMD ranks as threads of one process ----------===//
 #include "runtime/InProcessRanks.h"
+#include "ir/Error.h"
 #include "ir/Spmd.h"
 #include "runtime/Binder.h"
 #include "runtime/Interpreter.h"
@@ -15,7 +16,7 @@ llvm::Error InProcessGroup::allReduceSum(int rank, float *data, size_t n) {
   // Wait until the previous reduction has been read by every rank.
   cv.wait(lock, [&] { return failed || departed == 0; });
   if (failed)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), failure);
+    return err(failure);
   if (arrived == 0)
     count = n;
   else if (n != count) {
@@ -23,7 +24,7 @@ llvm::Error InProcessGroup::allReduceSum(int rank, float *data, size_t n) {
     failure = fmt::format("all_reduce size mismatch: rank {} has {} elements, others {}", rank,
                           n, count);
     cv.notify_all();
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), failure);
+    return err(failure);
   }
   contributions[rank] = data;
   uint64_t gen = generation;
@@ -38,7 +39,7 @@ llvm::Error InProcessGroup::allReduceSum(int rank, float *data, size_t n) {
   } else {
     cv.wait(lock, [&] { return failed || generation != gen; });
     if (failed && generation == gen)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(), failure);
+      return err(failure);
   }
   std::copy(sum.begin(), sum.end(), data);
   if (--departed == 0) {
@@ -74,32 +75,22 @@ llvm::Error moe::runInProcessRanks(int ranks,
     t.join();
   // Report the rank that failed first, not the ones it aborted.
   if (auto first = group.firstFailure())
-    return llvm::createStringError(llvm::inconvertibleErrorCode(), *first);
+    return err(*first);
   return llvm::Error::success();
 }
 
-llvm::Expected<std::vector<std::vector<Tensor>>> moe::interpretOnRanks(const Function &f,
-                                                                       Binder &binder) {
-  int ranks = (int)numRanks(f);
-  // Bind on this thread (whole params are shared and computed once).
-  std::vector<std::vector<Tensor>> args(ranks), results(ranks);
-  for (int r = 0; r < ranks; ++r) {
-    auto a = binder.argsForRank(r);
-    if (!a)
-      return a.takeError();
-    args[r] = std::move(*a);
-  }
+llvm::Expected<std::vector<std::vector<Tensor>>> moe::gatherRanks(int ranks,
+                                                                  const RankRun &run) {
+  std::vector<std::vector<Tensor>> results(ranks);
   if (ranks == 1) {
-    auto out = interpret(f, args[0], binder.symbolsForRank(0));
+    auto out = run(0, nullptr);
     if (!out)
       return out.takeError();
     results[0] = std::move(*out);
     return results;
   }
   auto e = runInProcessRanks(ranks, [&](int r, Communicator &comm) -> llvm::Error {
-    InterpOptions o;
-    o.comm = &comm;
-    auto out = interpret(f, args[r], binder.symbolsForRank(r), o);
+    auto out = run(r, &comm);
     if (!out)
       return out.takeError();
     results[r] = std::move(*out);
@@ -108,4 +99,22 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::interpretOnRanks(const Fun
   if (e)
     return e;
   return results;
+}
+
+llvm::Expected<std::vector<std::vector<Tensor>>> moe::interpretOnRanks(const Function &f,
+                                                                       Binder &binder) {
+  int ranks = (int)numRanks(f);
+  // Bind on this thread (whole params are shared and computed once).
+  std::vector<std::vector<Tensor>> args(ranks);
+  for (int r = 0; r < ranks; ++r) {
+    auto a = binder.argsForRank(r);
+    if (!a)
+      return a.takeError();
+    args[r] = std::move(*a);
+  }
+  return gatherRanks(ranks, [&](int r, Communicator *comm) {
+    InterpOptions o;
+    o.comm = comm;
+    return interpret(f, args[r], binder.symbolsForRank(r), o);
+  });
 }

@@ -66,6 +66,15 @@ private:
 llvm::Error runInProcessRanks(int ranks,
                               const std::function<llvm::Error(int, Communicator &)> &body);
 
+struct Tensor;
+/// One rank's run: its results, given its rank and communicator (null when
+/// the function has one rank: it runs alone, on the calling thread).
+using RankRun =
+    std::function<llvm::Expected<std::vector<Tensor>>(int rank, Communicator *comm)>;
+/// Every rank's results of `run`: on this thread for one rank, else on
+/// `ranks` threads of one in-process group (runInProcessRanks).
+llvm::Expected<std::vector<std::vector<Tensor>>> gatherRanks(int ranks, const RankRun &run);
+
 class Binder;
 class Function;
 struct Tensor;

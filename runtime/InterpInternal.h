@@ -17,6 +17,7 @@
 #pragma once
 
 #include "runtime/Interpreter.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/SmallVector.h"
@@ -39,9 +40,7 @@ struct Ctx {
   std::string where() const;
   template <typename... Args>
   llvm::Error error(fmt::format_string<Args...> f, Args &&...args) const {
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        where() + ": " + fmt::format(f, std::forward<Args>(args)...));
+    return err(where() + ": " + fmt::format(f, std::forward<Args>(args)...));
   }
 
   /// The attribute as written (evaluated), else the op table's default.

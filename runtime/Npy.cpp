@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/Npy.h"
+#include "ir/Error.h"
 
 #include "runtime/Formats.h"
 
@@ -47,8 +48,7 @@ constexpr size_t kAlign = 64;           // numpy's ARRAY_ALIGN
 constexpr size_t kGrowthAxisDigits = 21; // numpy's GROWTH_AXIS_MAX_DIGITS
 
 llvm::Error fail(StringRef name, const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 name + ": " + msg);
+  return err((name + ": " + msg).str());
 }
 
 std::string formatShape(llvm::ArrayRef<int64_t> shape) {

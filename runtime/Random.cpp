@@ -1,5 +1,6 @@
 //===- Random.cpp - Deterministic random tensors --------------------------===//
 #include "runtime/Random.h"
+#include "ir/Error.h"
 
 #include "fmt/format.h"
 
@@ -30,9 +31,7 @@ llvm::Expected<Tensor> moe::randomTensor(uint64_t seed, llvm::StringRef name,
                                          ElemType elem, llvm::ArrayRef<int64_t> shape,
                                          bool isParam) {
   if (auto e = checkShape(elem, shape))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   fmt::format("%{}: {}", name.str(),
-                                               llvm::toString(std::move(e))));
+    return err("%{}: {}", name.str(), llvm::toString(std::move(e)));
   uint64_t h = fnv1a(0xcbf29ce484222325ull, &seed, sizeof seed);
   h = fnv1a(h, name.data(), name.size());
   // Float types share one stream (see Random.h); i32 has its own.
@@ -70,9 +69,7 @@ llvm::Expected<std::vector<Tensor>> moe::randomArguments(const Function &f,
     const Value *a = f.getArgument(k);
     auto shape = evaluateShape(a->getType(), syms);
     if (!shape)
-      return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                     fmt::format("argument %{}: {}", a->getName(),
-                                                 llvm::toString(shape.takeError())));
+      return err("argument %{}: {}", a->getName(), llvm::toString(shape.takeError()));
     auto t = randomTensor(seed, a->getName(), a->getType().elem, *shape, a->isParam());
     if (!t)
       return t.takeError();

@@ -18,7 +18,9 @@
 //===----------------------------------------------------------------------===//
 #include "io/Gguf.h"
 #include "io/GgufDump.h"
+#include "tools/lib/Fail.h"
 #ifndef MOE_GGUF_READER_ONLY
+#include "ir/Error.h"
 #include "tools/lib/TinyModel.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -26,7 +28,6 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/WithColor.h"
 #include "llvm/Support/xxhash.h"
 
 using namespace llvm;
@@ -77,10 +78,6 @@ static cl::opt<uint64_t> TinySeed("seed", cl::init(1), cl::desc("Seed of the val
                                   cl::sub(TinyCmd));
 #endif
 
-static int fail(Error e) {
-  WithColor::error(errs(), "moe-gguf") << toString(std::move(e)) << "\n";
-  return 1;
-}
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
@@ -90,18 +87,18 @@ int main(int argc, char **argv) {
   if (DumpCmd) {
     Expected<std::unique_ptr<GgufFile>> file = GgufFile::open(DumpFile);
     if (!file)
-      return fail(file.takeError());
+      return moe::fail("moe-gguf", file.takeError());
     dump(outs(), **file);
     return 0;
   }
   if (DataCmd) {
     Expected<std::unique_ptr<GgufFile>> file = GgufFile::open(DataFile);
     if (!file)
-      return fail(file.takeError());
+      return moe::fail("moe-gguf", file.takeError());
     Expected<ArrayRef<uint8_t>> data =
         (*file)->tensorData(DataTensor, /*requireSupported=*/!AnyType);
     if (!data)
-      return fail(data.takeError());
+      return moe::fail("moe-gguf", data.takeError());
     const TensorInfo &t = *(*file)->findTensor(DataTensor);
     outs() << t.name << ": " << t.typeName() << ", " << data->size()
            << " bytes at file offset "
@@ -115,9 +112,8 @@ int main(int argc, char **argv) {
     o.arch = TinyArch;
     auto type = moe::parseElemType(TinyType);
     if (!type || *type == moe::ElemType::I32)
-      return fail(createStringError(inconvertibleErrorCode(),
-                                    "--type=" + TinyType + ": expected f32, f16, bf16, q8_0, "
-                                    "q4_0 or mxfp4"));
+      return moe::fail("moe-gguf", moe::err("--type=" + TinyType +
+                                            ": expected f32, f16, bf16, q8_0, q4_0 or mxfp4"));
     o.type = *type;
     o.blocks = TinyBlocks;
     o.nEmbd = TinyEmbd;
@@ -132,16 +128,15 @@ int main(int argc, char **argv) {
     o.seed = TinySeed;
     Expected<std::string> bytes = moe::makeTinyModel(o);
     if (!bytes)
-      return fail(bytes.takeError());
+      return moe::fail("moe-gguf", bytes.takeError());
     std::error_code ec;
     ToolOutputFile out(TinyOut, ec, sys::fs::OF_None);
     if (ec)
-      return fail(createStringError(ec, "-o " + TinyOut + ": " + ec.message()));
+      return moe::fail("moe-gguf", moe::err("-o " + TinyOut + ": " + ec.message()));
     out.os() << *bytes;
     out.os().flush();
     if (out.os().has_error())
-      return fail(createStringError(inconvertibleErrorCode(), "-o " + TinyOut +
-                                                                  ": write error"));
+      return moe::fail("moe-gguf", moe::err("-o " + TinyOut + ": write error"));
     out.keep();
     return 0;
   }

@@ -8,26 +8,31 @@
 #include <cstdio>
 #include <vector>
 
+// The layer: routed as gpt-oss routes (top-k of the raw logits, then a
+// softmax over the k chosen), its experts' gate and up weights pre-merged
+// into one gate_up tensor (gate rows first), a geglu activation, and the
+// routing weights applied before the down projection (the same result, the
+// projection being linear); 4 experts, top-2, n_embd 32, expert n_ff 64
+// (sizes made up for the example). Result types are left out: the parser
+// infers them.
 static const char *kLayer = R"(
-// 4 experts, top-2, n_embd 32, expert n_ff 64 (sizes made up for the example).
-func @moe_ffn(%x: tensor<T x 32 x f32>,
-              %gate_inp: tensor<4 x 32 x f32> {param},
-              %up_exps: tensor<4 x 64 x 32 x q8_0> {param},
-              %gate_exps: tensor<4 x 64 x 32 x q8_0> {param},
+func @moe_ffn(%x: tensor<T x 32 x f32>, %gate_inp: tensor<4 x 32 x f32> {param},
+              %gate_up_exps: tensor<4 x 128 x 32 x q8_0> {param},
               %down_exps: tensor<4 x 32 x 64 x f32> {param})
     -> tensor<T x 32 x f32> where T in [1, 256] {
-  %logits = matmul %x, %gate_inp           : tensor<T x 4 x f32>
-  %probs  = softmax %logits {axis = -1}    : tensor<T x 4 x f32>
-  %ids    = topk %probs {k = 2}            : tensor<T x 2 x i32>
-  %w      = gather %probs, %ids {axis = 1} : tensor<T x 2 x f32>
-  %x3     = reshape %x {shape = [T, 1, 32]} : tensor<T x 1 x 32 x f32>
-  %up     = matmul_id %x3, %up_exps, %ids  : tensor<T x 2 x 64 x f32>
-  %gate   = matmul_id %x3, %gate_exps, %ids : tensor<T x 2 x 64 x f32>
-  %act    = swiglu %gate, %up              : tensor<T x 2 x 64 x f32>
-  %down   = matmul_id %act, %down_exps, %ids : tensor<T x 2 x 32 x f32>
-  %w3     = reshape %w {shape = [T, 2, 1]} : tensor<T x 2 x 1 x f32>
-  %wd     = mul %down, %w3                 : tensor<T x 2 x 32 x f32>
-  %out    = reduce_sum %wd {axis = 1}      : tensor<T x 32 x f32>
+  %logits = matmul %x, %gate_inp
+  %ids = topk %logits {k = 2}
+  %chosen = gather %logits, %ids {axis = 1}
+  %w = softmax %chosen {axis = 1}
+  %w3 = reshape %w {shape = [T, 2, 1]}
+  %x3 = reshape %x {shape = [T, 1, 32]}
+  %gate_up = matmul_id %x3, %gate_up_exps, %ids
+  %gate = slice %gate_up {axis = 2, start = 0, size = 64}
+  %up = slice %gate_up {axis = 2, start = 64, size = 64}
+  %act = geglu %gate, %up
+  %weighted = mul %act, %w3
+  %down = matmul_id %weighted, %down_exps, %ids
+  %out = reduce_sum %down {axis = 1}
   return %out
 }
 )";

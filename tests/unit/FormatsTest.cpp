@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -18,18 +19,6 @@
 using namespace moe;
 
 namespace {
-
-uint32_t bitsOf(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-float floatOf(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -63,10 +52,10 @@ TEST(FormatsTest, F16ToF32KnownValues) {
   EXPECT_EQ(f16ToF32(0x03FF), 1023 * std::ldexp(1.0f, -24));
   EXPECT_EQ(f16ToF32(0x7C00), kInf);
   EXPECT_EQ(f16ToF32(0xFC00), -kInf);
-  EXPECT_EQ(bitsOf(f16ToF32(0x8000)), 0x80000000u); // -0
+  EXPECT_EQ(std::bit_cast<uint32_t>(f16ToF32(0x8000)), 0x80000000u); // -0
   EXPECT_TRUE(std::isnan(f16ToF32(0x7E00)));
   // A signalling NaN keeps its payload and is made quiet, as in ggml.
-  EXPECT_EQ(bitsOf(f16ToF32(0x7C01)), 0x7FC02000u);
+  EXPECT_EQ(std::bit_cast<uint32_t>(f16ToF32(0x7C01)), 0x7FC02000u);
 }
 
 /// Check round-to-nearest-even at ties, overflow, and subnormal results.
@@ -86,7 +75,7 @@ TEST(FormatsTest, F32ToF16Rounding) {
   EXPECT_EQ(f32ToF16(-kInf), 0xFC00);
   EXPECT_EQ(f32ToF16(kNaN), 0x7E00);
   EXPECT_EQ(f32ToF16(-kNaN), 0xFE00);
-  EXPECT_EQ(f32ToF16(floatOf(0x7F800001)), 0x7E00); // signalling NaN
+  EXPECT_EQ(f32ToF16(std::bit_cast<float>(0x7F800001)), 0x7E00); // signalling NaN
   // Subnormal halves are multiples of 2^-24.
   EXPECT_EQ(f32ToF16(std::ldexp(1.0f, -14)), 0x0400);
   EXPECT_EQ(f32ToF16(std::ldexp(1.0f, -24)), 0x0001);
@@ -118,16 +107,16 @@ TEST(FormatsTest, BF16KnownValues) {
   EXPECT_EQ(bf16ToF32(0xC000), -2.0f);
   EXPECT_EQ(bf16ToF32(0x7F80), kInf);
   EXPECT_EQ(f32ToBF16(1.0f), 0x3F80);
-  EXPECT_EQ(f32ToBF16(floatOf(0x3F808000)), 0x3F80); // tie: even, down
-  EXPECT_EQ(f32ToBF16(floatOf(0x3F818000)), 0x3F82); // tie: even, up
-  EXPECT_EQ(f32ToBF16(floatOf(0x3F808001)), 0x3F81); // above the tie
-  EXPECT_EQ(f32ToBF16(floatOf(0x3F807FFF)), 0x3F80); // below the tie
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x3F808000)), 0x3F80); // tie: even, down
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x3F818000)), 0x3F82); // tie: even, up
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x3F808001)), 0x3F81); // above the tie
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x3F807FFF)), 0x3F80); // below the tie
   EXPECT_EQ(f32ToBF16(-kInf), 0xFF80);
-  EXPECT_EQ(f32ToBF16(floatOf(0x7F7FFFFF)), 0x7F80); // FLT_MAX rounds to inf
-  EXPECT_EQ(f32ToBF16(floatOf(0x7F800001)), 0x7FC0); // sNaN made quiet
-  EXPECT_EQ(f32ToBF16(floatOf(0xFFC00000)), 0xFFC0);
-  EXPECT_EQ(f32ToBF16(floatOf(0x00000001)), 0x0000); // subnormal, not flushed
-  EXPECT_EQ(f32ToBF16(floatOf(0x00018000)), 0x0002); // ... but rounded
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x7F7FFFFF)), 0x7F80); // FLT_MAX rounds to inf
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x7F800001)), 0x7FC0); // sNaN made quiet
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0xFFC00000)), 0xFFC0);
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x00000001)), 0x0000); // subnormal, not flushed
+  EXPECT_EQ(f32ToBF16(std::bit_cast<float>(0x00018000)), 0x0002); // ... but rounded
 }
 
 //===----------------------------------------------------------------------===//

@@ -4,10 +4,11 @@
 // interpreter (runtime/Interpreter.h) on the same seeded random inputs
 // (runtime/Random.h, then shaped per case: positive inputs, ties, ids in
 // range), at T in {1, 7, 64, 257} and over the element types each op takes.
-// The interpreter is the oracle: i32 results must be equal, float results
-// within a relative tolerance of max(1, max|ref|) (f32 1e-5, matmul-like 1e-4
-// since the JIT accumulates in f32 and the interpreter in double, f16 2e-3,
-// bf16 1.6e-2); non-finite values must match exactly.
+// The interpreter is the oracle, and the comparison is runtime/Compare.h's
+// (max|jit - interp| / max(max|interp|, 1) within the type's tolerance;
+// non-finite values must match exactly): i32 results must be equal, f32 ones
+// within 1e-5 (matmul-like 1e-4 since the JIT accumulates in f32 and the
+// interpreter in double), f16 2e-3, bf16 1.6e-2.
 //
 // Bad ids (matmul_id, add_id, gather) must be an llvm::Error from the JIT
 // with exactly the interpreter's message, and bad arguments or symbols an
@@ -22,6 +23,7 @@
 #include "InterpTestUtil.h"
 
 #include "ir/Verifier.h"
+#include "runtime/Compare.h"
 #include "runtime/Executable.h"
 #include "runtime/Random.h"
 
@@ -207,60 +209,28 @@ struct DiffOpts {
   Prepare prepare;
 };
 
-double tolFor(ElemType e, double f32Tol) {
-  switch (e) {
-  case ElemType::F16: return 2e-3;
-  case ElemType::BF16: return 1.6e-2;
-  default: return f32Tol;
-  }
-}
-
-/// Result `k` of both engines, reported with the element that differs most.
+/// Result `k` of both engines, compared by runtime/Compare.h's rule and
+/// tolerance table, reported with the element that differs most.
 void compareResult(unsigned k, const std::string &vname, const Tensor &ref, const Tensor &got,
                    double f32Tol) {
   SCOPED_TRACE("result #" + std::to_string(k) + " %" + vname);
   EXPECT_EQ(name(got.elem), name(ref.elem));
-  ASSERT_EQ(formatShape(got.shape), formatShape(ref.shape));
-  if (ref.elem == ElemType::I32) {
-    ASSERT_EQ(got.i.size(), ref.i.size());
-    int64_t bad = 0, first = -1;
-    for (size_t j = 0; j < ref.i.size(); ++j)
-      if (ref.i[j] != got.i[j]) {
-        ++bad;
-        if (first < 0)
-          first = (int64_t)j;
-      }
-    EXPECT_EQ(bad, 0) << bad << " of " << ref.i.size() << " i32 elements differ; first at "
-                      << fmtIndex(first, ref.shape) << ": interp=" << ref.i[first]
-                      << " jit=" << got.i[first];
+  if (got.elem != ref.elem)
     return;
-  }
-  ASSERT_EQ(got.f.size(), ref.f.size());
-  double maxRef = 0;
-  for (float v : ref.f)
-    if (std::isfinite(v))
-      maxRef = std::max(maxRef, (double)std::fabs(v));
-  double tol = tolFor(ref.elem, f32Tol) * std::max(1.0, maxRef);
-  int64_t bad = 0, worst = -1;
-  double worstDiff = -1;
-  for (size_t j = 0; j < ref.f.size(); ++j) {
-    double a = ref.f[j], b = got.f[j], d;
-    if (std::isnan(a) || std::isnan(b))
-      d = std::isnan(a) && std::isnan(b) ? 0 : INFINITY;
-    else if (!std::isfinite(a) || !std::isfinite(b))
-      d = a == b ? 0 : INFINITY;
-    else
-      d = std::fabs(a - b);
-    if (d > tol) {
-      ++bad;
-      if (d > worstDiff)
-        worstDiff = d, worst = (int64_t)j;
-    }
-  }
-  EXPECT_EQ(bad, 0) << bad << " of " << ref.f.size() << " elements differ beyond "
-                    << fmtF(tol) << "; worst at " << fmtIndex(worst, ref.shape)
-                    << ": interp=" << fmtF(worst >= 0 ? ref.f[worst] : 0)
-                    << " jit=" << fmtF(worst >= 0 ? got.f[worst] : 0);
+  ASSERT_EQ(formatShape(got.shape), formatShape(ref.shape));
+  auto d = compareTensors(got, ref);
+  ASSERT_TRUE(bool(d)) << llvm::toString(d.takeError());
+  double tol = toleranceFor(ref.elem, f32Tol);
+  auto value = [&](const Tensor &t) {
+    if (d->worst < 0)
+      return std::string("-");
+    return t.elem == ElemType::I32 ? std::to_string(t.i[d->worst]) : fmtF(t.f[d->worst]);
+  };
+  EXPECT_TRUE(d->within(tol)) << d->numDiffer << " of " << ref.numElements()
+                              << " elements differ; error " << fmtF(d->error)
+                              << " > tolerance " << fmtF(tol) << "; worst at "
+                              << fmtIndex(d->worst, ref.shape) << ": interp=" << value(ref)
+                              << " jit=" << value(got);
 }
 
 /// Runs `text` at T on both engines and compares every result.
@@ -1478,7 +1448,7 @@ TEST(JitDiffHarness, ComparisonFlagsDifferences) {
   EXPECT_FATAL_FAILURE(compareGlobals(1e-5), "[3, 2]");
   gRef = I({2, 2}, {1, 2, 3, 4});
   gGot = I({2, 2}, {1, 2, 3, 5});
-  EXPECT_NONFATAL_FAILURE(compareGlobals(0), "first at [1, 1]: interp=4 jit=5");
+  EXPECT_NONFATAL_FAILURE(compareGlobals(0), "worst at [1, 1]: interp=4 jit=5");
   gRef = F({2}, {1, 2}, ElemType::F16);
   gGot = F({2}, {1, 2});
   EXPECT_NONFATAL_FAILURE(compareGlobals(1e-5), "f16");

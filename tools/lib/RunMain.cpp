@@ -7,8 +7,9 @@
 //
 // The JIT (runtime/Executable.h) runs by default; --engine=interp (or
 // --interp) runs the reference interpreter instead. --check runs both on the
-// same bound arguments and fails, naming each output's max abs/rel error,
-// when they differ beyond the tolerance of the output's type. --weight-type
+// same bound arguments and fails, naming each output's max abs error and its
+// error max|jit - interp| / max(max|interp|, 1), when that exceeds the
+// tolerance of the output's type (the rule and table of runtime/Compare.h). --weight-type
 // retypes every param used as a matmul/matmul_id weight before the pipeline
 // runs, so the seeded weights are quantised to that type and any example
 // runs in any weight type.
@@ -33,6 +34,7 @@
 //===----------------------------------------------------------------------===//
 #include "tools/lib/RunMain.h"
 #include "ir/Error.h"
+#include "tools/lib/Fail.h"
 #include "tools/lib/ToolCommon.h"
 
 #include "ir/ParamDerive.h"
@@ -40,12 +42,14 @@
 #include "ir/Spmd.h"
 #include "ir/Verifier.h"
 #include "runtime/Binder.h"
+#include "runtime/Compare.h"
 #include "runtime/Executable.h"
 #include "runtime/GgufSource.h"
 #include "runtime/InProcessRanks.h"
 #include "runtime/Interpreter.h"
 #include "runtime/MpiCommunicator.h"
 #include "runtime/Random.h"
+#include "runtime/WeightType.h"
 
 #include "fmt/format.h"
 #include <algorithm>
@@ -86,8 +90,10 @@ struct RunFlags {
                                     clEnumValN(Engine::Interp, "interp",
                                                "the reference interpreter")),
                          cl::cat(cat)};
-  cl::opt<bool> check{"check", cl::desc("Also run the interpreter; fail if the results differ "
-                                        "beyond tolerance"),
+  cl::opt<bool> check{"check",
+                      cl::desc("Also run the interpreter; fail if an output's max|jit-interp| / "
+                               "max(max|interp|, 1) exceeds its type's tolerance (f32 1e-4, "
+                               "f16 2e-3, bf16 1.6e-2, i32 exact)"),
                       cl::cat(cat)};
   cl::opt<bool> time{"time", cl::desc("Print compile and run times (ms; binding excluded for "
                                       "the JIT)"),
@@ -237,15 +243,15 @@ llvm::Expected<Sources> makeSource(const Function &f, const RunFlags &flags) {
   return Sources{std::move(source), std::move(inPlace)};
 }
 
-int fail(llvm::Error e) {
-  if (mpiSession) {
-    llvm::outs().flush();
-    // One write, so the lines of ranks failing together do not interleave.
-    llvm::errs() << fmt::format("moe-run: error: rank {}: {}\n", mpiSession->rank(),
-                                llvm::toString(std::move(e)));
-    mpiSession->abort(1); // ends every rank: none is left waiting in a collective
-  }
-  llvm::errs() << "moe-run: error: " << llvm::toString(std::move(e)) << "\n";
+/// The tools' fail(); under --mpi the message names the rank, and the whole
+/// job ends so no rank is left waiting in a collective.
+int failRun(llvm::Error e) {
+  if (!mpiSession)
+    return moe::fail("moe-run", std::move(e));
+  llvm::outs().flush();
+  moe::fail("moe-run", err(fmt::format("rank {}: {}", mpiSession->rank(),
+                                       llvm::toString(std::move(e)))));
+  mpiSession->abort(1);
   return 1;
 }
 
@@ -303,33 +309,19 @@ llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *ex
   return interpret(f, *args, syms, o);
 }
 
-/// Params used as matmul/matmul_id weights become `type`.
-llvm::Error retypeWeights(Module &m, llvm::StringRef name) {
+/// --weight-type: params used as matmul/matmul_id weights become that type.
+llvm::Error applyWeightType(Module &m, llvm::StringRef name) {
   auto type = parseElemType(name);
   if (!type || *type == ElemType::I32)
     return err(fmt::format("--weight-type={}: expected f32, f16, bf16, q8_0, q4_0 or mxfp4",
                            name.str()));
-  for (auto &f : m.functions)
-    for (Value *a : f->getArguments()) {
-      if (!a->isParam())
-        continue;
-      bool weight = false;
-      for (auto &u : a->getUses())
-        weight |= (u.user->is(OpKind::Matmul) || u.user->is(OpKind::MatmulId)) && u.index == 1;
-      if (!weight)
-        continue;
-      TensorType t = a->getType();
-      t.elem = *type;
-      if (isQuantized(*type) && (t.dims.empty() || !t.dims.back().isMultipleOf(32)))
-        return err(fmt::format("--weight-type={}: %{} has rows of {} elements, not a multiple "
-                               "of 32", name.str(), a->getName(), t.dims.empty() ? "1" : t.dims.back().str()));
-      a->setType(t);
-    }
+  if (auto e = retypeWeights(m, *type, WeightSet::Matmul))
+    return err(fmt::format("--weight-type={}: {}", name.str(), llvm::toString(std::move(e))));
   return llvm::Error::success();
 }
 
-/// Max abs and rel (to the reference's max magnitude) error of each output;
-/// an error naming every output beyond the tolerance of its type.
+/// Each output compared by the rule of runtime/Compare.h; an error naming
+/// every output beyond the tolerance of its type.
 llvm::Error compareResults(llvm::ArrayRef<Tensor> got, llvm::ArrayRef<Tensor> ref,
                            bool print) {
   if (got.size() != ref.size())
@@ -337,34 +329,20 @@ llvm::Error compareResults(llvm::ArrayRef<Tensor> got, llvm::ArrayRef<Tensor> re
                            got.size(), ref.size()));
   std::string bad;
   for (size_t i = 0; i < got.size(); ++i) {
-    const Tensor &a = got[i], &b = ref[i];
-    if (a.elem != b.elem || a.shape != b.shape) {
+    auto d = compareTensors(got[i], ref[i]);
+    if (!d) {
+      llvm::consumeError(d.takeError());
       bad += fmt::format("\n  result{}: JIT {} {} vs interpreter {} {}", i,
-                         elemTypeName(a.elem).str(), a.shapeStr(), elemTypeName(b.elem).str(),
-                         b.shapeStr());
+                         elemTypeName(got[i].elem).str(), got[i].shapeStr(),
+                         elemTypeName(ref[i].elem).str(), ref[i].shapeStr());
       continue;
     }
-    std::vector<float> x = a.toF32(), y = b.toF32();
-    double maxAbs = 0, maxRef = 0;
-    int64_t differ = 0;
-    for (size_t j = 0; j < x.size(); ++j) {
-      bool bothNaN = std::isnan(x[j]) && std::isnan(y[j]);
-      double d = bothNaN ? 0 : std::fabs((double)x[j] - (double)y[j]);
-      if (std::isnan(d))
-        d = INFINITY;
-      differ += d != 0;
-      maxAbs = std::max(maxAbs, d);
-      if (std::isfinite(y[j]))
-        maxRef = std::max(maxRef, (double)std::fabs(y[j]));
-    }
-    double rel = maxRef > 0 ? maxAbs / maxRef : maxAbs;
-    double tol = a.elem == ElemType::I32 ? 0 : a.elem == ElemType::F16 ? 2e-3
-                 : a.elem == ElemType::BF16                           ? 1.6e-2
-                                                                      : 1e-4;
-    bool ok = rel <= tol;
-    std::string line = fmt::format("result{}: max_abs={:.3g} max_rel={:.3g} ({} of {} elements "
+    double tol = toleranceFor(got[i].elem);
+    bool ok = d->within(tol);
+    std::string line = fmt::format("result{}: max_abs={:.3g} error={:.3g} ({} of {} elements "
                                    "differ; tolerance {:.3g}) {}",
-                                   i, maxAbs, rel, differ, x.size(), tol, ok ? "ok" : "FAIL");
+                                   i, d->maxAbs, d->error, d->numDiffer, ref[i].numElements(),
+                                   tol, ok ? "ok" : "FAIL");
     if (print)
       llvm::outs() << "check: " << line << "\n";
     if (!ok)
@@ -372,6 +350,198 @@ llvm::Error compareResults(llvm::ArrayRef<Tensor> got, llvm::ArrayRef<Tensor> re
   }
   if (!bad.empty())
     return err("--check: the JIT and the interpreter differ:" + bad);
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// The steps of moe-run, in the order main runs them
+//===----------------------------------------------------------------------===//
+
+/// --mpi: joins the MPI job (null without --mpi).
+llvm::Expected<std::unique_ptr<MpiSession>> startMpi(const RunFlags &flags, int &argc,
+                                                     char **&argv) {
+  if (!flags.mpi)
+    return nullptr;
+  if (!mpiSupported())
+    return err("--mpi: this moe-run was built without MPI (no MPI was found when it "
+               "was configured; install openmpi-bin and libopenmpi-dev, then "
+               "reconfigure)");
+  auto s = MpiSession::init(&argc, &argv);
+  if (!s)
+    return err("--mpi: " + llvm::toString(s.takeError()));
+  return std::move(*s);
+}
+
+/// Parses and verifies FILE, retypes its weights (--weight-type) and runs the
+/// pipeline. Null when the module is invalid: the diagnostics are printed.
+llvm::Expected<std::unique_ptr<Module>> loadModule(const RunFlags &flags, llvm::SourceMgr &sm,
+                                                   DiagEngine &diag) {
+  auto buf = readModuleText(flags.input);
+  if (!buf)
+    return buf.takeError();
+  sm.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
+  auto module = parseModule(sm, 1, diag);
+  if (!module || !verifyModule(*module, diag))
+    return nullptr;
+  if (!flags.weightType.empty())
+    if (auto e = applyWeightType(*module, flags.weightType))
+      return e;
+  PassManager pm;
+  if (auto e = pm.addPipeline(flags.pipeline))
+    return e;
+  if (auto e = addNumericsInstrumentation(pm, flags.numerics, *module))
+    return e;
+  if (auto e = pm.run(*module, diag))
+    return e;
+  return module;
+}
+
+/// The function to run (--function, else the first), checked against the
+/// rank count (--ranks, or the MPI world size under --mpi).
+llvm::Expected<Function *> selectFunction(Module &module, const RunFlags &flags,
+                                          const MpiSession *session) {
+  if (module.functions.empty())
+    return err("the module has no function");
+  Function *f = flags.function.empty() ? module.functions[0].get()
+                                       : module.lookup(flags.function);
+  if (!f)
+    return err(fmt::format("no function @{}", flags.function.getValue()));
+  int64_t split = numRanks(*f);
+  int64_t ranks = flags.ranks;
+  std::string ranksFrom = fmt::format("--ranks {}", ranks);
+  if (session) { // the MPI world size is the rank count
+    if (flags.ranks != 0 && flags.ranks != session->size())
+      return err(fmt::format("--ranks {}: mpirun started {} MPI process{} (under --mpi the "
+                             "MPI world size is the rank count)",
+                             flags.ranks.getValue(), session->size(),
+                             session->size() == 1 ? "" : "es"));
+    ranks = session->size();
+    ranksFrom = fmt::format("--mpi with {} MPI process{}", ranks, ranks == 1 ? "" : "es");
+  }
+  if (ranks != 0 && ranks != split)
+    return err(split == 1 ? fmt::format("{}: @{} is not split over ranks (run "
+                                        "tp-split{{ranks={}}} first)",
+                                        ranksFrom, f->getName(), ranks)
+                          : fmt::format("{}: @{} was split for {} ranks", ranksFrom,
+                                        f->getName(), split));
+  return f;
+}
+
+/// The JIT-compiled function, or null with the interpreter as the engine.
+llvm::Expected<std::unique_ptr<Executable>> compileIfJit(const Function &f,
+                                                         const RunFlags &flags) {
+  bool useJit = flags.engine == Engine::Jit && !flags.interp;
+  if (flags.check && !useJit)
+    return err("--check compares the JIT against the interpreter; it cannot be used "
+               "with --engine=interp");
+  if (!useJit)
+    return nullptr;
+  ExecOptions eo;
+  eo.threads = flags.threads;
+  eo.jit.useCache = !flags.noCache;
+  eo.jit.cacheDir = flags.cacheDir;
+  eo.jit.perf = flags.perf;
+  return Executable::compile(f, eo);
+}
+
+/// What running the function on its ranks gave.
+struct RunResults {
+  std::vector<Tensor> out;    ///< rank 0's results
+  std::vector<double> runMs;  ///< one per run (--repeat)
+  BindStats bound;
+};
+
+/// Runs `f` on every rank (this process's rank under --mpi), by the JIT when
+/// `exe` is given, else by the interpreter.
+llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Binder &binder,
+                                         MpiSession *session, const RunFlags &flags) {
+  RunResults r;
+  auto t0 = std::chrono::steady_clock::now();
+  if (session) {
+    auto mine = runMpiRank(f, exe, binder, *session, r.bound);
+    if (!mine)
+      return mine.takeError();
+    r.out = std::move(*mine);
+  } else {
+    RankRunOptions ro;
+    ro.threadsPerRank = std::max(1u, flags.threads.getValue());
+    ro.repeat = flags.repeat;
+    ro.runMs = &r.runMs;
+    ro.bind = &r.bound;
+    auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(f, binder);
+    if (!results)
+      return results.takeError();
+    r.out = std::move((*results)[0]);
+  }
+  if (r.runMs.empty())
+    r.runMs.push_back(msSince(t0));
+  return r;
+}
+
+/// --time: what compiling took.
+void printCompileTime(const Executable &exe) {
+  auto &st = exe.jitStats();
+  llvm::outs() << fmt::format("compile: {:.1f} ms ({} kernels, {} compiled, {} from cache)\n",
+                              st.compileMs, exe.numKernels(), st.modulesCompiled,
+                              st.modulesFromCache);
+}
+
+/// --time: what binding and running took, and the memory plan's peak.
+void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mpi) {
+  if (exe)
+    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
+                                r.bound.numInPlace, r.bound.numInPlace == 1 ? "" : "s",
+                                r.bound.copiedBytes, mpi ? " (rank 0)" : " (all ranks)",
+                                r.bound.ms);
+  std::string plan;
+  if (exe) {
+    if (auto p = exe->plan(binder.symbolsForRank(0)))
+      plan = fmt::format(", memory plan peak {} bytes ({} unshared)", p->peakBytes,
+                         p->totalBytes);
+    else
+      llvm::consumeError(p.takeError());
+  }
+  std::vector<double> sorted = r.runMs;
+  std::sort(sorted.begin(), sorted.end());
+  std::string reps = sorted.size() > 1 ? fmt::format(", median of {} runs, min {:.3f} ms",
+                                                     sorted.size(), sorted.front())
+                                       : "";
+  llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{}{})\n", sorted[sorted.size() / 2],
+                              exe ? "jit" : "interp, binding included",
+                              exe ? fmt::format(", {} threads", exe->threads()) : "", reps,
+                              plan);
+}
+
+/// --check: the interpreter on the same arguments, compared with `out`.
+llvm::Error checkAgainstInterpreter(const Function &f, Binder &binder, MpiSession *session,
+                                    llvm::ArrayRef<Tensor> out, bool print) {
+  llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
+  BindStats unused;
+  if (session)
+    ref = runMpiRank(f, nullptr, binder, *session, unused);
+  else if (auto all = interpretOnRanks(f, binder))
+    ref = std::move((*all)[0]);
+  else
+    ref = all.takeError();
+  if (!ref)
+    return ref.takeError();
+  return compareResults(out, *ref, print);
+}
+
+/// One summary line per result; with --output, DIR/result<i>.npy too.
+llvm::Error writeResults(llvm::ArrayRef<Tensor> out, const RunFlags &flags) {
+  if (!flags.output.empty())
+    if (auto ec = llvm::sys::fs::create_directories(flags.output))
+      return err(fmt::format("cannot create '{}': {}", flags.output.getValue(), ec.message()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    llvm::outs() << "result" << i << ": " << out[i].summary() << "\n";
+    if (flags.output.empty())
+      continue;
+    llvm::SmallString<256> path(flags.output);
+    llvm::sys::path::append(path, "result" + std::to_string(i) + ".npy");
+    if (auto e = out[i].save(path))
+      return e;
+  }
   return llvm::Error::success();
 }
 } // namespace
@@ -386,170 +556,47 @@ int moe::moeRunMain(int argc, char **argv) {
   cl::HideUnrelatedOptions(flags.cat);
   cl::ParseCommandLineOptions(argc, argv, "moe-run: compile and run an MoE layer\n");
 
-  std::unique_ptr<MpiSession> session;
-  if (flags.mpi) {
-    if (!mpiSupported())
-      return fail(err("--mpi: this moe-run was built without MPI (no MPI was found when it "
-                      "was configured; install openmpi-bin and libopenmpi-dev, then "
-                      "reconfigure)"));
-    auto s = MpiSession::init(&argc, &argv);
-    if (!s)
-      return fail(err("--mpi: " + llvm::toString(s.takeError())));
-    session = std::move(*s);
-    mpiSession = session.get();
-  }
+  auto session = startMpi(flags, argc, argv);
+  if (!session)
+    return failRun(session.takeError());
+  mpiSession = session->get();
 
-  auto buf = readModuleText(flags.input);
-  if (!buf)
-    return fail(buf.takeError());
   llvm::SourceMgr sm;
-  sm.AddNewSourceBuffer(std::move(*buf), llvm::SMLoc());
   DiagEngine diag(&sm);
-  auto module = parseModule(sm, 1, diag);
-  if (!module || !verifyModule(*module, diag)) {
-    if (mpiSession)
-      return fail(err("the module is invalid (see the diagnostics above)"));
-    return 1;
-  }
-  if (!flags.weightType.empty())
-    if (auto e = retypeWeights(*module, flags.weightType))
-      return fail(std::move(e));
-  PassManager pm;
-  if (auto e = pm.addPipeline(flags.pipeline))
-    return fail(std::move(e));
-  if (auto e = addNumericsInstrumentation(pm, flags.numerics, *module))
-    return fail(std::move(e));
-  if (auto e = pm.run(*module, diag))
-    return fail(std::move(e));
-
-  if (module->functions.empty())
-    return fail(err("the module has no function"));
-  Function *f = flags.function.empty() ? module->functions[0].get()
-                                       : module->lookup(flags.function);
+  auto module = loadModule(flags, sm, diag);
+  if (!module)
+    return failRun(module.takeError());
+  if (!*module) // invalid: the diagnostics are printed
+    return mpiSession ? failRun(err("the module is invalid (see the diagnostics above)")) : 1;
+  auto f = selectFunction(**module, flags, mpiSession);
   if (!f)
-    return fail(err(fmt::format("no function @{}", flags.function.getValue())));
-  int64_t split = numRanks(*f);
-  int64_t ranks = flags.ranks;
-  std::string ranksFrom = fmt::format("--ranks {}", ranks);
-  if (session) { // the MPI world size is the rank count
-    if (flags.ranks != 0 && flags.ranks != session->size())
-      return fail(err(fmt::format("--ranks {}: mpirun started {} MPI process{} (under --mpi the "
-                                  "MPI world size is the rank count)",
-                                  flags.ranks.getValue(), session->size(),
-                                  session->size() == 1 ? "" : "es")));
-    ranks = session->size();
-    ranksFrom = fmt::format("--mpi with {} MPI process{}", ranks, ranks == 1 ? "" : "es");
-  }
-  if (ranks != 0 && ranks != split)
-    return fail(err(split == 1 ? fmt::format("{}: @{} is not split over ranks (run "
-                                             "tp-split{{ranks={}}} first)",
-                                             ranksFrom, f->getName(), ranks)
-                               : fmt::format("{}: @{} was split for {} ranks", ranksFrom,
-                                             f->getName(), split)));
-  auto syms = bindSymbols(*f, flags);
+    return failRun(f.takeError());
+
+  auto syms = bindSymbols(**f, flags);
   if (!syms)
-    return fail(syms.takeError());
-  auto source = makeSource(*f, flags);
+    return failRun(syms.takeError());
+  auto source = makeSource(**f, flags);
   if (!source)
-    return fail(source.takeError());
-  Binder binder(*f, source->source, *syms, source->inPlace);
-  bool useJit = flags.engine == Engine::Jit && !flags.interp;
-  if (flags.check && !useJit)
-    return fail(err("--check compares the JIT against the interpreter; it cannot be used "
-                    "with --engine=interp"));
-  std::unique_ptr<Executable> exe;
-  if (useJit) {
-    ExecOptions eo;
-    eo.threads = flags.threads;
-    eo.jit.useCache = !flags.noCache;
-    eo.jit.cacheDir = flags.cacheDir;
-    eo.jit.perf = flags.perf;
-    auto x = Executable::compile(*f, eo);
-    if (!x)
-      return fail(x.takeError());
-    exe = std::move(*x);
-  }
-  bool rank0 = !session || session->rank() == 0;
-  if (flags.time && exe && rank0) {
-    auto &st = exe->jitStats();
-    llvm::outs() << fmt::format("compile: {:.1f} ms ({} kernels, {} compiled, {} from cache)\n",
-                                st.compileMs, exe->numKernels(), st.modulesCompiled,
-                                st.modulesFromCache);
-  }
-  std::vector<Tensor> out; // rank 0's results
-  std::vector<double> runMs;
-  BindStats bound;
-  auto t0 = std::chrono::steady_clock::now();
-  if (session) {
-    auto mine = runMpiRank(*f, exe.get(), binder, *session, bound);
-    if (!mine)
-      return fail(mine.takeError());
-    out = std::move(*mine);
-  } else {
-    RankRunOptions ro;
-    ro.threadsPerRank = std::max(1u, flags.threads.getValue());
-    ro.repeat = flags.repeat;
-    ro.runMs = &runMs;
-    ro.bind = &bound;
-    auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(*f, binder);
-    if (!results)
-      return fail(results.takeError());
-    out = std::move((*results)[0]);
-  }
-  if (runMs.empty())
-    runMs.push_back(msSince(t0));
-  if (flags.time && rank0 && exe)
-    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
-                                bound.numInPlace, bound.numInPlace == 1 ? "" : "s",
-                                bound.copiedBytes, session ? " (rank 0)" : " (all ranks)",
-                                bound.ms);
-  if (flags.time && rank0) {
-    std::string plan;
-    if (exe) {
-      if (auto p = exe->plan(binder.symbolsForRank(0)))
-        plan = fmt::format(", memory plan peak {} bytes ({} unshared)", p->peakBytes,
-                           p->totalBytes);
-      else
-        llvm::consumeError(p.takeError());
-    }
-    std::vector<double> sorted = runMs;
-    std::sort(sorted.begin(), sorted.end());
-    std::string reps = sorted.size() > 1 ? fmt::format(", median of {} runs, min {:.3f} ms",
-                                                       sorted.size(), sorted.front())
-                                         : "";
-    llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{}{})\n", sorted[sorted.size() / 2],
-                                exe ? "jit" : "interp, binding included",
-                                exe ? fmt::format(", {} threads", exe->threads()) : "", reps,
-                                plan);
-  }
-  if (flags.check) {
-    llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
-    if (session)
-      ref = runMpiRank(*f, nullptr, binder, *session, bound);
-    else if (auto all = interpretOnRanks(*f, binder))
-      ref = std::move((*all)[0]);
-    else
-      ref = all.takeError();
-    if (!ref)
-      return fail(ref.takeError());
-    if (auto e = compareResults(out, *ref, rank0))
-      return fail(std::move(e));
-  }
+    return failRun(source.takeError());
+  Binder binder(**f, source->source, *syms, source->inPlace);
+  auto exe = compileIfJit(**f, flags);
+  if (!exe)
+    return failRun(exe.takeError());
+  bool rank0 = !mpiSession || mpiSession->rank() == 0;
+  if (flags.time && *exe && rank0)
+    printCompileTime(**exe);
+
+  auto results = runOnAllRanks(**f, exe->get(), binder, mpiSession, flags);
+  if (!results)
+    return failRun(results.takeError());
+  if (flags.time && rank0)
+    printRunTimes(*results, exe->get(), binder, mpiSession != nullptr);
+  if (flags.check)
+    if (auto e = checkAgainstInterpreter(**f, binder, mpiSession, results->out, rank0))
+      return failRun(std::move(e));
   if (!rank0) // rank 0 alone prints and writes
     return 0;
-
-  if (!flags.output.empty())
-    if (auto ec = llvm::sys::fs::create_directories(flags.output))
-      return fail(err(fmt::format("cannot create '{}': {}", flags.output.getValue(),
-                                  ec.message())));
-  for (size_t i = 0; i < out.size(); ++i) {
-    llvm::outs() << "result" << i << ": " << out[i].summary() << "\n";
-    if (flags.output.empty())
-      continue;
-    llvm::SmallString<256> path(flags.output);
-    llvm::sys::path::append(path, "result" + std::to_string(i) + ".npy");
-    if (auto e = out[i].save(path))
-      return fail(std::move(e));
-  }
+  if (auto e = writeResults(results->out, flags))
+    return failRun(std::move(e));
   return 0;
 }

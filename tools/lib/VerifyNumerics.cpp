@@ -4,32 +4,13 @@
 #include "ir/Printer.h"
 #include "ir/Spmd.h"
 #include "runtime/Binder.h"
+#include "runtime/Compare.h"
 #include "runtime/InProcessRanks.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/StringMap.h"
-#include <cmath>
 
 using namespace moe;
-
-llvm::Expected<double> moe::relativeError(const Tensor &a, const Tensor &b) {
-  if (a.shape != b.shape)
-    return err(fmt::format("shape {} vs {}", a.shapeStr(), b.shapeStr()));
-  if ((a.elem == ElemType::I32) != (b.elem == ElemType::I32))
-    return err("element types differ");
-  if (a.elem == ElemType::I32)
-    return a.i == b.i ? 0.0 : 1.0;
-  std::vector<float> x = a.toF32(), y = b.toF32();
-  double maxDiff = 0, maxRef = 0;
-  for (size_t k = 0; k < x.size(); ++k) {
-    double d = std::fabs((double)x[k] - y[k]);
-    if (std::isnan(x[k]) != std::isnan(y[k]))
-      d = INFINITY;
-    maxDiff = std::max(maxDiff, std::isnan(d) ? 0.0 : d);
-    maxRef = std::max(maxRef, (double)std::fabs(y[k]));
-  }
-  return maxDiff / std::max(maxRef, 1e-30);
-}
 
 namespace {
 
@@ -67,10 +48,6 @@ std::string describe(const SymbolBindings &b) {
   for (auto &x : kv)
     s += (s.empty() ? "" : ", ") + x;
   return s.empty() ? "no symbols" : s;
-}
-
-double tolerance(ElemType e, double rtol) {
-  return e == ElemType::F16 || e == ElemType::BF16 ? std::max(rtol, 2e-2) : rtol;
 }
 
 /// Bindings for `after` equivalent to `before`'s: the same symbols, plus any
@@ -148,12 +125,12 @@ private:
       return out.takeError();
     for (size_t r = 1; r < out->size(); ++r)
       for (size_t i = 0; i < (*out)[0].size(); ++i) {
-        auto e = relativeError((*out)[r][i], (*out)[0][i]);
-        if (!e)
-          return e.takeError();
-        if (*e > 0)
-          return err(fmt::format("result #{} differs between rank 0 and rank {} (rel {:.3g}): "
-                                 "it is not replicated", i, r, *e));
+        auto d = compareTensors((*out)[r][i], (*out)[0][i]);
+        if (!d)
+          return d.takeError();
+        if (d->numDiffer > 0)
+          return err(fmt::format("result #{} differs between rank 0 and rank {} (error {:.3g}): "
+                                 "it is not replicated", i, r, d->error));
       }
     return std::move((*out)[0]);
   }
@@ -164,15 +141,15 @@ private:
       return err(fmt::format("--verify-numerics: {} results before, {} after", ref.size(),
                              got.size()));
     for (size_t i = 0; i < ref.size(); ++i) {
-      auto e = relativeError(got[i], ref[i]);
-      if (!e)
+      auto d = compareTensors(got[i], ref[i]);
+      if (!d)
         return err(fmt::format("--verify-numerics: result #{} at {}: {}", i, describe(b),
-                               llvm::toString(e.takeError())));
-      double tol = tolerance(ref[i].elem, opts.rtol);
-      if (!(*e <= tol))
+                               llvm::toString(d.takeError())));
+      double tol = toleranceFor(ref[i].elem, opts.rtol);
+      if (!d->within(tol))
         return err(fmt::format("--verify-numerics: result #{} at {} differs: max abs error / "
-                               "max |expected| = {:.3g} > tolerance {:.1g}",
-                               i, describe(b), *e, tol));
+                               "max(max |expected|, 1) = {:.3g} > tolerance {:.1g}",
+                               i, describe(b), d->error, tol));
     }
     return llvm::Error::success();
   }

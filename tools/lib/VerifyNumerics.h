@@ -5,7 +5,9 @@
 // name; params created by a pass are derived from the original ones), at
 // several values of each symbol (1, the odd prime 7, the range's ends when
 // small), simulating ranks for SPMD functions, and fails with the pass's
-// name when an output differs beyond tolerance or the ranks disagree.
+// name when an output differs beyond tolerance (the rule and table of
+// runtime/Compare.h, with --verify-numerics-rtol as the f32 tolerance) or the
+// ranks disagree.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -16,13 +18,9 @@ namespace moe {
 
 struct NumericsOptions {
   uint64_t seed = 1;
-  double rtol = 1e-4; ///< for f32 outputs; f16/bf16 use 1e-2; i32 exact
+  double rtol = 1e-4; ///< for f32 outputs; the others: runtime/Compare.h's table
 };
 
 std::unique_ptr<PassInstrumentation> createVerifyNumerics(NumericsOptions o);
-
-/// Max |a - b| / max(max |b|, 1e-30) over the elements, or an error for a
-/// shape/type mismatch; i32 tensors must be equal (0 or 1).
-llvm::Expected<double> relativeError(const struct Tensor &a, const struct Tensor &b);
 
 } // namespace moe
