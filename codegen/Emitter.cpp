@@ -243,16 +243,18 @@ llvm::Value *KernelEmitter::loadElem(llvm::Value *base, ElemType elem, llvm::Val
 }
 
 /// f32 -> bf16 bits as ggml's GGML_FP32_TO_BF16 (runtime/Formats.cpp).
+/// f32 (or a vector of them) to bf16 bits, rounding to nearest even; NaN
+/// stays a quiet NaN.
 static llvm::Value *toBF16Bits(KernelEmitter &E, llvm::Value *x) {
   auto &B = E.B;
-  llvm::Value *u = B.CreateBitCast(x, E.i32());
-  llvm::Value *isNaN = B.CreateICmpUGT(B.CreateAnd(u, B.getInt32(0x7fffffff)),
-                                       B.getInt32(0x7f800000));
-  llvm::Value *nan = B.CreateOr(B.CreateLShr(u, 16), B.getInt32(64));
-  llvm::Value *bias = B.CreateAdd(B.getInt32(0x7fff), B.CreateAnd(B.CreateLShr(u, 16),
-                                                                  B.getInt32(1)));
-  llvm::Value *rnd = B.CreateLShr(B.CreateAdd(u, bias), 16);
-  return B.CreateTrunc(B.CreateSelect(isNaN, nan, rnd), B.getInt16Ty());
+  llvm::Type *it = x->getType()->getWithNewType(E.i32());
+  auto c = [&](uint32_t v) { return llvm::ConstantInt::get(it, v); };
+  llvm::Value *u = B.CreateBitCast(x, it);
+  llvm::Value *isNaN = B.CreateICmpUGT(B.CreateAnd(u, c(0x7fffffff)), c(0x7f800000));
+  llvm::Value *nan = B.CreateOr(B.CreateLShr(u, c(16)), c(64));
+  llvm::Value *bias = B.CreateAdd(c(0x7fff), B.CreateAnd(B.CreateLShr(u, c(16)), c(1)));
+  llvm::Value *rnd = B.CreateLShr(B.CreateAdd(u, bias), c(16));
+  return B.CreateTrunc(B.CreateSelect(isNaN, nan, rnd), x->getType()->getWithNewType(B.getInt16Ty()));
 }
 
 void KernelEmitter::storeElem(llvm::Value *base, ElemType elem, llvm::Value *off,
@@ -277,9 +279,14 @@ void KernelEmitter::storeElem(llvm::Value *base, ElemType elem, llvm::Value *off
 
 llvm::Value *KernelEmitter::roundTo(ElemType elem, llvm::Value *x) {
   if (elem == ElemType::F16)
-    return B.CreateFPExt(B.CreateFPTrunc(x, B.getHalfTy()), f32());
-  if (elem == ElemType::BF16)
-    return B.CreateBitCast(B.CreateShl(B.CreateZExt(toBF16Bits(*this, x), i32()), 16), f32());
+    return B.CreateFPExt(B.CreateFPTrunc(x, x->getType()->getWithNewType(B.getHalfTy())),
+                         x->getType());
+  if (elem == ElemType::BF16) {
+    llvm::Type *it = x->getType()->getWithNewType(i32());
+    return B.CreateBitCast(B.CreateShl(B.CreateZExt(toBF16Bits(*this, x), it),
+                                       llvm::ConstantInt::get(it, 16)),
+                           x->getType());
+  }
   return x;
 }
 

@@ -42,6 +42,9 @@ struct LowerState {
   /// The routing scratch buffer of each ids value that a matmul_id routes by
   /// (shared by every matmul_id with the same ids).
   llvm::DenseMap<const Value *, unsigned> routeOf;
+  /// The scratch buffer of each activation value quantised for act = q8_0
+  /// matmuls (shared by every matmul reading it).
+  llvm::DenseMap<const Value *, unsigned> quantOf;
   /// The CPU the kernels are specialised to.
   Target target;
 
@@ -102,7 +105,8 @@ public:
   /// An mxfp4 E8M0 exponent (i8, or a vector of them) as its half scale
   /// 2^(e - 128) in f32 (runtime/Formats.h's e8m0ToF32Half).
   llvm::Value *e8m0Half(llvm::Value *e8);
-  /// f32 rounded to f16/bf16 and back, as a stored value would be.
+  /// f32 (or a vector of them) rounded to f16/bf16 and back, as a stored
+  /// value would be.
   llvm::Value *roundTo(ElemType elem, llvm::Value *x);
 
   /// Element `idx` of `v` (see the file comment).

@@ -32,6 +32,19 @@ static void forEachPosition(KernelEmitter &E, const Shape &shape, int64_t axis,
   }, "pos");
 }
 
+/// What each kernel here starts from: its operand `x` (of shape `xs`),
+/// the axis it works along, its result's buffer and type.
+struct RowsOf {
+  const Value *x;
+  const Shape &xs;
+  int64_t ax;
+  llvm::Value *base;
+  const TensorType &ty;
+  RowsOf(KernelEmitter &E, const Operation &op, int64_t axis)
+      : x(op.getOperand(0)), xs(x->getType().dims), ax(axis),
+        base(E.bufferPtr(E.S.bufferOf.lookup(op.getResult()))), ty(op.getResult()->getType()) {}
+};
+
 static DimExpr withoutAxis(const Shape &shape, int64_t axis) {
   DimExpr n(1);
   for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
@@ -53,13 +66,9 @@ static llvm::Value *maxNaN(KernelEmitter &E, llvm::Value *acc, llvm::Value *x) {
 
 Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
   auto &B = E.B;
-  const Value *x = op.getOperand(0), *v = op.getResult();
-  const Shape &xs = x->getType().dims;
-  int64_t ax = axisOf(op, xs.size());
+  auto [x, xs, ax, base, ty] = RowsOf(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
   bool keep = op.attrs().getFlag("keepdim");
   OpKind k = op.getKind();
-  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
-  const TensorType &ty = v->getType();
   forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
     llvm::Value *len = E.dim(xs[ax]);
     llvm::Value *r;
@@ -92,11 +101,7 @@ Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
 
 Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
   auto &B = E.B;
-  const Value *x = op.getOperand(0), *v = op.getResult();
-  const Shape &xs = x->getType().dims;
-  int64_t ax = axisOf(op, xs.size());
-  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
-  const TensorType &ty = v->getType();
+  auto [x, xs, ax, base, ty] = RowsOf(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
   scalar::Params none;
   forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
     llvm::Value *len = E.dim(xs[ax]);
@@ -124,13 +129,9 @@ Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
 /// rms_norm and layer_norm over the last axis, in double (InterpReduce.cpp).
 Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
   auto &B = E.B;
-  const Value *x = op.getOperand(0), *v = op.getResult();
-  const Shape &xs = x->getType().dims;
-  int64_t ax = xs.size() - 1;
+  auto [x, xs, ax, base, ty] = RowsOf(E, op, op.getOperand(0)->getType().rank() - 1);
   bool layer = op.is(OpKind::LayerNorm);
   double eps = op.getInfo().attrOrDefault(op.attrs(), "eps")->getNumber();
-  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
-  const TensorType &ty = v->getType();
   auto zero = llvm::ConstantFP::get(E.f64(), 0.0);
   /// A broadcast operand (weight, bias) at idx, as double.
   auto operandAt = [&](unsigned i, ArrayRef<llvm::Value *> idx) {
@@ -204,13 +205,9 @@ static llvm::Value *before(KernelEmitter &E, bool desc, llvm::Value *ai, llvm::V
 
 Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
   auto &B = E.B;
-  const Value *x = op.getOperand(0), *v = op.getResult();
-  const Shape &xs = x->getType().dims;
-  int64_t ax = xs.size() - 1;
+  auto [x, xs, ax, base, ty] = RowsOf(E, op, op.getOperand(0)->getType().rank() - 1);
   bool topk = op.is(OpKind::Topk);
   bool desc = topk || op.attrs().getFlag("desc");
-  llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
-  const TensorType &ty = v->getType();
   forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
     llvm::Value *n = E.dim(xs[ax]);
     auto valueAt = [&](llvm::Value *i) {

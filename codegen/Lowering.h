@@ -115,8 +115,9 @@ Extent emitSoftmaxKernel(KernelEmitter &, const Operation &);
 Extent emitNormKernel(KernelEmitter &, const Operation &);
 Extent emitSortKernel(KernelEmitter &, const Operation &);
 
-// KernelsMatmul.cpp: matmul, and matmul_id with the routing kernel of its ids.
-Extent emitMatmulKernel(KernelEmitter &, const Operation &);
+// KernelsMatmul.cpp (and MatmulParts.h): matmul, and matmul_id with the
+// routing kernel of its ids; by activation precision (`act`).
+void kernelMatmul(StepBuilder &, const Operation &, unsigned);
 void kernelMatmulId(StepBuilder &, const Operation &, unsigned);
 
 // KernelsStore.cpp: all_reduce (a store of the operand, then the reduction).
@@ -132,7 +133,7 @@ inline constexpr OpLowering kKernel(KernelFn f, unsigned memoryOperands = 0) {
 }
 
 // linear
-inline constexpr OpLowering lowerMatmul = kKernel(singleKernel<emitMatmulKernel>, 0b11);
+inline constexpr OpLowering lowerMatmul = kKernel(kernelMatmul, 0b11);
 inline constexpr OpLowering lowerMatmulId = kKernel(kernelMatmulId, 0b11);
 inline constexpr OpLowering lowerAddId = kFused(exprAddId);
 

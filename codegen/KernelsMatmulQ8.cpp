@@ -1,0 +1,307 @@
+//===- KernelsMatmulQ8.cpp - matmul on 8-bit quantised activations --------===//
+//
+// act = q8_0 (docs/IR.md): the activation rows are quantised once, by their
+// own kernel, to 8-bit blocks of 32 as ggml's reference quantiser does (the
+// f16-rounded scale d, and each block's sum of codes); the weights' blocks
+// (q8_0, q4_0, mxfp4) are integer codes times a scale. A dot product is then
+// Σ_blocks (dx * dw) * Σ_i qx_i * w_i, the inner sums exact in 32-bit
+// integers, the product of the scales rounded to f32 as the interpreter
+// rounds it, accumulated in f32.
+//
+// Per item, a column tile of TR = TG x L weight rows (L = 32-bit lanes of a
+// vector: 16 with AVX-512, 8 with AVX2) is repacked once into a stack tile
+// in which one vector holds, for L rows, 4 consecutive codes of each (so a
+// lane is a row), plus offset o, then every activation row of the item is
+// multiplied against it, TM rows at a time: for each 4 codes of a token
+// (broadcast), one 4-way byte dot product per group of L rows accumulates
+// into 32-bit lanes (AVX-512 VNNI: vpdpbusd, unsigned weight bytes times
+// signed activation bytes; AVX2: vpmaddubsw + vpmaddwd; otherwise plain
+// integer IR), and once per block the lanes are scaled into f32
+// accumulators, so the results need no horizontal sums. The offset o makes
+// weight codes unsigned (q8_0: 128, q4_0: 8, mxfp4: 12); the accumulator
+// starts each block at -o * Σ qx, so the sum is exact. AVX2 has no
+// saturation-free unsigned q8_0 form, so q8_0 keeps signed codes there and
+// multiplies |w| by sign(w) * qx (ggml's sign trick).
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/MatmulParts.h"
+
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/IntrinsicsX86.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using namespace moe::codegen::mm;
+
+namespace {
+enum class Isa { Vnni512, Avx2, Generic };
+
+/// The int8 kernel's shape and instructions for a target and weight type.
+struct Q8Mode {
+  Isa isa;
+  unsigned lanes; ///< i32 lanes of a vector: rows per group
+  unsigned tg;    ///< groups of rows in a column tile
+  unsigned tm;    ///< activation rows in a register tile
+  int offset;     ///< added to the weight codes in the tile
+};
+
+Q8Mode q8Mode(const Target &t, ElemType welem) {
+  int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
+  if (t.avx512vnni)
+    return {Isa::Vnni512, 16, 2, 4, unsignedOffset};
+  if (t.avx2)
+    return {Isa::Avx2, 8, 2, 2, welem == ElemType::Q8_0 ? 0 : unsignedOffset};
+  return {Isa::Generic, 8, 1, 2, 0};
+}
+
+/// Bytes per quantised activation row of K elements, laid out as
+/// q[K] (i8) | d[K/32] (f32) | s[K/32] (i32): 2K, so every part is aligned.
+DimExpr quantRowBytes(const DimExpr &K) { return K * DimExpr(2); }
+
+/// Quantises every row of `x` (seen as [rows, K]) into scratch `quant`.
+Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
+  auto &B = E.B;
+  const Shape &xs = x->getType().dims;
+  const DimExpr &K = xs.back();
+  DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
+  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
+  llvm::Value *k = E.dim(K);
+  auto *v32f = vec(E.f32(), 32);
+  E.loop(E.begin, E.end, [&](llvm::Value *row) {
+    llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
+    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(row, E.dim(quantRowBytes(K))));
+    llvm::Value *dr = B.CreateGEP(E.i8(), qr, k);
+    llvm::Value *sr = B.CreateGEP(E.i8(), dr, B.CreateUDiv(k, E.c64(8)));
+    E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
+      llvm::Value *xv = B.CreateAlignedLoad(
+          v32f, B.CreateGEP(E.f32(), xr, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
+      llvm::Value *amax = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_fmax, {v32f},
+                                            {E.intrinsic(llvm::Intrinsic::fabs, {xv})});
+      llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
+      llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
+                                       B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
+      llvm::Value *qf = E.intrinsic(llvm::Intrinsic::round,
+                                    {B.CreateFMul(xv, B.CreateVectorSplat(32, id))});
+      llvm::Value *q = B.CreateIntrinsic(llvm::Intrinsic::fptosi_sat,
+                                         {vec(E.i8(), 32), v32f}, {qf});
+      B.CreateAlignedStore(q, B.CreateGEP(E.i8(), qr, B.CreateMul(blk, E.c64(32))),
+                           llvm::Align(1));
+      E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
+      llvm::Value *s = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_add, {vec(E.i32(), 32)},
+                                         {B.CreateSExt(q, vec(E.i32(), 32))});
+      E.storeElem(sr, ElemType::I32, blk, s);
+    }, "blk");
+  }, "row");
+  E.finish();
+  return {rows, grainFor(K)};
+}
+
+/// acc + the 4-way byte dot products of `w` (unsigned codes, or signed in
+/// signed mode) and `x` (signed), lane by lane.
+llvm::Value *dot4(KernelEmitter &E, const Q8Mode &m, llvm::Value *acc, llvm::Value *w,
+                  llvm::Value *wabs, llvm::Value *x) {
+  auto &B = E.B;
+  unsigned L = m.lanes;
+  auto *bytes = vec(E.i8(), 4 * L);
+  switch (m.isa) {
+  case Isa::Vnni512:
+    return B.CreateIntrinsic(llvm::Intrinsic::x86_avx512_vpdpbusd_512, {}, {acc, w, x});
+  case Isa::Avx2: {
+    llvm::Value *wb = B.CreateBitCast(w, bytes), *xb = B.CreateBitCast(x, bytes);
+    llvm::Value *a = wb, *b = xb;
+    if (m.offset == 0) { // |w| times sign(w) * x
+      a = B.CreateBitCast(wabs, bytes);
+      b = B.CreateIntrinsic(llvm::Intrinsic::x86_avx2_psign_b, {}, {xb, wb});
+    }
+    llvm::Value *p16 = B.CreateIntrinsic(llvm::Intrinsic::x86_avx2_pmadd_ub_sw, {}, {a, b});
+    llvm::Value *p32 = B.CreateIntrinsic(llvm::Intrinsic::x86_avx2_pmadd_wd, {},
+                                         {p16, B.CreateVectorSplat(16, B.getInt16(1))});
+    return B.CreateAdd(acc, p32);
+  }
+  case Isa::Generic: {
+    auto *wide = vec(E.i32(), 4 * L);
+    llvm::Value *p = B.CreateMul(B.CreateSExt(B.CreateBitCast(w, bytes), wide),
+                                 B.CreateSExt(B.CreateBitCast(x, bytes), wide));
+    llvm::Value *sum = acc;
+    for (unsigned j = 0; j < 4; ++j) {
+      llvm::SmallVector<int, 16> lanes;
+      for (unsigned l = 0; l < L; ++l)
+        lanes.push_back(4 * l + j);
+      sum = B.CreateAdd(sum, B.CreateShuffleVector(p, lanes));
+    }
+    return sum;
+  }
+  }
+  llvm_unreachable("isa");
+}
+
+/// The stack tile of one column tile: codes then scales (see repack).
+struct Q8Tile {
+  llvm::Value *base, *nb; ///< byte pointer; blocks per row
+  const Q8Mode &m;
+  /// The vector of codes of group g, block b, quad qd (L rows x 4 bytes).
+  llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
+    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
+    llvm::Value *off = E.B.CreateMul(E.B.CreateAdd(E.B.CreateMul(gb, E.c64(8)), E.c64(qd)),
+                                     E.c64(4 * m.lanes));
+    return E.B.CreateGEP(E.i8(), base, off);
+  }
+  /// The L scales of group g, block b (f32).
+  llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
+    llvm::Value *codeBytes = E.B.CreateMul(nb, E.c64(32 * m.lanes * m.tg));
+    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
+    return E.B.CreateGEP(E.i8(), base,
+                         E.B.CreateAdd(codeBytes, E.B.CreateMul(gb, E.c64(4 * m.lanes))));
+  }
+};
+
+/// Repacks weight rows [c, c + TR) of the item (rows at or past n1 read
+/// row n1 - 1 with scale 0) into the tile.
+void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, llvm::Value *c) {
+  auto &B = E.B;
+  int64_t bb = rowBytes(welem, 32);
+  for (unsigned g = 0; g < t.m.tg; ++g)
+    for (unsigned l = 0; l < t.m.lanes; ++l) {
+      llvm::Value *n = B.CreateAdd(c, E.c64(g * t.m.lanes + l));
+      llvm::Value *valid = B.CreateICmpSLT(n, it.n1);
+      llvm::Value *row = it.weightAt(B.CreateSelect(valid, n, B.CreateSub(it.n1, E.c64(1))));
+      E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+        auto [codes, d] = blockCodes(E, welem, B.CreateGEP(E.i8(), row, B.CreateMul(b, E.c64(bb))));
+        if (t.m.offset)
+          codes = B.CreateAdd(codes, B.CreateVectorSplat(32, B.getInt8((int8_t)t.m.offset)));
+        llvm::Value *dw = B.CreateBitCast(codes, vec(E.i32(), 8));
+        for (unsigned qd = 0; qd < 8; ++qd)
+          B.CreateAlignedStore(B.CreateExtractElement(dw, qd),
+                               B.CreateConstGEP1_64(E.i8(), t.codes(E, g, b, qd), 4 * l),
+                               llvm::Align(4));
+        E.storeElem(t.scales(E, g, b), ElemType::F32, E.c64(l),
+                    B.CreateSelect(valid, d, E.cf(0.0f)));
+      }, "blk");
+    }
+}
+
+/// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
+/// TR rows of the tile; outputs at or past n1 are not stored.
+void microTile(KernelEmitter &E, const Q8Tile &t, llvm::ArrayRef<llvm::Value *> qx,
+               llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k, llvm::Value *c,
+               llvm::Value *n1) {
+  auto &B = E.B;
+  const Q8Mode &m = t.m;
+  unsigned L = m.lanes, tm = qx.size();
+  auto *vf = vec(E.f32(), L), *vi = vec(E.i32(), L);
+  std::vector<llvm::Value *> facc;
+  for (unsigned a = 0; a < tm * m.tg; ++a) {
+    facc.push_back(entryAlloca(E, vf));
+    B.CreateStore(llvm::ConstantAggregateZero::get(vf), facc.back());
+  }
+  llvm::Value *dOff = k, *sOff = B.CreateAdd(k, B.CreateUDiv(k, E.c64(8)));
+  E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+    std::vector<llvm::Value *> dx(tm), iacc(tm * m.tg);
+    for (unsigned i = 0; i < tm; ++i) {
+      llvm::Value *b4 = B.CreateMul(b, E.c64(4));
+      dx[i] = B.CreateAlignedLoad(E.f32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(dOff, b4)),
+                                  llvm::Align(4));
+      llvm::Value *init = llvm::ConstantAggregateZero::get(vi);
+      if (m.offset) {
+        llvm::Value *s = B.CreateAlignedLoad(E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(sOff, b4)),
+                                             llvm::Align(4));
+        init = B.CreateVectorSplat(L, B.CreateMul(s, B.getInt32(-m.offset)));
+      }
+      for (unsigned g = 0; g < m.tg; ++g)
+        iacc[i * m.tg + g] = init;
+    }
+    for (unsigned qd = 0; qd < 8; ++qd) {
+      std::vector<llvm::Value *> w(m.tg), wabs(m.tg, nullptr);
+      for (unsigned g = 0; g < m.tg; ++g) {
+        w[g] = B.CreateAlignedLoad(vi, t.codes(E, g, b, qd), llvm::Align(4));
+        if (m.isa == Isa::Avx2 && m.offset == 0)
+          wabs[g] = B.CreateBitCast(
+              B.CreateBinaryIntrinsic(llvm::Intrinsic::abs, B.CreateBitCast(w[g], vec(E.i8(), 4 * L)),
+                                      B.getFalse()),
+              vi);
+      }
+      for (unsigned i = 0; i < tm; ++i) {
+        llvm::Value *q = B.CreateAlignedLoad(
+            E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd))),
+            llvm::Align(4));
+        llvm::Value *xs = B.CreateVectorSplat(L, q);
+        for (unsigned g = 0; g < m.tg; ++g)
+          iacc[i * m.tg + g] = dot4(E, m, iacc[i * m.tg + g], w[g], wabs[g], xs);
+      }
+    }
+    for (unsigned g = 0; g < m.tg; ++g) {
+      llvm::Value *dw = B.CreateAlignedLoad(vf, t.scales(E, g, b), llvm::Align(4));
+      for (unsigned i = 0; i < tm; ++i) {
+        llvm::Value *s = B.CreateFMul(dw, B.CreateVectorSplat(L, dx[i]));
+        llvm::Value *a = facc[i * m.tg + g];
+        B.CreateStore(fma(E, B.CreateSIToFP(iacc[i * m.tg + g], vf), s, B.CreateLoad(vf, a)), a);
+      }
+    }
+  }, "blk");
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  for (unsigned g = 0; g < m.tg; ++g) {
+    llvm::Value *first = B.CreateAdd(c, E.c64(g * L));
+    llvm::Value *mask = B.CreateICmpSLT(B.CreateAdd(B.CreateVectorSplat(L, first),
+                                                    llvm::ConstantVector::get(iota)),
+                                        B.CreateVectorSplat(L, n1));
+    for (unsigned i = 0; i < tm; ++i)
+      B.CreateMaskedStore(B.CreateLoad(vf, facc[i * m.tg + g]),
+                          B.CreateGEP(E.f32(), outs[i], first), llvm::Align(4), mask);
+  }
+}
+} // namespace
+
+unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
+  const Value *x = op.getOperand(0);
+  if (!K.S.quantOf.count(x)) {
+    const Shape &xs = x->getType().dims;
+    BufferDesc d;
+    d.kind = BufferKind::Scratch;
+    d.scratchBytes = numElements(Shape(xs.begin(), xs.end() - 1)) * quantRowBytes(xs.back());
+    d.name = "q8_0(%" + x->getName() + ")";
+    unsigned quant = K.addBuffer(std::move(d));
+    K.S.quantOf[x] = quant;
+    K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) { return emitQuantize(E, x, quant); });
+  }
+  return K.S.quantOf.lookup(x);
+}
+
+int64_t mm::q8ColumnBlock(const KernelEmitter &E) {
+  Q8Mode m = q8Mode(E.S.target, ElemType::Q8_0);
+  return 2 * m.lanes * m.tg;
+}
+
+ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant) {
+  auto &B = E.B;
+  const Value *x = op.getOperand(0), *w = op.getOperand(1);
+  const DimExpr K = x->getType().dims.back();
+  ElemType welem = w->getType().elem;
+  Q8Mode m = q8Mode(E.S.target, welem);
+  llvm::Value *k = E.dim(K), *nb = B.CreateUDiv(k, E.c64(32));
+  llvm::Value *tileBytes = B.CreateMul(B.CreateAdd(k, B.CreateMul(nb, E.c64(4))),
+                                       E.c64(m.lanes * m.tg));
+  auto *tile = B.CreateAlloca(E.i8(), tileBytes, "q8tile");
+  tile->setAlignment(llvm::Align(64));
+  llvm::Value *qb = E.bufferPtr(quant), *rowBytes = E.dim(quantRowBytes(K));
+  return [&E, m, welem, k, nb, tile, qb, rowBytes](const Item &it) {
+    auto &B = E.B;
+    Q8Tile t{tile, nb, m};
+    unsigned tr = m.lanes * m.tg;
+    llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
+    E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
+      llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
+      repack(E, t, welem, it, c);
+      tiledLoop(E, it.lo, it.hi, m.tm, [&](llvm::Value *p, unsigned tm) {
+        std::vector<llvm::Value *> qx, outs;
+        for (unsigned i = 0; i < tm; ++i) {
+          llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+          qx.push_back(B.CreateGEP(E.i8(), qb, B.CreateMul(it.xRow(pi), rowBytes)));
+          outs.push_back(it.outRow(pi));
+        }
+        microTile(E, t, qx, outs, k, c, it.n1);
+      }, "rows");
+    }, "ctile");
+  };
+}

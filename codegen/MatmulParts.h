@@ -1,0 +1,82 @@
+//===- MatmulParts.h - What the matmul kernels share ------------*- C++ -*-===//
+//
+// Private to codegen/KernelsMatmul*.cpp. The matmul and matmul_id kernels
+// are one loop over *items* (a block of activation rows x a block of output
+// columns) around a per-item body that depends on the activation precision
+// (the op's `act`): f32 tiles (KernelsMatmul.cpp) or int8 tiles on
+// quantised activations (KernelsMatmulQ8.cpp). This header has the item
+// loops, the routing of matmul_id, and the weight-block decoding both use.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "codegen/Lowering.h"
+
+namespace moe::codegen::mm {
+
+llvm::FixedVectorType *vec(llvm::Type *t, unsigned n);
+/// Horizontal sum of a float vector (a tree: the lanes are partial sums).
+llvm::Value *hsum(KernelEmitter &E, llvm::Value *v);
+llvm::Value *fma(KernelEmitter &E, llvm::Value *a, llvm::Value *b, llvm::Value *c);
+/// `n` consecutive stored elements of a float type at element `off` of `p`,
+/// as <n x float>.
+llvm::Value *loadFloatVec(KernelEmitter &E, ElemType elem, llvm::Value *p, llvm::Value *off,
+                          unsigned n);
+/// The integer codes of the block at byte `p` of a q8_0/q4_0/mxfp4 row as
+/// <32 x i8> (q8_0: qs; q4_0: nibble - 8; mxfp4: the doubled E2M1 value,
+/// -12..12) and its scale as f32 (the f16 d; mxfp4: 2^(e - 128)), so that
+/// value j = code j * scale exactly.
+std::pair<llvm::Value *, llvm::Value *> blockCodes(KernelEmitter &E, ElemType elem, llvm::Value *p);
+/// The same block as <32 x float> codes and the scale.
+std::pair<llvm::Value *, llvm::Value *> decodeBlock(KernelEmitter &E, ElemType elem, llvm::Value *p);
+/// Byte pointer to row `row` (i64) of a weight buffer with rows of K elements.
+llvm::Value *weightRow(KernelEmitter &E, llvm::Value *base, ElemType welem, const DimExpr &K,
+                       llvm::Value *row);
+llvm::Value *minI64(KernelEmitter &E, llvm::Value *a, llvm::Value *b);
+llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b);
+/// if (cond) body(); the builder ends after it.
+void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &body);
+/// An alloca in the kernel's entry block (promoted to registers by LLVM).
+llvm::Value *entryAlloca(KernelEmitter &E, llvm::Type *t);
+/// for (i = lo; i + step <= hi; i += step) body(i, step); then
+/// for (; i < hi; ++i) body(i, 1).
+void tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
+               const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name);
+
+/// The activation precision of a matmul/matmul_id: its `act` attribute,
+/// f32 when it has none.
+ElemType actOf(const Operation &op);
+
+/// One item of work: activation rows at list positions [lo, hi) times
+/// output columns [n0, n1). Position p reads activation row `xRow(p)` (a
+/// row of the operand seen as [rows, K]) and writes its outputs from
+/// `outRow(p)` (an f32 pointer at column 0); weight row n is at byte
+/// pointer `weightAt(n)`.
+struct Item {
+  llvm::Value *lo, *hi, *n0, *n1;
+  std::function<llvm::Value *(llvm::Value *)> xRow, outRow, weightAt;
+};
+using ItemFn = std::function<void(const Item &)>;
+
+/// matmul: items are (block of `rowBlock` rows, block of `colBlock`
+/// columns) tiles; `item` is emitted in the loop over the step's range.
+Extent emitMatmulItems(KernelEmitter &E, const Operation &op, int64_t rowBlock, int64_t colBlock,
+                       const ItemFn &item);
+/// matmul_id: items are (expert, block of `colBlock` columns); the rows of
+/// an item are the (token, slot) pairs routed to the expert (the routing
+/// scratch `route`); an expert no token was routed to costs nothing.
+Extent emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned route, int64_t colBlock,
+                         const ItemFn &item);
+/// The routing scratch of matmul_id `op`'s ids (one kernel per ids value,
+/// shared by every matmul_id routing by them).
+unsigned routeFor(StepBuilder &K, const Operation &op);
+
+/// The int8 (act = q8_0) parts, KernelsMatmulQ8.cpp: the scratch holding
+/// the op's activation rows quantised (one kernel per activation value,
+/// shared), and the per-item body on it.
+unsigned quantizedActivations(StepBuilder &K, const Operation &op);
+/// Output columns per item of the int8 kernels.
+int64_t q8ColumnBlock(const KernelEmitter &E);
+ItemFn q8Items(KernelEmitter &E, const Operation &op, unsigned quant);
+
+} // namespace moe::codegen::mm
