@@ -41,7 +41,8 @@ static std::vector<AttrSpec> parseSpecs(llvm::StringRef text) {
     if (!dflt.empty()) {
       s.optional = true;
       double d = std::strtod(dflt.str().c_str(), nullptr);
-      s.dflt = s.kind == AttrSpec::Kind::Int || s.kind == AttrSpec::Kind::Dim
+      s.dflt = s.kind == AttrSpec::Kind::Elem ? Attribute::getIdent(dflt.trim().str())
+               : s.kind == AttrSpec::Kind::Int || s.kind == AttrSpec::Kind::Dim
                    ? Attribute::getInt((int64_t)d)
                    : Attribute::getFloat(d);
     }

@@ -54,7 +54,43 @@ Expected<int64_t> axisAttr(const OpInfo &info, const AttrDict &attrs,
 #define TRY(e)                                                                 \
   if (auto E_ = (e))                                                           \
     return E_;
+
+/// `act` of a matmul/matmul_id against its weight type and contraction dim K:
+/// f32 always; otherwise exactly the weight type's vecDotType, and for q8_0
+/// activations (blocks of 32 along K) K a multiple of 32.
+llvm::Error checkAct(const AttrDict &attrs, const TensorType &w, const DimExpr &K) {
+  auto *a = attrs.get("act");
+  if (!a)
+    return llvm::Error::success();
+  auto act = a->kind() == Attribute::Kind::Ident ? parseElemType(a->getIdent())
+                                                 : std::nullopt;
+  if (!act)
+    return err("attribute 'act' must be an element type, got {}", a->str());
+  if (*act != ElemType::F32 && *act != ElemType::BF16 && *act != ElemType::Q8_0)
+    return err("act = {} is not an activation precision (f32, bf16 or q8_0)",
+               a->getIdent());
+  if (*act != ElemType::F32 && *act != vecDotType(w.elem))
+    return err("act = {} needs {} weights, got {}", a->getIdent(),
+               *act == ElemType::Q8_0 ? "q8_0, q4_0 or mxfp4" : "bf16", shapeOf(w));
+  if (*act == ElemType::Q8_0 && !K.isMultipleOf(32))
+    return err("act = q8_0 needs the contraction dim K to be a multiple of 32, got {}",
+               K.str());
+  return llvm::Error::success();
+}
 } // namespace
+
+ElemType moe::activationType(const OpInfo &info, const AttrDict &attrs) {
+  auto *a = info.attrOrDefault(attrs, "act");
+  if (!a || a->kind() != Attribute::Kind::Ident)
+    return ElemType::F32;
+  return parseElemType(a->getIdent()).value_or(ElemType::F32);
+}
+
+ElemType moe::vecDotType(ElemType weight) {
+  if (isQuantized(weight))
+    return ElemType::Q8_0;
+  return weight == ElemType::BF16 ? ElemType::BF16 : ElemType::F32;
+}
 
 std::optional<Shape> moe::broadcastShapes(const Shape &a, const Shape &b) {
   size_t n = std::max(a.size(), b.size());
@@ -86,7 +122,7 @@ bool moe::provablyLE(const DimExpr &d, const DimExpr &bound, const SymbolRanges 
 namespace moe::shape_rules {
 
 Expected<TensorType> inferMatmul(const OpInfo &, ArrayRef<TensorType> ops,
-                                 const AttrDict &, const SymbolRanges &) {
+                                 const AttrDict &attrs, const SymbolRanges &) {
   auto &x = ops[0], &w = ops[1];
   TRY(requireFloat(x, 0));
   if (x.rank() < 2)
@@ -95,13 +131,14 @@ Expected<TensorType> inferMatmul(const OpInfo &, ArrayRef<TensorType> ops,
   if (w.elem == ElemType::I32)
     return err("weight must be a float or quantised type, got {}", shapeOf(w));
   TRY(requireDimEq(x.dims.back(), w.dims[1], "contraction dim K (x[..., K] vs w[N, K])"));
+  TRY(checkAct(attrs, w, x.dims.back()));
   Shape r(x.dims.begin(), x.dims.end() - 1);
   r.push_back(w.dims[0]);
   return TensorType(r, ElemType::F32);
 }
 
 Expected<TensorType> inferMatmulId(const OpInfo &, ArrayRef<TensorType> ops,
-                                   const AttrDict &, const SymbolRanges &) {
+                                   const AttrDict &attrs, const SymbolRanges &) {
   auto &x = ops[0], &w = ops[1], &ids = ops[2];
   TRY(requireFloat(x, 0));
   TRY(requireRank(x, 3, "input (operand #0, [T, B, K])"));
@@ -115,6 +152,7 @@ Expected<TensorType> inferMatmulId(const OpInfo &, ArrayRef<TensorType> ops,
     return err("input dim B must be 1 or k = {}, got {}", ids.dims[1].str(),
                x.dims[1].str());
   TRY(requireDimEq(x.dims[2], w.dims[2], "contraction dim K (x[T, B, K] vs w[E, N, K])"));
+  TRY(checkAct(attrs, w, x.dims[2]));
   return TensorType({x.dims[0], ids.dims[1], w.dims[1]}, ElemType::F32);
 }
 

@@ -42,4 +42,13 @@ namespace moe {
 std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b);
 /// True when `d` is provably <= `bound` for every symbol value in range.
 bool provablyLE(const DimExpr &d, const DimExpr &bound, const SymbolRanges &r);
+
+/// The activation precision of a matmul/matmul_id: its `act` attribute, f32
+/// when absent (docs/IR.md, "Activation precision"). Precondition: the op
+/// verified, so a written `act` names an element type.
+ElemType activationType(const OpInfo &info, const AttrDict &attrs);
+/// ggml's vec_dot_type for a weight type, as moe uses it: q8_0 for the block
+/// types, bf16 for bf16, f32 (exact) for f32 and f16. The only `act` besides
+/// f32 the verifier accepts with that weight type.
+ElemType vecDotType(ElemType weight);
 } // namespace moe

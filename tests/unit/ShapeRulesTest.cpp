@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "ir/Builder.h"
 #include "tests/unit/IRTestUtil.h"
+#include "ir/ShapeRules.h"
 #include "ir/Verifier.h"
 
 #include <gtest/gtest.h>
@@ -299,6 +300,46 @@ TEST(ShapeRules, MatmulId) {
                      ranges(), "operand #0 cannot be block-quantised");
   EXPECT_CHECK_ERROR(OpKind::MatmulId, (Ops{f32({T, 1, 64}), f32({4, 32, 64})}), {}, ranges(),
                      "expects 3 operands, got 2");
+}
+
+TEST(ShapeRules, MatmulAct) {
+  auto act = [](const char *a) { return attrs({{"act", Ident(a)}}); };
+  // Each weight type takes f32 and its vec_dot_type; nothing else.
+  struct Case { ElemType w; const char *ok; const char *bad; const char *msg; };
+  for (auto c : {Case{ElemType::Q8_0, "q8_0", "bf16", "needs bf16 weights"},
+                 Case{ElemType::Q4_0, "q8_0", "bf16", "needs bf16 weights"},
+                 Case{ElemType::MXFP4, "q8_0", "bf16", "needs bf16 weights"},
+                 Case{ElemType::BF16, "bf16", "q8_0", "needs q8_0, q4_0 or mxfp4 weights"},
+                 Case{ElemType::F16, "f32", "bf16", "needs bf16 weights"},
+                 Case{ElemType::F32, "f32", "q8_0", "needs q8_0, q4_0 or mxfp4 weights"}}) {
+    SCOPED_TRACE(elemTypeName(c.w).str());
+    EXPECT_EQ(elemTypeName(vecDotType(c.w)), c.ok);
+    EXPECT_TYPE(OpKind::Matmul, (Ops{f32({T, 64}), ty({8, 64}, c.w)}), act("f32"), ranges(),
+                f32({T, 8}));
+    EXPECT_TYPE(OpKind::Matmul, (Ops{f32({T, 64}), ty({8, 64}, c.w)}), act(c.ok), ranges(),
+                f32({T, 8}));
+    EXPECT_TYPE(OpKind::MatmulId, (Ops{f32({T, 1, 64}), ty({4, 8, 64}, c.w), i32({T, 2})}),
+                act(c.ok), ranges(), f32({T, 2, 8}));
+    EXPECT_SHAPE_ERROR(OpKind::Matmul, (Ops{f32({T, 64}), ty({8, 64}, c.w)}), act(c.bad),
+                       ranges(), c.msg);
+    EXPECT_SHAPE_ERROR(OpKind::MatmulId,
+                       (Ops{f32({T, 1, 64}), ty({4, 8, 64}, c.w), i32({T, 2})}), act(c.bad),
+                       ranges(), c.msg);
+  }
+  // A contraction dim that is not a multiple of 32 (unreachable through the
+  // verifier, which already requires it of block-quantised params).
+  EXPECT_SHAPE_ERROR(OpKind::Matmul, (Ops{f32({T, 48}), ty({8, 48}, ElemType::Q8_0)}),
+                     act("q8_0"), ranges(), "multiple of 32, got 48");
+  EXPECT_TYPE(OpKind::Matmul, (Ops{f32({T, T * DimExpr(32)}), ty({8, T * DimExpr(32)}, ElemType::Q4_0)}),
+              act("q8_0"), ranges(), f32({T, 8}));
+  // Not an activation precision; not an element type.
+  EXPECT_SHAPE_ERROR(OpKind::Matmul, (Ops{f32({T, 64}), ty({8, 64}, ElemType::F16)}),
+                     act("f16"), ranges(), "not an activation precision");
+  EXPECT_CHECK_ERROR(OpKind::Matmul, (Ops{f32({T, 64}), f32({8, 64})}), act("f64"), ranges(),
+                     "attribute 'act' must be an element type");
+  // The default, read through the op table.
+  EXPECT_EQ(activationType(getOpInfo(OpKind::Matmul), {}), ElemType::F32);
+  EXPECT_EQ(activationType(getOpInfo(OpKind::MatmulId), act("q8_0")), ElemType::Q8_0);
 }
 
 TEST(ShapeRules, AddId) {
