@@ -112,6 +112,10 @@ struct RunFlags {
                                                       "(default $XDG_CACHE_HOME/moe)"),
                                 cl::value_desc("DIR"), cl::cat(cat)};
   cl::opt<bool> perf{"perf", cl::desc("Register JIT code with perf and gdb"), cl::cat(cat)};
+  cl::opt<std::string> cpu{"cpu", cl::desc("The CPU the JIT generates code for (default: the host): "
+                                           "an LLVM CPU name, e.g. x86-64-v3 (AVX2), x86-64-v4 "
+                                           "(AVX-512 without VNNI), znver2, sapphirerapids"),
+                           cl::value_desc("NAME"), cl::cat(cat)};
   cl::opt<bool> interp{"interp", cl::desc("Use the reference interpreter (= --engine=interp)"),
                        cl::cat(cat)};
   cl::opt<std::string> function{"function", cl::desc("The function to run (default: the only "
@@ -441,6 +445,7 @@ llvm::Expected<std::unique_ptr<Executable>> compileIfJit(const Function &f,
   eo.jit.useCache = !flags.noCache;
   eo.jit.cacheDir = flags.cacheDir;
   eo.jit.perf = flags.perf;
+  eo.jit.cpu = flags.cpu;
   return Executable::compile(f, eo);
 }
 
