@@ -23,6 +23,7 @@
 #include "InterpTestUtil.h"
 
 #include "ir/Verifier.h"
+#include "codegen/Target.h"
 #include "runtime/Compare.h"
 #include "runtime/Executable.h"
 #include "runtime/Random.h"
@@ -103,10 +104,12 @@ void clearCache() {
   cache().order.clear();
 }
 
-/// The parsed, verified and JIT-compiled module of `text` (cached).
-Compiled &getCompiled(const std::string &text) {
+/// The parsed, verified and JIT-compiled module of `text` (cached), for the
+/// host or the CPU named `cpu` (codegen/Target.h).
+Compiled &getCompiled(const std::string &text, const std::string &cpu = "") {
   CompileCache &c = cache();
-  auto it = c.map.find(text);
+  std::string key = cpu + "\n" + text;
+  auto it = c.map.find(key);
   if (it != c.map.end())
     return *it->second;
   auto out = std::make_unique<Compiled>();
@@ -126,6 +129,7 @@ Compiled &getCompiled(const std::string &text) {
       ExecOptions o;
       o.threads = 2;
       o.jit.useCache = false;
+      o.jit.cpu = cpu;
       o.jit.warn = [](const std::string &w) { ADD_FAILURE() << "JIT warning: " << w; };
       auto x = Executable::compile(out->fn(), o);
       if (!x)
@@ -140,8 +144,8 @@ Compiled &getCompiled(const std::string &text) {
     c.map.erase(c.order.front());
     c.order.pop_front();
   }
-  c.order.push_back(text);
-  return *(c.map[text] = std::move(out));
+  c.order.push_back(key);
+  return *(c.map[key] = std::move(out));
 }
 
 SymbolBindings bindT(const Function &f, int64_t T) {
@@ -207,6 +211,7 @@ struct DiffOpts {
   double f32Tol = 1e-5; ///< relative, for f32 results (f16 / bf16 fixed)
   uint64_t seed = 1;
   Prepare prepare;
+  std::string cpu; ///< the JIT's target CPU; empty: the host
 };
 
 /// Result `k` of both engines, compared by runtime/Compare.h's rule and
@@ -235,8 +240,9 @@ void compareResult(unsigned k, const std::string &vname, const Tensor &ref, cons
 
 /// Runs `text` at T on both engines and compares every result.
 void diff(const std::string &text, int64_t T, const DiffOpts &o = {}) {
-  SCOPED_TRACE("T = " + std::to_string(T) + ", module:\n" + text);
-  Compiled &c = getCompiled(text);
+  SCOPED_TRACE("T = " + std::to_string(T) + ", cpu " + (o.cpu.empty() ? "host" : o.cpu) +
+               ", module:\n" + text);
+  Compiled &c = getCompiled(text, o.cpu);
   ASSERT_TRUE(c.irError.empty()) << c.irError;
   const Function &f = c.fn();
   SymbolBindings syms = bindT(f, T);
@@ -702,6 +708,126 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffMatmul,
                                                               ElemType::BF16, ElemType::Q8_0,
                                                               ElemType::Q4_0, ElemType::MXFP4)),
                          teName);
+
+//===----------------------------------------------------------------------===//
+// Every matmul kernel variant: activation precision x weight type x target
+// CPU (each one the host can execute) x T, with partial column tiles
+// (N = 45, 37), several blocks (K = 96), experts without tokens and one
+// expert with nearly every token.
+//===----------------------------------------------------------------------===//
+
+/// The CPUs whose code paths the kernels have: the host (AVX-512 VNNI where
+/// present), AVX-512 without VNNI, AVX2 and the x86-64 baseline.
+const char *const kCpus[] = {"", "x86-64-v4", "x86-64-v3", "x86-64"};
+
+/// Can the host run code generated for `cpu`?
+bool hostRuns(const std::string &cpu) {
+  auto host = codegen::Target::host();
+  auto t = codegen::Target::named(cpu);
+  if (!host || !t) {
+    if (!host)
+      llvm::consumeError(host.takeError());
+    if (!t)
+      llvm::consumeError(t.takeError());
+    return false;
+  }
+  return (t->vectorBits <= host->vectorBits) && (!t->avx2 || host->avx2) &&
+         (!t->avx512bw || host->avx512bw) && (!t->avx512vnni || host->avx512vnni) &&
+         (!t->fma || host->fma) && (!t->f16c || host->f16c);
+}
+
+using KernelCase = std::tuple<const char *, ElemType, int64_t>;
+
+class JitDiffKernels : public JitDiffFixture<KernelCase> {
+protected:
+  void run(const std::string &text, const Prepare &prepare = {}) {
+    auto [cpu, W, T] = GetParam();
+    if (!hostRuns(cpu))
+      GTEST_SKIP() << "the host cannot run code for " << cpu;
+    DiffOpts o;
+    o.f32Tol = 1e-4;
+    o.cpu = cpu;
+    o.prepare = prepare;
+    diff(text, T, o);
+  }
+  /// The precision quantize-activations gives weights of type W.
+  static std::string actFor(ElemType W) {
+    if (isQuantized(W))
+      return " {act = q8_0}";
+    return W == ElemType::BF16 ? " {act = bf16}" : "";
+  }
+};
+
+TEST_P(JitDiffKernels, MatmulId) {
+  auto [cpu, W, T] = GetParam();
+  std::string text = subst(R"(
+func @f(%x: tensor<T x 96 x f32>, %logits: tensor<T x 6 x f32>,
+        %xk: tensor<T x 3 x 96 x f32>, %w: tensor<6 x 45 x 96 x $W> {param},
+        %ids: tensor<T x 3 x i32>)
+    -> tensor<T x 3 x 45 x f32>, tensor<T x 3 x 45 x f32>, tensor<T x 3 x 45 x f32>,
+       tensor<T x 3 x 45 x f32> where T in [1, 300] {
+  %top = topk %logits {k = 3}
+  %x1 = reshape %x {shape = [T, 1, 96]}
+  %a = matmul_id %x1, %w, %top$A
+  %b = matmul_id %xk, %w, %top$A
+  %c = matmul_id %x1, %w, %ids$A
+  %d = matmul_id %xk, %w, %ids
+  return %a, %b, %c, %d
+})",
+                           {{"$W", name(W)}, {"$A", actFor(W)}});
+  run(text, [](std::vector<Tensor> &a, const Function &f, int64_t T) {
+    fillInts(arg(a, f, "ids"), 0, 3, (uint64_t)T); // experts 4 and 5 get no token
+  });
+}
+
+TEST_P(JitDiffKernels, MatmulIdOneExpert) {
+  auto [cpu, W, T] = GetParam();
+  std::string text = subst(R"(
+func @f(%xk: tensor<T x 2 x 96 x f32>, %w: tensor<4 x 37 x 96 x $W> {param},
+        %ids: tensor<T x 2 x i32>)
+    -> tensor<T x 2 x 37 x f32> where T in [1, 300] {
+  %d = matmul_id %xk, %w, %ids$A
+  return %d
+})",
+                           {{"$W", name(W)}, {"$A", actFor(W)}});
+  run(text, [](std::vector<Tensor> &a, const Function &f, int64_t) {
+    Tensor &ids = arg(a, f, "ids");
+    for (size_t j = 0; j < ids.i.size(); ++j)
+      ids.i[j] = 2;
+    ids.i.back() = 0;
+  });
+}
+
+TEST_P(JitDiffKernels, Matmul) {
+  auto [cpu, W, T] = GetParam();
+  std::string text = subst(R"(
+func @f(%x: tensor<T x 96 x f32>, %x3: tensor<2 x T x 64 x f32>,
+        %w: tensor<45 x 96 x $W> {param}, %v: tensor<37 x 64 x $W> {param})
+    -> tensor<T x 45 x f32>, tensor<2 x T x 37 x f32> where T in [1, 300] {
+  %y = matmul %x, %w$A
+  %y3 = matmul %x3, %v$A
+  return %y, %y3
+})",
+                           {{"$W", name(W)}, {"$A", actFor(W)}});
+  run(text);
+}
+
+std::string kernelCaseName(const ::testing::TestParamInfo<KernelCase> &i) {
+  std::string cpu = std::get<0>(i.param);
+  for (char &ch : cpu)
+    if (!isalnum((unsigned char)ch))
+      ch = '_';
+  return (cpu.empty() ? "host" : cpu) + "_" + name(std::get<1>(i.param)) + "_T" +
+         std::to_string(std::get<2>(i.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(, JitDiffKernels,
+                         ::testing::Combine(::testing::ValuesIn(kCpus),
+                                            ::testing::Values(ElemType::F32, ElemType::F16,
+                                                              ElemType::BF16, ElemType::Q8_0,
+                                                              ElemType::Q4_0, ElemType::MXFP4),
+                                            ::testing::Values(1, 2, 7, 33, 128, 257)),
+                         kernelCaseName);
 
 //===----------------------------------------------------------------------===//
 // gather (f32, f16, bf16 and q8_0 sources; i32 sources are rejected by the
