@@ -159,25 +159,49 @@ struct Q8Tile {
 /// row n1 - 1 with scale 0) into the tile.
 void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, llvm::Value *c) {
   auto &B = E.B;
+  unsigned L = t.m.lanes;
   int64_t bb = rowBytes(welem, 32);
-  for (unsigned g = 0; g < t.m.tg; ++g)
-    for (unsigned l = 0; l < t.m.lanes; ++l) {
-      llvm::Value *n = B.CreateAdd(c, E.c64(g * t.m.lanes + l));
-      llvm::Value *valid = B.CreateICmpSLT(n, it.n1);
-      llvm::Value *row = it.weightAt(B.CreateSelect(valid, n, B.CreateSub(it.n1, E.c64(1))));
-      E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
-        auto [codes, d] = blockCodes(E, welem, B.CreateGEP(E.i8(), row, B.CreateMul(b, E.c64(bb))));
+  // Concatenating the L rows' <8 x i32> blocks gives row-major [L][8]
+  // dwords; the tile wants [8][L] (quad-major), one shuffle.
+  llvm::SmallVector<int, 128> transpose;
+  for (unsigned qd = 0; qd < 8; ++qd)
+    for (unsigned l = 0; l < L; ++l)
+      transpose.push_back(l * 8 + qd);
+  for (unsigned g = 0; g < t.m.tg; ++g) {
+    std::vector<llvm::Value *> rows, valid;
+    for (unsigned l = 0; l < L; ++l) {
+      llvm::Value *n = B.CreateAdd(c, E.c64(g * L + l));
+      valid.push_back(B.CreateICmpSLT(n, it.n1));
+      rows.push_back(it.weightAt(B.CreateSelect(valid.back(), n, B.CreateSub(it.n1, E.c64(1)))));
+    }
+    E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+      std::vector<llvm::Value *> blocks;
+      llvm::Value *scales = llvm::PoisonValue::get(vec(E.f32(), L));
+      for (unsigned l = 0; l < L; ++l) {
+        auto [codes, d] =
+            blockCodes(E, welem, B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb))));
         if (t.m.offset)
           codes = B.CreateAdd(codes, B.CreateVectorSplat(32, B.getInt8((int8_t)t.m.offset)));
-        llvm::Value *dw = B.CreateBitCast(codes, vec(E.i32(), 8));
-        for (unsigned qd = 0; qd < 8; ++qd)
-          B.CreateAlignedStore(B.CreateExtractElement(dw, qd),
-                               B.CreateConstGEP1_64(E.i8(), t.codes(E, g, b, qd), 4 * l),
-                               llvm::Align(4));
-        E.storeElem(t.scales(E, g, b), ElemType::F32, E.c64(l),
-                    B.CreateSelect(valid, d, E.cf(0.0f)));
-      }, "blk");
-    }
+        blocks.push_back(B.CreateBitCast(codes, vec(E.i32(), 8)));
+        scales = B.CreateInsertElement(scales, B.CreateSelect(valid[l], d, E.cf(0.0f)), l);
+      }
+      // Concatenate pairwise up to [L][8].
+      while (blocks.size() > 1) {
+        std::vector<llvm::Value *> next;
+        for (size_t i = 0; i < blocks.size(); i += 2) {
+          unsigned n = llvm::cast<llvm::FixedVectorType>(blocks[i]->getType())->getNumElements();
+          llvm::SmallVector<int, 128> cat;
+          for (unsigned j = 0; j < 2 * n; ++j)
+            cat.push_back(j);
+          next.push_back(B.CreateShuffleVector(blocks[i], blocks[i + 1], cat));
+        }
+        blocks = std::move(next);
+      }
+      B.CreateAlignedStore(B.CreateShuffleVector(blocks[0], transpose), t.codes(E, g, b, 0),
+                           llvm::Align(64));
+      B.CreateAlignedStore(scales, t.scales(E, g, b), llvm::Align(4));
+    }, "blk");
+  }
 }
 
 /// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
