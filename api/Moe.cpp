@@ -153,6 +153,9 @@ struct jit::Executable::Impl {
   std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 random params
   std::vector<std::shared_ptr<const gguf::GgufFile>> files; ///< mapped models
   std::vector<std::unique_ptr<Binder>> binders; ///< derived params built from them
+  /// Bumped by every binding: weights repacked for the kernels are reused
+  /// between two bindings (moe::RunOptions::paramsVersion).
+  uint64_t paramsVersion = moe::Executable::newParamsVersion();
 };
 
 jit::Executable::Executable(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -231,6 +234,7 @@ llvm::Error jit::Executable::bindParam(llvm::StringRef name, const TensorView &v
   if (auto e = checkView(*a, v, nullptr))
     return e;
   impl->bound[a->getArgIndex()] = v.data;
+  impl->paramsVersion = moe::Executable::newParamsVersion();
   return llvm::Error::success();
 }
 
@@ -312,6 +316,7 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
     return e;
   for (auto [k, p] : got)
     impl->bound[k] = p;
+    impl->paramsVersion = moe::Executable::newParamsVersion();
   impl->files.push_back(std::move(file));
   impl->binders.push_back(std::move(binder));
   return llvm::Error::success();
@@ -322,6 +327,7 @@ llvm::Error jit::Executable::bindRandomParams(uint64_t seed) {
     auto t = randomTensor(seed, a.getName(), a.getType().elem, shape, true);
     if (!t)
       return t.takeError();
+    impl->paramsVersion = moe::Executable::newParamsVersion();
     impl->bound[a.getArgIndex()] = storedData(impl->owned.emplace_back(std::move(*t)),
                                                impl->storage);
     return llvm::Error::success();
@@ -361,7 +367,9 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
     if (a->isParam() && !a->getType().isStatic())
       return err("param '{}' has symbolic dims; not supported by the library API yet",
                  a->getName());
-  auto out = impl->exe->runRaw(args, syms);
+  RunOptions ro;
+  ro.paramsVersion = impl->paramsVersion;
+  auto out = impl->exe->runRaw(args, syms, ro);
   if (!out)
     return out.takeError();
   outputs.clear();

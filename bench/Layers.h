@@ -75,6 +75,8 @@ struct Built {
   ElemType wt = ElemType::F32;
   std::unique_ptr<Module> module;
   std::unique_ptr<Executable> exe;
+  /// RunOptions::paramsVersion of the bound weights (new for each setup).
+  uint64_t paramsVersion = Executable::newParamsVersion();
   std::vector<Tensor> params;                ///< kept alive (f32, i32, blocks)
   std::vector<std::vector<uint16_t>> halves; ///< f16/bf16 params, stored layout
   std::vector<const void *> argPtr;          ///< per argument: param data or null

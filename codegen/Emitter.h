@@ -45,6 +45,8 @@ struct LowerState {
   /// The scratch buffer of each activation value quantised for act = q8_0
   /// matmuls (shared by every matmul reading it).
   llvm::DenseMap<const Value *, unsigned> quantOf;
+  /// The Packed buffer of each argument buffer a kernel streams repacked.
+  llvm::DenseMap<unsigned, unsigned> packedOf;
   /// The CPU the kernels are specialised to.
   Target target;
 

@@ -183,10 +183,11 @@ ItemFn f32Items(KernelEmitter &E, const Operation &op) {
 
 void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
   if (actOf(op) == ElemType::Q8_0) {
-    unsigned quant = quantizedActivations(K, op);
+    unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulItems(E, op, kRowBlock, q8ColumnBlock(E), q8Items(E, op, quant));
-    }, {quant});
+      return emitMatmulItems(E, op, kRowBlock, q8ColumnBlock(E.S.target),
+                             q8Items(E, op, quant, packed));
+    }, {quant, packed});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
@@ -198,10 +199,11 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
 void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) {
   unsigned route = routeFor(K, op);
   if (actOf(op) == ElemType::Q8_0) {
-    unsigned quant = quantizedActivations(K, op);
+    unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulIdItems(E, op, route, q8ColumnBlock(E), q8Items(E, op, quant));
-    }, {route, quant});
+      return emitMatmulIdItems(E, op, route, q8ColumnBlock(E.S.target),
+                               q8Items(E, op, quant, packed));
+    }, {route, quant, packed});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {

@@ -292,31 +292,95 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   return K.S.quantOf.lookup(x);
 }
 
-int64_t mm::q8ColumnBlock(const KernelEmitter &E) {
-  Q8Mode m = q8Mode(E.S.target, ElemType::Q8_0);
+/// The weight of `op` as [E, N, K] (E = 1 for matmul).
+struct WeightDims {
+  DimExpr E, N, K;
+};
+static WeightDims weightDims(const Operation &op) {
+  const Shape &ws = op.getOperand(1)->getType().dims;
+  if (op.is(OpKind::MatmulId))
+    return {ws[0], ws[1], ws[2]};
+  return {DimExpr(1), ws[0], ws[1]};
+}
+
+/// Bytes of one packed column tile: TR rows of K codes and K/32 scales.
+static llvm::Value *tileBytes(KernelEmitter &E, const Q8Mode &m, llvm::Value *k) {
+  return E.B.CreateMul(E.B.CreateAdd(k, E.B.CreateUDiv(k, E.c64(8))), E.c64(m.lanes * m.tg));
+}
+
+/// The prepare kernel: items are (expert, column tile) pairs, each
+/// repacking TR weight rows into its tile of the packed buffer.
+static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
+  auto &B = E.B;
+  const Value *w = op.getOperand(1);
+  ElemType welem = w->getType().elem;
+  auto [Ed, Nd, Kd] = weightDims(op);
+  Q8Mode m = q8Mode(E.S.target, welem);
+  unsigned tr = m.lanes * m.tg;
+  llvm::Value *k = E.dim(Kd), *n = E.dim(Nd), *nt = ceilDivV(E, n, tr);
+  llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w)), *pb = E.bufferPtr(packed);
+  llvm::Value *tb = tileBytes(E, m, k);
+  E.loop(E.begin, E.end, [&](llvm::Value *item) {
+    llvm::Value *e = B.CreateUDiv(item, nt), *c = B.CreateMul(B.CreateURem(item, nt), E.c64(tr));
+    Item it{};
+    it.n1 = n;
+    it.weightAt = [&](llvm::Value *row) {
+      return weightRow(E, wb, welem, Kd, B.CreateAdd(B.CreateMul(e, n), row));
+    };
+    Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), B.CreateUDiv(k, E.c64(32)), m};
+    repack(E, t, welem, it, c);
+  }, "tile");
+  E.finish();
+  return {{{Ed, 1}, {Nd, tr}}, 1};
+}
+
+unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
+  unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
+  if (!K.S.packedOf.count(wbuf)) {
+    const BufferDesc &src = K.S.buffers[wbuf];
+    Q8Mode m = q8Mode(K.S.target, op.getOperand(1)->getType().elem);
+    auto [Ed, Nd, Kd] = weightDims(op);
+    int64_t tr = m.lanes * m.tg;
+    // ceil(N / TR) tiles of TR rows of K + K/8 bytes per expert: at most
+    // N + TR - 1 rows. (K + K/8 where K/8 is exact in the dim algebra,
+    // else 2K.)
+    auto eighth = Kd.divExact(8);
+    BufferDesc d;
+    d.kind = BufferKind::Packed;
+    d.argIndex = src.argIndex;
+    d.scratchBytes = Ed * (Nd + DimExpr(tr - 1)) * (eighth ? Kd + *eighth : Kd + Kd);
+    d.name = "packed(" + src.name + ")";
+    unsigned packed = K.addBuffer(std::move(d));
+    K.S.packedOf[wbuf] = packed;
+    K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPack(E, op, packed); });
+    K.markPrepare(packed);
+  }
+  return K.S.packedOf.lookup(wbuf);
+}
+
+int64_t mm::q8ColumnBlock(const Target &t) {
+  Q8Mode m = q8Mode(t, ElemType::Q8_0);
   return 2 * m.lanes * m.tg;
 }
 
-ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant) {
+ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
   auto &B = E.B;
   const Value *x = op.getOperand(0), *w = op.getOperand(1);
   const DimExpr K = x->getType().dims.back();
-  ElemType welem = w->getType().elem;
-  Q8Mode m = q8Mode(E.S.target, welem);
+  Q8Mode m = q8Mode(E.S.target, w->getType().elem);
+  unsigned tr = m.lanes * m.tg;
   llvm::Value *k = E.dim(K), *nb = B.CreateUDiv(k, E.c64(32));
-  llvm::Value *tileBytes = B.CreateMul(B.CreateAdd(k, B.CreateMul(nb, E.c64(4))),
-                                       E.c64(m.lanes * m.tg));
-  auto *tile = B.CreateAlloca(E.i8(), tileBytes, "q8tile");
-  tile->setAlignment(llvm::Align(64));
-  llvm::Value *qb = E.bufferPtr(quant), *rowBytes = E.dim(quantRowBytes(K));
-  return [&E, m, welem, k, nb, tile, qb, rowBytes](const Item &it) {
+  llvm::Value *tb = tileBytes(E, m, k);
+  llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
+  llvm::Value *qb = E.bufferPtr(quant), *pb = E.bufferPtr(packed);
+  llvm::Value *rowBytes = E.dim(quantRowBytes(K));
+  return [&E, m, tr, k, nb, tb, nt, qb, pb, rowBytes](const Item &it) {
     auto &B = E.B;
-    Q8Tile t{tile, nb, m};
-    unsigned tr = m.lanes * m.tg;
     llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
     E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
-      repack(E, t, welem, it, c);
+      llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, nt), B.CreateUDiv(c, E.c64(tr)));
+      Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
       tiledLoop(E, it.lo, it.hi, m.tm, [&](llvm::Value *p, unsigned tm) {
         std::vector<llvm::Value *> qx, outs;
         for (unsigned i = 0; i < tm; ++i) {

@@ -53,6 +53,8 @@ public:
                  std::vector<unsigned> extraReads = {});
   /// Sums buffer `buf` (f32) over the ranks, in place.
   void addAllReduce(const Operation &op, unsigned buf);
+  /// Marks the last step added as the prepare step of Packed buffer `buf`.
+  void markPrepare(unsigned buf);
   /// Buffers read by the expression of `v` (through fused values).
   void collectReads(const Value *v, std::vector<unsigned> &out) const;
 

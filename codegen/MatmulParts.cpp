@@ -167,6 +167,7 @@ Extent mm::emitMatmulItems(KernelEmitter &E, const Operation &op, int64_t rowBlo
     i.hi = minI64(E, B.CreateAdd(i.lo, E.c64(rowBlock)), E.dim(rows));
     i.n0 = B.CreateMul(nb, E.c64(colBlock));
     i.n1 = minI64(E, B.CreateAdd(i.n0, E.c64(colBlock)), E.dim(N));
+    i.expert = E.c64(0);
     i.xRow = [](llvm::Value *r) { return r; };
     i.outRow = [&](llvm::Value *r) {
       return B.CreateGEP(E.f32(), ob, B.CreateMul(r, E.dim(N)));
@@ -261,6 +262,7 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
     i.hi = B.CreateSExt(E.loadElem(offsets, ElemType::I32, B.CreateAdd(e, E.c64(1))), E.i64());
     i.n0 = B.CreateMul(nb, E.c64(colBlock));
     i.n1 = minI64(E, B.CreateAdd(i.n0, E.c64(colBlock)), E.dim(N));
+    i.expert = e;
     // List position p holds the pair tj = t * k + j: x row t * B + (B == 1 ? 0 : j).
     auto pairAt = [&](llvm::Value *p) {
       return B.CreateSExt(E.loadElem(list, ElemType::I32, p), E.i64());

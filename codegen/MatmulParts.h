@@ -54,6 +54,7 @@ ElemType actOf(const Operation &op);
 /// pointer `weightAt(n)`.
 struct Item {
   llvm::Value *lo, *hi, *n0, *n1;
+  llvm::Value *expert; ///< matmul_id: the item's expert; matmul: 0
   std::function<llvm::Value *(llvm::Value *)> xRow, outRow, weightAt;
 };
 using ItemFn = std::function<void(const Item &)>;
@@ -75,8 +76,11 @@ unsigned routeFor(StepBuilder &K, const Operation &op);
 /// the op's activation rows quantised (one kernel per activation value,
 /// shared), and the per-item body on it.
 unsigned quantizedActivations(StepBuilder &K, const Operation &op);
+/// The Packed buffer holding the op's weight repacked for the int8 kernel
+/// (one prepare step per weight argument, shared).
+unsigned packedWeights(StepBuilder &K, const Operation &op);
 /// Output columns per item of the int8 kernels.
-int64_t q8ColumnBlock(const KernelEmitter &E);
-ItemFn q8Items(KernelEmitter &E, const Operation &op, unsigned quant);
+int64_t q8ColumnBlock(const Target &t);
+ItemFn q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);
 
 } // namespace moe::codegen::mm

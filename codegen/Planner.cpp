@@ -72,6 +72,11 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
   steps.push_back(std::move(s));
 }
 
+void StepBuilder::markPrepare(unsigned buf) {
+  steps.back().prepare = true;
+  steps.back().buffer = buf;
+}
+
 void StepBuilder::addAllReduce(const Operation &op, unsigned buf) {
   Step s;
   s.kind = StepKind::AllReduce;
@@ -195,7 +200,7 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
   p.module = std::make_unique<llvm::Module>(opts.prefix + "." + f.getName(), *p.context);
   LowerState S{f, *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
                llvm::StringMap<unsigned>(), p.errorSites, llvm::DenseMap<const Value *, unsigned>(),
-               llvm::DenseMap<const Value *, unsigned>()};
+               llvm::DenseMap<const Value *, unsigned>(), llvm::DenseMap<unsigned, unsigned>()};
   for (auto &s : f.symbols()) {
     S.symbolIndex[s.name] = p.symbols.size();
     p.symbols.push_back(s.name);

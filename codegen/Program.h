@@ -38,6 +38,11 @@ enum class BufferKind {
   Argument, ///< function argument `argIndex`, bound by the caller
   Temp,     ///< an intermediate, placed by the memory plan
   Scratch,  ///< kernel scratch of `scratchBytes`, placed by the memory plan
+  /// Argument `argIndex` (a weight) repacked by a prepare step into the
+  /// layout a kernel streams, `scratchBytes` long. Not in the memory plan:
+  /// the runtime keeps it across runs while the argument's memory and the
+  /// symbol values are the same, so the prepare step runs once per binding.
+  Packed,
 };
 
 struct BufferDesc {
@@ -58,13 +63,16 @@ enum class StepKind {
 
 struct Step {
   StepKind kind = StepKind::Kernel;
+  /// Fills the Packed buffer `buffer` from its argument: skipped when the
+  /// runtime still holds that buffer for the same argument and symbols.
+  bool prepare = false;
   std::string symbol;
   const Operation *op = nullptr; ///< the op it computes, for messages
   /// Parallel items: the product of ceil(dim / divisor) over the factors.
   std::vector<std::pair<DimExpr, int64_t>> extent;
   int64_t grain = 1; ///< items worth one task
   std::vector<unsigned> reads, writes;
-  unsigned buffer = 0; ///< AllReduce
+  unsigned buffer = 0; ///< AllReduce; the Packed buffer of a prepare step
 };
 
 /// Where a kernel may stop with an index out of range; `moe_rt_error`'s

@@ -28,6 +28,7 @@
 #include "runtime/Binder.h"
 #include "runtime/Communicator.h"
 #include "runtime/Tensor.h"
+#include "runtime/HostBuffer.h"
 #include "runtime/WorkerPool.h"
 
 #include <map>
@@ -48,6 +49,13 @@ struct RunOptions {
   /// need their own, or `singleThreaded`.
   WorkerPool *pool = nullptr;
   bool singleThreaded = false;
+  /// Non-zero: the memory of the arguments passed to runRaw stays unchanged
+  /// for every run with this version, so the weights the kernels stream
+  /// repacked (codegen's Packed buffers) are repacked on the first such run
+  /// and reused after it. Zero: repacked on every run. A fresh value comes
+  /// from Executable::newParamsVersion(); use a new one after changing any
+  /// argument's memory in place.
+  uint64_t paramsVersion = 0;
 };
 
 /// Offsets of the planned buffers for one symbol binding.
@@ -70,6 +78,8 @@ public:
   unsigned threads() const { return pool->size(); }
 
   llvm::Expected<MemoryPlan> plan(const SymbolBindings &syms);
+  /// A value for RunOptions::paramsVersion never returned before.
+  static uint64_t newParamsVersion();
 
   llvm::Expected<std::vector<Tensor>> run(llvm::ArrayRef<Tensor> args,
                                           const SymbolBindings &syms,
@@ -92,6 +102,18 @@ private:
   std::unique_ptr<WorkerPool> pool;
   std::mutex planMutex;
   std::map<std::vector<int64_t>, MemoryPlan> plans;
+  /// Repacked weights kept for reuse (RunOptions::paramsVersion), at most
+  /// kPackedPerBuffer per Packed buffer, oldest dropped first.
+  struct PackedWeights {
+    unsigned buffer;
+    uint64_t version;
+    const void *source;
+    std::vector<int64_t> syms;
+    std::shared_ptr<HostBuffer> data;
+  };
+  static constexpr size_t kPackedPerBuffer = 8;
+  std::mutex packedMutex;
+  std::vector<PackedWeights> packed;
 
   llvm::Error kernelError(const codegen::KernelErrorSlot &slot, const SymbolBindings &syms);
 };

@@ -15,7 +15,10 @@
 // Tensors are row-major, outermost dim first, in their stored layout: f32 and
 // i32 as such, f16/bf16 as 16-bit patterns, q8_0/q4_0/mxfp4 as GGUF blocks.
 // A bound param is used in place (no copy): its memory must outlive the
-// Executable's runs. Symbols (e.g. T) are bound per run.
+// Executable's runs and stay unchanged while it is bound, because a kernel
+// may stream a weight repacked from it, repacked on the first run after a
+// binding and reused until the next binding. To change a weight's values in
+// place, bind it again. Symbols (e.g. T) are bound per run.
 //
 // The library is found by CMake with `find_package(moe CONFIG REQUIRED)` and
 // linked as `moe::moe`.
