@@ -114,6 +114,7 @@ public:
     std::string text = toString(f);
     if (text == st.text)
       return llvm::Error::success();
+    passRtol = p.numericTolerance();
     for (auto &b : symbolCases(*st.before)) {
       auto ref = run(*st.before, b);
       if (!ref)
@@ -139,6 +140,7 @@ private:
   };
   NumericsOptions opts;
   llvm::StringMap<State> state;
+  double passRtol = 0; ///< the current pass's numericTolerance(), if larger
 
   /// Rank 0's results, after checking all ranks agree.
   llvm::Expected<std::vector<Tensor>> run(const Function &f, const SymbolBindings &b) {
@@ -168,7 +170,7 @@ private:
       if (!e)
         return err(fmt::format("--verify-numerics: result #{} at {}: {}", i, describe(b),
                                llvm::toString(e.takeError())));
-      double tol = tolerance(ref[i].elem, opts.rtol);
+      double tol = std::max(tolerance(ref[i].elem, opts.rtol), passRtol);
       if (!(*e <= tol))
         return err(fmt::format("--verify-numerics: result #{} at {} differs: max abs error / "
                                "max |expected| = {:.3g} > tolerance {:.1g}",
