@@ -115,7 +115,8 @@ private:
     b.setLoc(p.matmul->getLoc());
     auto proj = [&](const char *half, int64_t start, const std::vector<Operation *> &users) {
       Value *w = halfParam(f, p.weight, half, start, n);
-      Value *r = cantFail(b.create(OpKind::MatmulId, {p.x, w, p.ids}, {},
+      // The halves keep the projection's attributes (its activation precision).
+      Value *r = cantFail(b.create(OpKind::MatmulId, {p.x, w, p.ids}, p.matmul->attrs(),
                                    users[0]->getResult()->getName()))->getResult();
       if (p.bias) {
         Value *bias = halfParam(f, p.biasParam, half, start, n);
