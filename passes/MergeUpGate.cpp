@@ -8,8 +8,10 @@
 // `ffn_gate_up_exps` layout), recorded as a derivation of the two original
 // params (ir/ParamDerive.h), so it is built once when params are bound, never
 // per call. One GEMM over 2N rows instead of two over N: llama.cpp measured
-// 7-10% on prefill. Refuses, with a remark, when types, shapes, inputs or ids
-// differ (whyNotMerge). Matches along use-def chains from each GLU. Runs after rms-fusion;
+// 7-10% on prefill. Refuses, with a remark, when types, shapes, inputs, ids
+// or activation precisions (`act`) differ (whyNotMerge); the merged
+// projection keeps `act`. Matches along use-def chains from each GLU. Runs
+// after rms-fusion;
 // dead original projections are erased here.
 //
 //===----------------------------------------------------------------------===//
@@ -17,6 +19,7 @@
 #include "passes/Pass.h"
 #include "ir/Builder.h"
 #include "ir/ParamDerive.h"
+#include "ir/ShapeRules.h"
 
 #include "fmt/format.h"
 
@@ -78,6 +81,12 @@ private:
     if ((derived && !halvesOf(g.weight, u.weight)) || g.weight->argAttrs().has("shard_axis") ||
         u.weight->argAttrs().has("shard_axis"))
       return std::string("a weight is already derived or sharded");
+    auto act = [](const ExpertProj &p) {
+      return activationType(p.matmul->getInfo(), p.matmul->attrs());
+    };
+    if (act(g) != act(u))
+      return fmt::format("activation precisions differ ({} vs {})",
+                         elemTypeName(act(g)).str(), elemTypeName(act(u)).str());
     if (!g.bias != !u.bias)
       return std::string("only one of them has a bias");
     if (g.bias && g.biasParam->getType() != u.biasParam->getType())
@@ -127,7 +136,9 @@ private:
     b.setInsertionPoint(glu);
     b.setLoc(g.matmul->getLoc());
     std::string base = g.matmul->getResult()->getName();
-    auto gu = b.createValue(OpKind::MatmulId, {g.x, w, g.ids}, {}, base.empty() ? "" : "gate_up");
+    // Gate and up have the same activation precision (whyNotMerge checks it).
+    auto gu = b.createValue(OpKind::MatmulId, {g.x, w, g.ids}, g.matmul->attrs(),
+                            base.empty() ? "" : "gate_up");
     if (gu && g.bias)
       gu = b.createValue(OpKind::AddId, {*gu, mergedParam(f, g.biasParam, u.biasParam), g.ids},
                          {}, "gate_up_b");

@@ -68,6 +68,11 @@ public:
   /// on some input emits a diagnostic on that op and leaves the IR valid).
   virtual llvm::Expected<bool> runOnFunction(Function &f, PassContext &ctx) = 0;
 
+  /// The relative error --verify-numerics allows on this pass's results, for
+  /// a pass that changes numerics on purpose by a bound it states (e.g.
+  /// quantize-activations); 0 for an exact rewrite (the tool's tolerance).
+  virtual double numericTolerance() const { return 0; }
+
   const std::vector<Statistic *> &getStatistics() const { return stats; }
   /// The pipeline text of this pass with its options.
   std::string describe() const;

@@ -121,8 +121,9 @@ private:
     auto proj = [&](const char *half, int64_t start,
                     const std::vector<Operation *> &users) -> llvm::Error {
       Value *w = halfParam(f, p.weight, half, start, n);
+      // The halves keep the projection's attributes (its activation precision).
       const std::string &name = users[0]->getResult()->getName();
-      auto r = b.createValue(OpKind::MatmulId, {p.x, w, p.ids}, {}, name);
+      auto r = b.createValue(OpKind::MatmulId, {p.x, w, p.ids}, p.matmul->attrs(), name);
       if (r && p.bias)
         r = b.createValue(OpKind::AddId, {*r, halfParam(f, p.biasParam, half, start, n), p.ids},
                           {}, name + "_b");

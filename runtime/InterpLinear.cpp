@@ -116,8 +116,9 @@ struct Activations {
     }
   }
 
-  /// Activation row r times weight row `wrow` of w: `wf` is that row as f32
-  /// (used unless act = q8_0), `wraw` its blocks (used when act = q8_0).
+  /// Activation row r times row `wrow` of w (its innermost-axis rows): when
+  /// act = q8_0 that row's blocks are read from w.raw, else `wf` is the row
+  /// as f32.
   float dotRow(int64_t r, const Tensor &w, const float *wf, int64_t wrow) const {
     if (act == ElemType::Q8_0)
       return dotQ8(q8.data() + r * rowBytes(ElemType::Q8_0, K), w.elem,

@@ -91,6 +91,7 @@ public:
     std::string text = toString(f);
     if (text == st.text)
       return llvm::Error::success();
+    passRtol = p.numericTolerance();
     for (auto &b : symbolCases(*st.before)) {
       auto ref = run(*st.before, b);
       if (!ref)
@@ -116,6 +117,7 @@ private:
   };
   NumericsOptions opts;
   llvm::StringMap<State> state;
+  double passRtol = 0; ///< the current pass's numericTolerance(), if larger
 
   /// Rank 0's results, after checking all ranks agree.
   llvm::Expected<std::vector<Tensor>> run(const Function &f, const SymbolBindings &b) {
@@ -145,7 +147,7 @@ private:
       if (!d)
         return err(fmt::format("--verify-numerics: result #{} at {}: {}", i, describe(b),
                                llvm::toString(d.takeError())));
-      double tol = toleranceFor(ref[i].elem, opts.rtol);
+      double tol = std::max(toleranceFor(ref[i].elem, opts.rtol), passRtol);
       if (!d->within(tol))
         return err(fmt::format("--verify-numerics: result #{} at {} differs: max abs error / "
                                "max(max |expected|, 1) = {:.3g} > tolerance {:.1g}",
