@@ -137,6 +137,9 @@ public:
 
   void addPass(std::unique_ptr<Pass> p) { passes.push_back(std::move(p)); }
   llvm::Error addPipeline(llvm::StringRef text);
+  /// Drops every pass called `name` added so far (also from expanded named
+  /// pipelines): `--no-quantize-activations` keeps `default` exact.
+  void removePasses(llvm::StringRef name);
   void addInstrumentation(std::unique_ptr<PassInstrumentation> i) {
     instrumentations.push_back(std::move(i));
   }

@@ -232,6 +232,10 @@ llvm::Error PassManager::addPipeline(llvm::StringRef text) {
   return llvm::Error::success();
 }
 
+void PassManager::removePasses(llvm::StringRef name) {
+  llvm::erase_if(passes, [&](const std::unique_ptr<Pass> &p) { return p->getName() == name; });
+}
+
 llvm::Error PassManager::run(Module &m, DiagEngine &diag) {
   llvm::raw_ostream &os = out ? *out : llvm::errs();
   seconds.assign(passes.size(), 0.0);

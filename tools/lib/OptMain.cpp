@@ -36,6 +36,11 @@ struct OptFlags {
                              cl::cat(cat)};
   cl::opt<std::string> output{"o", cl::desc("Output file (default: standard output)"),
                               cl::value_desc("file"), cl::init("-"), cl::cat(cat)};
+  cl::opt<bool> noQuantizeActivations{
+      "no-quantize-activations",
+      cl::desc("Leave quantize-activations out of the pipeline (also out of `default`): "
+               "matmuls keep exact f32 activations"),
+      cl::cat(cat)};
   cl::opt<std::string> pipeline{"p", cl::desc("Pass pipeline, e.g. 'default,tp-split{ranks=2}'"),
                                 cl::value_desc("pipeline"), cl::cat(cat)};
   cl::alias pipelineAlias{"pass-pipeline", cl::desc("Alias for -p"), cl::aliasopt(pipeline)};
@@ -108,6 +113,8 @@ static bool processChunk(OptFlags &flags, const InputChunk &chunk, llvm::StringR
     llvm::errs() << "moe-opt: error: " << llvm::toString(std::move(e)) << "\n";
     return false;
   }
+  if (flags.noQuantizeActivations)
+    pm.removePasses("quantize-activations");
   if (auto e = addNumericsInstrumentation(pm, flags.numerics, *module)) {
     llvm::errs() << "moe-opt: error: " << llvm::toString(std::move(e)) << "\n";
     return false;

@@ -73,6 +73,11 @@ struct RunFlags {
                              cl::Required, cl::cat(cat)};
   cl::opt<std::string> pipeline{"p", cl::desc("Pass pipeline to run first"),
                                 cl::value_desc("pipeline"), cl::cat(cat)};
+  cl::opt<bool> noQuantizeActivations{
+      "no-quantize-activations",
+      cl::desc("Leave quantize-activations out of the pipeline (also out of `default`): "
+               "matmuls keep exact f32 activations"),
+      cl::cat(cat)};
   cl::list<std::string> syms{"sym", cl::desc("Bind a symbol: --sym T=7 (repeatable)"),
                              cl::value_desc("NAME=VALUE"), cl::cat(cat)};
   cl::list<std::string> inputs{"input", cl::desc("An input from .npy: --input x=x.npy"),
@@ -393,6 +398,8 @@ llvm::Expected<std::unique_ptr<Module>> loadModule(const RunFlags &flags, llvm::
   PassManager pm;
   if (auto e = pm.addPipeline(flags.pipeline))
     return e;
+  if (flags.noQuantizeActivations)
+    pm.removePasses("quantize-activations");
   if (auto e = addNumericsInstrumentation(pm, flags.numerics, *module))
     return e;
   if (auto e = pm.run(*module, diag))
