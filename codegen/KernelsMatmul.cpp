@@ -18,7 +18,8 @@
 // once; the interpreter's double accumulation differs from it by rounding
 // only.
 //
-// act = q8_0: KernelsMatmulQ8.cpp.
+// act = q8_0, and bf16 where the target has AVX-512 BF16:
+// KernelsMatmulPacked.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"
@@ -181,8 +182,15 @@ ItemFn f32Items(KernelEmitter &E, const Operation &op) {
 // The lowerings
 //===----------------------------------------------------------------------===//
 
+/// act = q8_0 always takes the packed int8 kernel; act = bf16 the packed
+/// bf16 one where the target has it.
+static bool packedKernel(const StepBuilder &K, const Operation &op) {
+  ElemType act = actOf(op);
+  return act == ElemType::Q8_0 || (act == ElemType::BF16 && hasBf16Kernel(K.S.target, op));
+}
+
 void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
-  if (actOf(op) == ElemType::Q8_0) {
+  if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulItems(E, op, kRowBlock, q8ColumnBlock(E.S.target),
@@ -198,7 +206,7 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
 /// The routing kernel of the op's ids (once per ids value), then the GEMM.
 void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) {
   unsigned route = routeFor(K, op);
-  if (actOf(op) == ElemType::Q8_0) {
+  if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulIdItems(E, op, route, q8ColumnBlock(E.S.target),

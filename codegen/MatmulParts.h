@@ -4,7 +4,7 @@
 // are one loop over *items* (a block of activation rows x a block of output
 // columns) around a per-item body that depends on the activation precision
 // (the op's `act`): f32 tiles (KernelsMatmul.cpp) or int8 tiles on
-// quantised activations (KernelsMatmulQ8.cpp). This header has the item
+// quantised activations or bf16 tiles (KernelsMatmulPacked.cpp). This header has the item
 // loops, the routing of matmul_id, and the weight-block decoding both use.
 //
 //===----------------------------------------------------------------------===//
@@ -72,13 +72,18 @@ Extent emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned route, 
 /// shared by every matmul_id routing by them).
 unsigned routeFor(StepBuilder &K, const Operation &op);
 
-/// The int8 (act = q8_0) parts, KernelsMatmulQ8.cpp: the scratch holding
+/// The packed-weight (act = q8_0, and bf16 with vdpbf16ps) parts,
+/// KernelsMatmulPacked.cpp: the scratch holding
 /// the op's activation rows quantised (one kernel per activation value,
 /// shared), and the per-item body on it.
 unsigned quantizedActivations(StepBuilder &K, const Operation &op);
 /// The Packed buffer holding the op's weight repacked for the int8 kernel
 /// (one prepare step per weight argument, shared).
 unsigned packedWeights(StepBuilder &K, const Operation &op);
+/// Does `t` have the bf16 kernel (AVX-512 BF16's vdpbf16ps) for act = bf16
+/// matmul `op` (bf16 weights, K a multiple of 16)? It shares the int8
+/// kernels' packed tiles, activation kernel and item body.
+bool hasBf16Kernel(const Target &t, const Operation &op);
 /// Output columns per item of the int8 kernels.
 int64_t q8ColumnBlock(const Target &t);
 ItemFn q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);

@@ -1,4 +1,4 @@
-//===- KernelsMatmulQ8.cpp - matmul on 8-bit quantised activations --------===//
+//===- KernelsMatmulPacked.cpp - matmul on packed weights: int8, bf16 -----===//
 //
 // act = q8_0 (docs/IR.md): the activation rows are quantised once, by their
 // own kernel, to 8-bit blocks of 32 as ggml's reference quantiser does (the
@@ -23,6 +23,16 @@
 // saturation-free unsigned q8_0 form, so q8_0 keeps signed codes there and
 // multiplies |w| by sign(w) * qx (ggml's sign trick).
 //
+// act = bf16 with bf16 weights, on a target with AVX-512 BF16: the same
+// packed tiles with blocks of 16 bf16 (a lane holds a row's pair of
+// consecutive weights), activations rounded to bf16 once by their own
+// kernel, and vdpbf16ps accumulating each pair product straight into the f32
+// lanes (no scales). Other targets run act = bf16 on the f32 tiles
+// (KernelsMatmul.cpp).
+//
+// The packed weights are a Packed buffer (codegen/Program.h) filled by a
+// prepare step (emitPack): the runtime runs it once per binding.
+//
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"
 
@@ -34,7 +44,7 @@ using namespace moe::codegen;
 using namespace moe::codegen::mm;
 
 namespace {
-enum class Isa { Vnni512, Avx2, Generic };
+enum class Isa { Vnni512, Avx2, Generic, Bf16_512 };
 
 /// The int8 kernel's shape and instructions for a target and weight type.
 struct Q8Mode {
@@ -43,9 +53,17 @@ struct Q8Mode {
   unsigned tg;    ///< groups of rows in a column tile
   unsigned tm;    ///< activation rows in a register tile
   int offset;     ///< added to the weight codes in the tile
+  /// bf16 weights and activations (vdpbf16ps): blocks of 16 elements, no
+  /// scales; else int8 codes in blocks of 32 with a scale each.
+  bool bf16 = false;
+  unsigned blockElems() const { return bf16 ? 16 : 32; }
+  /// Bytes of a tile block per row: 32 of codes, plus the scale.
+  unsigned blockBytes() const { return bf16 ? 32 : 36; }
 };
 
 Q8Mode q8Mode(const Target &t, ElemType welem) {
+  if (welem == ElemType::BF16)
+    return {Isa::Bf16_512, 16, 2, 4, 0, true};
   int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
   if (t.avx512vnni)
     return {Isa::Vnni512, 16, 2, 4, unsignedOffset};
@@ -57,6 +75,25 @@ Q8Mode q8Mode(const Target &t, ElemType welem) {
 /// Bytes per quantised activation row of K elements, laid out as
 /// q[K] (i8) | d[K/32] (f32) | s[K/32] (i32): 2K, so every part is aligned.
 DimExpr quantRowBytes(const DimExpr &K) { return K * DimExpr(2); }
+
+/// Rounds every row of `x` (seen as [rows, K]) to bf16 into scratch `quant`
+/// (rows of 2K bytes).
+Extent emitToBf16(KernelEmitter &E, const Value *x, unsigned quant) {
+  const Shape &xs = x->getType().dims;
+  const DimExpr &K = xs.back();
+  DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
+  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
+  llvm::Value *k = E.dim(K);
+  E.loop(E.begin, E.end, [&](llvm::Value *row) {
+    llvm::Value *xr = E.B.CreateGEP(E.f32(), xb, E.B.CreateMul(row, k));
+    llvm::Value *qr = E.B.CreateGEP(E.i8(), qb, E.B.CreateMul(row, E.dim(quantRowBytes(K))));
+    E.loop(E.c64(0), k, [&](llvm::Value *j) {
+      E.storeElem(qr, ElemType::BF16, j, E.loadElem(xr, ElemType::F32, j));
+    }, "j");
+  }, "row");
+  E.finish();
+  return {rows, grainFor(K)};
+}
 
 /// Quantises every row of `x` (seen as [rows, K]) into scratch `quant`.
 Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
@@ -160,7 +197,7 @@ struct Q8Tile {
 void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, llvm::Value *c) {
   auto &B = E.B;
   unsigned L = t.m.lanes;
-  int64_t bb = rowBytes(welem, 32);
+  int64_t bb = rowBytes(welem, t.m.blockElems());
   // Concatenating the L rows' <8 x i32> blocks gives row-major [L][8]
   // dwords; the tile wants [8][L] (quad-major), one shuffle.
   llvm::SmallVector<int, 128> transpose;
@@ -178,8 +215,12 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
       std::vector<llvm::Value *> blocks;
       llvm::Value *scales = llvm::PoisonValue::get(vec(E.f32(), L));
       for (unsigned l = 0; l < L; ++l) {
-        auto [codes, d] =
-            blockCodes(E, welem, B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb))));
+        llvm::Value *at = B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb)));
+        if (t.m.bf16) { // 16 bf16 = 8 pairs, no scale
+          blocks.push_back(B.CreateAlignedLoad(vec(E.i32(), 8), at, llvm::Align(2)));
+          continue;
+        }
+        auto [codes, d] = blockCodes(E, welem, at);
         if (t.m.offset)
           codes = B.CreateAdd(codes, B.CreateVectorSplat(32, B.getInt8((int8_t)t.m.offset)));
         blocks.push_back(B.CreateBitCast(codes, vec(E.i32(), 8)));
@@ -199,7 +240,8 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
       }
       B.CreateAlignedStore(B.CreateShuffleVector(blocks[0], transpose), t.codes(E, g, b, 0),
                            llvm::Align(64));
-      B.CreateAlignedStore(scales, t.scales(E, g, b), llvm::Align(4));
+      if (!t.m.bf16)
+        B.CreateAlignedStore(scales, t.scales(E, g, b), llvm::Align(4));
     }, "blk");
   }
 }
@@ -218,6 +260,28 @@ void microTile(KernelEmitter &E, const Q8Tile &t, llvm::ArrayRef<llvm::Value *> 
     facc.push_back(entryAlloca(E, vf));
     B.CreateStore(llvm::ConstantAggregateZero::get(vf), facc.back());
   }
+  if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
+    auto *vbf = vec(B.getBFloatTy(), 2 * L);
+    E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+      for (unsigned qd = 0; qd < 8; ++qd) {
+        std::vector<llvm::Value *> w(m.tg);
+        for (unsigned g = 0; g < m.tg; ++g)
+          w[g] = B.CreateBitCast(B.CreateAlignedLoad(vi, t.codes(E, g, b, qd), llvm::Align(4)), vbf);
+        for (unsigned i = 0; i < tm; ++i) {
+          llvm::Value *q = B.CreateAlignedLoad(
+              E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd))),
+              llvm::Align(4));
+          llvm::Value *xs = B.CreateBitCast(B.CreateVectorSplat(L, q), vbf);
+          for (unsigned g = 0; g < m.tg; ++g) {
+            llvm::Value *a = facc[i * m.tg + g];
+            B.CreateStore(B.CreateIntrinsic(llvm::Intrinsic::x86_avx512bf16_dpbf16ps_512, {},
+                                            {B.CreateLoad(vf, a), w[g], xs}),
+                          a);
+          }
+        }
+      }
+    }, "blk");
+  } else {
   llvm::Value *dOff = k, *sOff = B.CreateAdd(k, B.CreateUDiv(k, E.c64(8)));
   E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
     std::vector<llvm::Value *> dx(tm), iacc(tm * m.tg);
@@ -262,6 +326,7 @@ void microTile(KernelEmitter &E, const Q8Tile &t, llvm::ArrayRef<llvm::Value *> 
       }
     }
   }, "blk");
+  }
   llvm::SmallVector<llvm::Constant *, 16> iota;
   for (unsigned l = 0; l < L; ++l)
     iota.push_back(B.getInt64(l));
@@ -284,10 +349,13 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     d.scratchBytes = numElements(Shape(xs.begin(), xs.end() - 1)) * quantRowBytes(xs.back());
-    d.name = "q8_0(%" + x->getName() + ")";
+    bool bf16 = actOf(op) == ElemType::BF16;
+    d.name = (bf16 ? "bf16(%" : "q8_0(%") + x->getName() + ")";
     unsigned quant = K.addBuffer(std::move(d));
     K.S.quantOf[x] = quant;
-    K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) { return emitQuantize(E, x, quant); });
+    K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
+      return bf16 ? emitToBf16(E, x, quant) : emitQuantize(E, x, quant);
+    });
   }
   return K.S.quantOf.lookup(x);
 }
@@ -303,9 +371,15 @@ static WeightDims weightDims(const Operation &op) {
   return {DimExpr(1), ws[0], ws[1]};
 }
 
-/// Bytes of one packed column tile: TR rows of K codes and K/32 scales.
+/// Blocks per row of K elements.
+static llvm::Value *blocks(KernelEmitter &E, const Q8Mode &m, llvm::Value *k) {
+  return E.B.CreateUDiv(k, E.c64(m.blockElems()));
+}
+
+/// Bytes of one packed column tile: TR rows of their blocks (codes, and the
+/// scales of int8 blocks).
 static llvm::Value *tileBytes(KernelEmitter &E, const Q8Mode &m, llvm::Value *k) {
-  return E.B.CreateMul(E.B.CreateAdd(k, E.B.CreateUDiv(k, E.c64(8))), E.c64(m.lanes * m.tg));
+  return E.B.CreateMul(blocks(E, m, k), E.c64(m.blockBytes() * m.lanes * m.tg));
 }
 
 /// The prepare kernel: items are (expert, column tile) pairs, each
@@ -327,7 +401,7 @@ static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
     it.weightAt = [&](llvm::Value *row) {
       return weightRow(E, wb, welem, Kd, B.CreateAdd(B.CreateMul(e, n), row));
     };
-    Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), B.CreateUDiv(k, E.c64(32)), m};
+    Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), blocks(E, m, k), m};
     repack(E, t, welem, it, c);
   }, "tile");
   E.finish();
@@ -341,14 +415,15 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     Q8Mode m = q8Mode(K.S.target, op.getOperand(1)->getType().elem);
     auto [Ed, Nd, Kd] = weightDims(op);
     int64_t tr = m.lanes * m.tg;
-    // ceil(N / TR) tiles of TR rows of K + K/8 bytes per expert: at most
-    // N + TR - 1 rows. (K + K/8 where K/8 is exact in the dim algebra,
-    // else 2K.)
+    // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
+    // of 2K bytes (bf16) or K + K/8 (int8 codes and scales; 2K where K/8
+    // is not exact in the dim algebra).
     auto eighth = Kd.divExact(8);
     BufferDesc d;
     d.kind = BufferKind::Packed;
     d.argIndex = src.argIndex;
-    d.scratchBytes = Ed * (Nd + DimExpr(tr - 1)) * (eighth ? Kd + *eighth : Kd + Kd);
+    d.scratchBytes = Ed * (Nd + DimExpr(tr - 1)) *
+                     (m.bf16 || !eighth ? Kd + Kd : Kd + *eighth);
     d.name = "packed(" + src.name + ")";
     unsigned packed = K.addBuffer(std::move(d));
     K.S.packedOf[wbuf] = packed;
@@ -356,6 +431,12 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     K.markPrepare(packed);
   }
   return K.S.packedOf.lookup(wbuf);
+}
+
+bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
+  const DimExpr &K = op.getOperand(0)->getType().dims.back();
+  return t.avx512bf16 && t.avx512bw && op.getOperand(1)->getType().elem == ElemType::BF16 &&
+         K.divExact(16).has_value();
 }
 
 int64_t mm::q8ColumnBlock(const Target &t) {
@@ -369,7 +450,7 @@ ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsign
   const DimExpr K = x->getType().dims.back();
   Q8Mode m = q8Mode(E.S.target, w->getType().elem);
   unsigned tr = m.lanes * m.tg;
-  llvm::Value *k = E.dim(K), *nb = B.CreateUDiv(k, E.c64(32));
+  llvm::Value *k = E.dim(K), *nb = blocks(E, m, k);
   llvm::Value *tb = tileBytes(E, m, k);
   llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
   llvm::Value *qb = E.bufferPtr(quant), *pb = E.bufferPtr(packed);
