@@ -3,12 +3,14 @@
 
     build/bench/MoeLayerBench --benchmark_out=bench.json --benchmark_out_format=json
     python3 scripts/plot_bench.py bench.json -o docs/bench.png \
-        [--ref ../shared/perf/cpu-moe-2026-12-01-zen2.csv ...]
+        [--ref ../shared/perf/cpu-moe-2026-12-01-zen2.csv ...] \
+        [--ref ../shared/perf/cpu-moe-2026-11-23.csv:446]
 
 One panel per (layer, weight type): throughput against T (tokens) as a
 fraction of the FP32 FMA peak measured in the same run (moe: the benchmark's
 own `frac_fma_peak`; a reference CSV: its GFLOP/s over the median FMA peak its
-header's probe lines report), so figures from different hosts and sittings
+header's probe lines report, or over PEAK given as `--ref PATH:PEAK` for a
+CSV without probe lines), so figures from different hosts and sittings
 compare. Reference CSVs are the two formats of ../shared/perf/ (with or
 without a `variant` column); their engines are drawn dashed.
 """
@@ -39,19 +41,22 @@ def load_moe(path):
     return out
 
 
-def load_ref(path):
+def load_ref(spec):
     """{(engine, layer, type): [(T, fraction of the sitting's FMA peak)]}."""
-    peaks = []
+    path, _, given = spec.partition(":")
+    peaks = [float(given)] if given else []
     rows = []
     with open(path) as f:
         for line in f:
             if line.startswith("#"):
-                peaks += [float(p) for p in
+                if not given:
+                    peaks += [float(p) for p in
                           re.findall(r"fma_peak widest: threads=2 ([0-9.]+) GFLOP/s", line)]
             else:
                 rows.append(line)
     if not peaks:
-        sys.exit(f"{path}: no 'fma_peak widest: threads=2 ... GFLOP/s' probe line")
+        sys.exit(f"{path}: no 'fma_peak widest: threads=2 ... GFLOP/s' probe line; "
+                 f"give the peak as {path}:GFLOPS")
     peak = statistics.median(peaks)
     out = defaultdict(list)
     for r in csv.DictReader(rows):
@@ -70,7 +75,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("json", help="MoeLayerBench --benchmark_out JSON")
     ap.add_argument("-o", "--output", default="bench.png")
-    ap.add_argument("--ref", action="append", default=[], help="reference CSV (repeatable)")
+    ap.add_argument("--ref", action="append", default=[],
+                    help="reference CSV[:FMA peak GFLOP/s] (repeatable)")
     args = ap.parse_args()
 
     import matplotlib
@@ -81,9 +87,10 @@ def main():
     if not moe:
         sys.exit(f"{args.json}: no moe/<layer>/<type>/T:<n> benchmark with frac_fma_peak")
     refs = {}
-    for p in args.ref:
-        for k, v in load_ref(p).items():
-            refs[(k[0] + " (" + p.rsplit("/", 1)[-1].removesuffix(".csv") + ")",) + k[1:]] = v
+    for spec in args.ref:
+        name = spec.partition(":")[0].rsplit("/", 1)[-1].removesuffix(".csv")
+        for k, v in load_ref(spec).items():
+            refs[(k[0] + " (" + name + ")",) + k[1:]] = v
     panels = sorted(moe)
     cols = min(4, len(panels))
     rows = (len(panels) + cols - 1) // cols
