@@ -129,13 +129,20 @@ void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned 
                    const std::function<void(llvm::Value *, unsigned)> &body,
                    llvm::StringRef name) {
   auto &B = E.B;
-  llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, lo), E.c64(step));
-  if (step > 1)
+  // Steps step, step / 2, ..., 1: each loop takes what fits, the next the
+  // remainder (fewer than `step` rows), so a remainder of 3 is 2 + 1, not
+  // 1 + 1 + 1.
+  llvm::Value *i = lo;
+  for (unsigned s = step; s >= 1; s /= 2) {
+    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, i), E.c64(s));
+    llvm::Value *from = i;
     E.loop(E.c64(0), full, [&](llvm::Value *t) {
-      body(B.CreateAdd(lo, B.CreateMul(t, E.c64(step))), step);
+      body(B.CreateAdd(from, B.CreateMul(t, E.c64(s))), s);
     }, name);
-  E.loop(B.CreateAdd(lo, B.CreateMul(full, E.c64(step))), hi,
-         [&](llvm::Value *i) { body(i, 1); }, name);
+    i = B.CreateAdd(from, B.CreateMul(full, E.c64(s)));
+    if (s == 1)
+      break;
+  }
 }
 
 ElemType mm::actOf(const Operation &op) {

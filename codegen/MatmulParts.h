@@ -38,8 +38,9 @@ llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b);
 void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &body);
 /// An alloca in the kernel's entry block (promoted to registers by LLVM).
 llvm::Value *entryAlloca(KernelEmitter &E, llvm::Type *t);
-/// for (i = lo; i + step <= hi; i += step) body(i, step); then
-/// for (; i < hi; ++i) body(i, 1).
+/// for (i = lo; i + step <= hi; i += step) body(i, step); then the
+/// remainder with step / 2, step / 4, ..., 1 (each at most once but the
+/// last).
 void tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
                const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name);
 
