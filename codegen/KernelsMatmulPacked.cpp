@@ -56,19 +56,27 @@ struct Q8Mode {
   /// bf16 weights and activations (vdpbf16ps): blocks of 16 elements, no
   /// scales; else int8 codes in blocks of 32 with a scale each.
   bool bf16 = false;
+  /// q4_0/mxfp4 with a byte shuffle (AVX2, AVX-512): the tile keeps the
+  /// GGUF nibbles, two quads per vector (low nibbles quad j, high nibbles
+  /// quad j + 4, exactly the blocks' byte order), unpacked in registers.
+  bool nibbles = false;
+  bool mxfp4 = false; ///< nibbles are E2M1 codes, mapped through a table
   unsigned blockElems() const { return bf16 ? 16 : 32; }
-  /// Bytes of a tile block per row: 32 of codes, plus the scale.
-  unsigned blockBytes() const { return bf16 ? 32 : 36; }
+  /// Vectors of codes per block and group.
+  unsigned vectorsPerBlock() const { return nibbles ? 4 : 8; }
+  /// Bytes of a tile block per row: the codes, plus the scale.
+  unsigned blockBytes() const { return bf16 ? 32 : nibbles ? 20 : 36; }
 };
 
 Q8Mode q8Mode(const Target &t, ElemType welem) {
   if (welem == ElemType::BF16)
     return {Isa::Bf16_512, 16, 2, 4, 0, true};
   int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
+  bool nib = welem != ElemType::Q8_0, mx = welem == ElemType::MXFP4;
   if (t.avx512vnni)
-    return {Isa::Vnni512, 16, 2, 4, unsignedOffset};
+    return {Isa::Vnni512, 16, 2, 4, unsignedOffset, false, nib, mx};
   if (t.avx2)
-    return {Isa::Avx2, 8, 2, 2, welem == ElemType::Q8_0 ? 0 : unsignedOffset};
+    return {Isa::Avx2, 8, 2, 2, welem == ElemType::Q8_0 ? 0 : unsignedOffset, false, nib, mx};
   return {Isa::Generic, 8, 1, 2, 0};
 }
 
@@ -176,16 +184,18 @@ llvm::Value *dot4(KernelEmitter &E, const Q8Mode &m, llvm::Value *acc, llvm::Val
 struct Q8Tile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const Q8Mode &m;
-  /// The vector of codes of group g, block b, quad qd (L rows x 4 bytes).
+  /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
+  /// quad, or with nibbles quads qd and qd + 4).
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
     llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
-    llvm::Value *off = E.B.CreateMul(E.B.CreateAdd(E.B.CreateMul(gb, E.c64(8)), E.c64(qd)),
-                                     E.c64(4 * m.lanes));
+    llvm::Value *off = E.B.CreateMul(
+        E.B.CreateAdd(E.B.CreateMul(gb, E.c64(m.vectorsPerBlock())), E.c64(qd)),
+        E.c64(4 * m.lanes));
     return E.B.CreateGEP(E.i8(), base, off);
   }
   /// The L scales of group g, block b (f32).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    llvm::Value *codeBytes = E.B.CreateMul(nb, E.c64(32 * m.lanes * m.tg));
+    llvm::Value *codeBytes = E.B.CreateMul(nb, E.c64(4 * m.vectorsPerBlock() * m.lanes * m.tg));
     llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
     return E.B.CreateGEP(E.i8(), base,
                          E.B.CreateAdd(codeBytes, E.B.CreateMul(gb, E.c64(4 * m.lanes))));
@@ -198,12 +208,13 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
   auto &B = E.B;
   unsigned L = t.m.lanes;
   int64_t bb = rowBytes(welem, t.m.blockElems());
-  // Concatenating the L rows' <8 x i32> blocks gives row-major [L][8]
-  // dwords; the tile wants [8][L] (quad-major), one shuffle.
+  // Concatenating the L rows' <V x i32> blocks gives row-major [L][V]
+  // dwords; the tile wants [V][L] (vector-major), one shuffle.
+  unsigned V = t.m.vectorsPerBlock();
   llvm::SmallVector<int, 128> transpose;
-  for (unsigned qd = 0; qd < 8; ++qd)
+  for (unsigned qd = 0; qd < V; ++qd)
     for (unsigned l = 0; l < L; ++l)
-      transpose.push_back(l * 8 + qd);
+      transpose.push_back(l * V + qd);
   for (unsigned g = 0; g < t.m.tg; ++g) {
     std::vector<llvm::Value *> rows, valid;
     for (unsigned l = 0; l < L; ++l) {
@@ -218,6 +229,13 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
         llvm::Value *at = B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb)));
         if (t.m.bf16) { // 16 bf16 = 8 pairs, no scale
           blocks.push_back(B.CreateAlignedLoad(vec(E.i32(), 8), at, llvm::Align(2)));
+          continue;
+        }
+        if (t.m.nibbles) { // the 16 bytes of nibbles as they are
+          llvm::Value *d = blockCodes(E, welem, at).second;
+          blocks.push_back(B.CreateAlignedLoad(
+              vec(E.i32(), 4), B.CreateConstGEP1_64(E.i8(), at, t.m.mxfp4 ? 1 : 2), llvm::Align(1)));
+          scales = B.CreateInsertElement(scales, B.CreateSelect(valid[l], d, E.cf(0.0f)), l);
           continue;
         }
         auto [codes, d] = blockCodes(E, welem, at);
@@ -244,6 +262,22 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
         B.CreateAlignedStore(scales, t.scales(E, g, b), llvm::Align(4));
     }, "blk");
   }
+}
+
+/// mxfp4 E2M1 codes (one per byte) to their doubled value plus the offset,
+/// through a byte shuffle (the table repeated in every 16-byte lane).
+llvm::Value *mxfp4Lookup(KernelEmitter &E, const Q8Mode &m, llvm::Value *codes) {
+  auto &B = E.B;
+  static const int kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  unsigned n = 4 * m.lanes;
+  llvm::SmallVector<llvm::Constant *, 64> table;
+  for (unsigned i = 0; i < n; ++i)
+    table.push_back(B.getInt8((int8_t)(kValues[i % 16] + m.offset)));
+  auto *bytes = vec(E.i8(), n);
+  auto id = n == 64 ? llvm::Intrinsic::x86_avx512_pshuf_b_512 : llvm::Intrinsic::x86_avx2_pshuf_b;
+  return B.CreateBitCast(B.CreateIntrinsic(id, {}, {llvm::ConstantVector::get(table),
+                                                    B.CreateBitCast(codes, bytes)}),
+                         codes->getType());
 }
 
 /// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
@@ -298,10 +332,27 @@ void microTile(KernelEmitter &E, const Q8Tile &t, llvm::ArrayRef<llvm::Value *> 
       for (unsigned g = 0; g < m.tg; ++g)
         iacc[i * m.tg + g] = init;
     }
+    // The codes of each quad, per group: loaded, or unpacked from nibbles
+    // (vector j holds quads j and j + 4).
+    std::vector<std::vector<llvm::Value *>> quads(8, std::vector<llvm::Value *>(m.tg));
+    for (unsigned j = 0; j < m.vectorsPerBlock(); ++j)
+      for (unsigned g = 0; g < m.tg; ++g) {
+        llvm::Value *v = B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4));
+        if (!m.nibbles) {
+          quads[j][g] = v;
+          continue;
+        }
+        llvm::Value *low = B.CreateVectorSplat(L, B.getInt32(0x0F0F0F0F));
+        quads[j][g] = B.CreateAnd(v, low);
+        quads[j + 4][g] = B.CreateAnd(B.CreateLShr(v, B.CreateVectorSplat(L, B.getInt32(4))), low);
+        if (m.mxfp4)
+          for (unsigned h : {j, j + 4})
+            quads[h][g] = mxfp4Lookup(E, m, quads[h][g]);
+      }
     for (unsigned qd = 0; qd < 8; ++qd) {
       std::vector<llvm::Value *> w(m.tg), wabs(m.tg, nullptr);
       for (unsigned g = 0; g < m.tg; ++g) {
-        w[g] = B.CreateAlignedLoad(vi, t.codes(E, g, b, qd), llvm::Align(4));
+        w[g] = quads[qd][g];
         if (m.isa == Isa::Avx2 && m.offset == 0)
           wabs[g] = B.CreateBitCast(
               B.CreateBinaryIntrinsic(llvm::Intrinsic::abs, B.CreateBitCast(w[g], vec(E.i8(), 4 * L)),
@@ -416,14 +467,14 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     auto [Ed, Nd, Kd] = weightDims(op);
     int64_t tr = m.lanes * m.tg;
     // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
-    // of 2K bytes (bf16) or K + K/8 (int8 codes and scales; 2K where K/8
-    // is not exact in the dim algebra).
-    auto eighth = Kd.divExact(8);
+    // of blockBytes per 32 (bf16: 16) elements (2K bytes where the blocks
+    // do not divide K in the dim algebra).
+    auto perBlock = Kd.divExact(m.blockElems());
     BufferDesc d;
     d.kind = BufferKind::Packed;
     d.argIndex = src.argIndex;
     d.scratchBytes = Ed * (Nd + DimExpr(tr - 1)) *
-                     (m.bf16 || !eighth ? Kd + Kd : Kd + *eighth);
+                     (perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd);
     d.name = "packed(" + src.name + ")";
     unsigned packed = K.addBuffer(std::move(d));
     K.S.packedOf[wbuf] = packed;
