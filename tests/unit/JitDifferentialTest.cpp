@@ -36,6 +36,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -99,9 +100,20 @@ CompileCache &cache() {
   return c;
 }
 
+/// A module compiled for 1, 2 and 3 threads (the thread-count test).
+struct ThreadVariants {
+  std::unique_ptr<Module> m;
+  std::unique_ptr<Executable> x[3];
+};
+std::map<std::string, ThreadVariants> &threadVariants() {
+  static std::map<std::string, ThreadVariants> v;
+  return v;
+}
+
 void clearCache() {
   cache().map.clear();
   cache().order.clear();
+  threadVariants().clear();
 }
 
 /// The parsed, verified and JIT-compiled module of `text` (cached), for the
@@ -736,6 +748,14 @@ bool hostRuns(const std::string &cpu) {
          (!t->fma || host->fma) && (!t->f16c || host->f16c);
 }
 
+/// The `act` attribute quantize-activations gives weights of type W, as
+/// written after an op.
+std::string actAttrFor(ElemType W) {
+  if (isQuantized(W))
+    return " {act = q8_0}";
+  return W == ElemType::BF16 ? " {act = bf16}" : "";
+}
+
 using KernelCase = std::tuple<const char *, ElemType, int64_t>;
 
 class JitDiffKernels : public JitDiffFixture<KernelCase> {
@@ -750,12 +770,7 @@ protected:
     o.prepare = prepare;
     diff(text, T, o);
   }
-  /// The precision quantize-activations gives weights of type W.
-  static std::string actFor(ElemType W) {
-    if (isQuantized(W))
-      return " {act = q8_0}";
-    return W == ElemType::BF16 ? " {act = bf16}" : "";
-  }
+  static std::string actFor(ElemType W) { return actAttrFor(W); }
 };
 
 TEST_P(JitDiffKernels, MatmulId) {
@@ -828,6 +843,90 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffKernels,
                                                               ElemType::Q4_0, ElemType::MXFP4),
                                             ::testing::Values(1, 2, 7, 33, 128, 257)),
                          kernelCaseName);
+
+using CpuType = std::tuple<const char *, ElemType>;
+
+class JitDiffThreads : public JitDiffFixture<CpuType> {
+protected:
+  static std::string actFor(ElemType W) { return actAttrFor(W); }
+};
+
+/// Each output is computed by one item, in a fixed order, so the results
+/// of a whole MoE layer are bit for bit the same on 1, 2 and 3 threads.
+TEST_P(JitDiffThreads, LayerIsBitIdentical) {
+  auto [cpu, W] = GetParam();
+  if (!hostRuns(cpu))
+    GTEST_SKIP() << "the host cannot run code for " << cpu;
+  std::string text = subst(R"(
+func @f(%x: tensor<T x 96 x f32>, %router: tensor<6 x 96 x f32> {param},
+        %gate: tensor<6 x 64 x 96 x $W> {param}, %up: tensor<6 x 64 x 96 x $W> {param},
+        %down: tensor<6 x 96 x 64 x $W> {param})
+    -> tensor<T x 96 x f32> where T in [1, 300] {
+  %logits = matmul %x, %router
+  %probs = softmax %logits {axis = -1}
+  %ids = topk %probs {k = 2}
+  %w = gather %probs, %ids {axis = 1}
+  %x3 = reshape %x {shape = [T, 1, 96]}
+  %g = matmul_id %x3, %gate, %ids$A
+  %u = matmul_id %x3, %up, %ids$A
+  %a = swiglu %g, %u
+  %d = matmul_id %a, %down, %ids$A
+  %w3 = reshape %w {shape = [T, 2, 1]}
+  %wd = mul %d, %w3
+  %out = reduce_sum %wd {axis = 1}
+  return %out
+})",
+                           {{"$W", name(W)}, {"$A", actFor(W)}});
+  // One module and three Executables per (cpu, type), for every T.
+  ThreadVariants &c = threadVariants()[std::string(cpu) + name(W)];
+  if (!c.m) {
+    auto m = parseModuleString(text);
+    ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+    c.m = std::move(*m);
+    for (unsigned t = 0; t < 3; ++t) {
+      ExecOptions o;
+      o.threads = t + 1;
+      o.jit.useCache = false;
+      o.jit.cpu = cpu;
+      auto x = Executable::compile(*c.m->functions.front(), o);
+      ASSERT_TRUE(bool(x)) << llvm::toString(x.takeError());
+      c.x[t] = std::move(*x);
+    }
+  }
+  const Function &f = *c.m->functions.front();
+  for (int64_t T : {1, 7, 64, 257}) {
+  SCOPED_TRACE("T = " + std::to_string(T));
+  SymbolBindings syms = bindT(f, T);
+  auto args = randomArguments(f, syms, 7);
+  ASSERT_TRUE(bool(args)) << llvm::toString(args.takeError());
+  std::vector<std::vector<Tensor>> outs;
+  for (unsigned t = 0; t < 3; ++t) {
+    ASSERT_TRUE(c.x[t]) << "compiling for " << t + 1 << " threads failed";
+    auto r = c.x[t]->run(*args, syms);
+    ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
+    outs.push_back(std::move(*r));
+  }
+  for (size_t k = 1; k < outs.size(); ++k)
+    EXPECT_EQ(0, std::memcmp(outs[0][0].f.data(), outs[k][0].f.data(),
+                             outs[0][0].f.size() * sizeof(float)))
+        << "results on " << k + 1 << " threads differ from 1 thread";
+  }
+}
+
+std::string cpuTypeName(const ::testing::TestParamInfo<CpuType> &i) {
+  std::string cpu = std::get<0>(i.param);
+  for (char &ch : cpu)
+    if (!isalnum((unsigned char)ch))
+      ch = '_';
+  return (cpu.empty() ? "host" : cpu) + "_" + name(std::get<1>(i.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(, JitDiffThreads,
+                         ::testing::Combine(::testing::ValuesIn(kCpus),
+                                            ::testing::Values(ElemType::F32, ElemType::BF16,
+                                                              ElemType::Q8_0, ElemType::Q4_0,
+                                                              ElemType::MXFP4)),
+                         cpuTypeName);
 
 //===----------------------------------------------------------------------===//
 // gather (f32, f16, bf16 and q8_0 sources; i32 sources are rejected by the
