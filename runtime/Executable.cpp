@@ -52,6 +52,21 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &
 
 Executable::~Executable() = default;
 
+std::vector<int64_t> Executable::packedKey(unsigned b, const SymbolBindings &syms) const {
+  // A packed weight depends on the symbols of its argument's dims (uneven
+  // shards), not on the others (T): one copy serves every token count.
+  std::vector<std::string> names;
+  const Value *arg = fn->getArgument(prog.buffers[b].argIndex);
+  for (const DimExpr &d : arg->getType().dims)
+    d.collectSymbols(names);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::vector<int64_t> key;
+  for (auto &n : names)
+    key.push_back(syms.lookup(n));
+  return key;
+}
+
 uint64_t Executable::newParamsVersion() {
   static std::atomic<uint64_t> next{1};
   return next++;
@@ -237,11 +252,12 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     if (d.kind != BufferKind::Packed)
       continue;
     const void *src = args[d.argIndex];
+    std::vector<int64_t> key = packedKey(b, syms);
     if (ro.paramsVersion) {
       std::lock_guard<std::mutex> lock(packedMutex);
       for (auto &pw : packed)
         if (pw.buffer == b && pw.version == ro.paramsVersion && pw.source == src &&
-            pw.syms == symv) {
+            pw.syms == key) {
           packedData[b] = pw.data;
           packedReady[b] = true;
         }
@@ -308,8 +324,8 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       if (kept >= kPackedPerBuffer)
         packed.erase(std::find_if(packed.begin(), packed.end(),
                                   [&](const PackedWeights &pw) { return pw.buffer == b; }));
-      packed.push_back({(unsigned)b, ro.paramsVersion, args[prog.buffers[b].argIndex], symv,
-                        packedData[b]});
+      packed.push_back({(unsigned)b, ro.paramsVersion, args[prog.buffers[b].argIndex],
+                        packedKey(b, syms), packedData[b]});
     }
   }
 

@@ -112,6 +112,8 @@ private:
     std::shared_ptr<HostBuffer> data;
   };
   static constexpr size_t kPackedPerBuffer = 8;
+  /// The symbol values Packed buffer `b` depends on (its weight's dims).
+  std::vector<int64_t> packedKey(unsigned b, const SymbolBindings &syms) const;
   std::mutex packedMutex;
   std::vector<PackedWeights> packed;
 
