@@ -67,6 +67,31 @@ std::vector<int64_t> Executable::packedKey(unsigned b, const SymbolBindings &sym
   return key;
 }
 
+HostBuffer Executable::takeArena(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(arenaMutex);
+    for (size_t i = 0; i < freeArenas.size(); ++i)
+      if (freeArenas[i].size() >= bytes) {
+        HostBuffer b = std::move(freeArenas[i]);
+        freeArenas.erase(freeArenas.begin() + i);
+        return b;
+      }
+  }
+  return HostBuffer::allocate(bytes); // huge pages when large
+}
+
+void Executable::giveBackArena(HostBuffer b) {
+  if (!b.data())
+    return;
+  std::lock_guard<std::mutex> lock(arenaMutex);
+  freeArenas.push_back(std::move(b));
+  // Keep the largest few (concurrent runs, in-process ranks); free the rest.
+  std::sort(freeArenas.begin(), freeArenas.end(),
+            [](const HostBuffer &a, const HostBuffer &c) { return a.size() > c.size(); });
+  if (freeArenas.size() > kFreeArenas)
+    freeArenas.resize(kFreeArenas);
+}
+
 uint64_t Executable::newParamsVersion() {
   static std::atomic<uint64_t> next{1};
   return next++;
@@ -225,9 +250,16 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     return planned.takeError();
   const MemoryPlan &p = *planned;
 
-  // The arena, 64-byte aligned; every buffer pointer non-null.
+  // The arena, 64-byte aligned; every buffer pointer non-null. Reused from
+  // an earlier run when one is free (no page faults in steady state), and
+  // given back when this run ends, whichever way.
   size_t arenaBytes = std::max<int64_t>(p.peakBytes, kAlign);
-  HostBuffer arena = HostBuffer::allocate(arenaBytes); // huge pages when large
+  struct ArenaLease {
+    Executable &x;
+    HostBuffer buf;
+    ~ArenaLease() { x.giveBackArena(std::move(buf)); }
+  } lease{*this, takeArena(arenaBytes)};
+  HostBuffer &arena = lease.buf;
   if (!arena.data())
     return err("cannot allocate the {}-byte arena of @{}", arenaBytes, fn->getName());
   static const int64_t empty[kAlign / 8] = {};

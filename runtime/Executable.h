@@ -112,6 +112,12 @@ private:
     std::shared_ptr<HostBuffer> data;
   };
   static constexpr size_t kPackedPerBuffer = 8;
+  /// Arenas of finished runs, largest first, for the next runs.
+  static constexpr size_t kFreeArenas = 4;
+  std::mutex arenaMutex;
+  std::vector<HostBuffer> freeArenas;
+  HostBuffer takeArena(size_t bytes);
+  void giveBackArena(HostBuffer b);
   /// The symbol values Packed buffer `b` depends on (its weight's dims).
   std::vector<int64_t> packedKey(unsigned b, const SymbolBindings &syms) const;
   std::mutex packedMutex;
