@@ -8,11 +8,12 @@
 // integers, the product of the scales rounded to f32 as the interpreter
 // rounds it, accumulated in f32.
 //
-// Per item, a column tile of TR = TG x L weight rows (L = 32-bit lanes of a
-// vector: 16 with AVX-512, 8 with AVX2) is repacked once into a stack tile
-// in which one vector holds, for L rows, 4 consecutive codes of each (so a
-// lane is a row), plus offset o, then every activation row of the item is
-// multiplied against it, TM rows at a time: for each 4 codes of a token
+// The weight is packed (by a prepare step, below) into column tiles of
+// TR = TG x L rows (L = 32-bit lanes of a vector: 16 with AVX-512, 8 with
+// AVX2) in which one vector holds, for L rows, 4 consecutive codes of each
+// (so a lane is a row), plus offset o (q4_0 and mxfp4 keep their nibbles,
+// two quads to a vector, unpacked in registers). Every activation row of an
+// item meets each tile TM rows at a time: for each 4 codes of a token
 // (broadcast), one 4-way byte dot product per group of L rows accumulates
 // into 32-bit lanes (AVX-512 VNNI: vpdpbusd, unsigned weight bytes times
 // signed activation bytes; AVX2: vpmaddubsw + vpmaddwd; otherwise plain
@@ -180,7 +181,7 @@ llvm::Value *dot4(KernelEmitter &E, const Q8Mode &m, llvm::Value *acc, llvm::Val
   llvm_unreachable("isa");
 }
 
-/// The stack tile of one column tile: codes then scales (see repack).
+/// One packed column tile: codes then scales (see repack).
 struct Q8Tile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const Q8Mode &m;
