@@ -71,7 +71,7 @@ struct Q8Mode {
 
 Q8Mode q8Mode(const Target &t, ElemType welem) {
   if (welem == ElemType::BF16)
-    return {Isa::Bf16_512, 16, 2, 4, 0, true};
+    return {Isa::Bf16_512, 16, 4, 4, 0, true};
   int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
   bool nib = welem != ElemType::Q8_0, mx = welem == ElemType::MXFP4;
   if (t.avx512vnni)
