@@ -48,6 +48,10 @@ template <typename Fn> static llvm::Value *inEntry(KernelEmitter &E, Fn make) {
 // Dims and indices
 //===----------------------------------------------------------------------===//
 
+llvm::Value *KernelEmitter::entryAlloca(llvm::Type *t) {
+  return inEntry(*this, [&](llvm::IRBuilder<> &eb) { return eb.CreateAlloca(t); });
+}
+
 llvm::Value *KernelEmitter::dim(const DimExpr &d) {
   if (auto c = d.getConstant())
     return c64(*c);

@@ -97,6 +97,9 @@ public:
                        const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
                        llvm::StringRef name = "i");
 
+  /// An alloca in the kernel's entry block (promoted to registers by LLVM).
+  llvm::Value *entryAlloca(llvm::Type *t);
+
   /// Base pointer of buffer `id`.
   llvm::Value *bufferPtr(unsigned id);
   /// Element `off` (i64) of a buffer of type `elem`: f32 for the float and

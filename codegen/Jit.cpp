@@ -104,13 +104,13 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const JitOptions &opts) {
   auto target = Target::named(opts.cpu);
   if (!target)
     return target.takeError();
-  auto jtmb = std::optional<orc::JITTargetMachineBuilder>(builderFor(*target));
+  orc::JITTargetMachineBuilder jtmb = builderFor(*target);
   std::unique_ptr<Jit> j(new Jit());
   j->opts = opts;
   j->tgt = *target;
   if (j->opts.cacheDir.empty())
     j->opts.cacheDir = defaultCacheDir();
-  auto tm = jtmb->createTargetMachine();
+  auto tm = jtmb.createTargetMachine();
   if (!tm)
     return tm.takeError();
   j->tm = std::move(*tm);
@@ -118,7 +118,7 @@ llvm::Expected<std::unique_ptr<Jit>> Jit::create(const JitOptions &opts) {
   Jit *self = j.get();
   auto built =
       orc::LLJITBuilder()
-          .setJITTargetMachineBuilder(*jtmb)
+          .setJITTargetMachineBuilder(jtmb)
           .setObjectLinkingLayerCreator([self](orc::ExecutionSession &es, const llvm::Triple &)
                                             -> llvm::Expected<std::unique_ptr<orc::ObjectLayer>> {
             auto layer = std::make_unique<orc::RTDyldObjectLinkingLayer>(

@@ -90,7 +90,7 @@ void microTile(KernelEmitter &E, ElemType act, llvm::ArrayRef<llvm::Value *> xs,
   auto *zero = llvm::ConstantAggregateZero::get(vt);
   std::vector<llvm::Value *> acc;
   for (size_t a = 0; a < xs.size() * ws.size(); ++a) {
-    acc.push_back(entryAlloca(E, vt));
+    acc.push_back(E.entryAlloca(vt));
     B.CreateStore(zero, acc.back());
   }
   llvm::Value *k = E.dim(K), *chunks = B.CreateUDiv(k, E.c64(lanes));
@@ -193,8 +193,8 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
   if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulItems(E, op, kRowBlock, q8ColumnBlock(E.S.target),
-                             q8Items(E, op, quant, packed));
+      return emitMatmulItems(E, op, kRowBlock, packedColumnBlock(E.S.target),
+                             packedItems(E, op, quant, packed));
     }, {quant, packed});
     return;
   }
@@ -209,8 +209,8 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
   if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulIdItems(E, op, route, q8ColumnBlock(E.S.target),
-                               q8Items(E, op, quant, packed));
+      return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
+                               packedItems(E, op, quant, packed));
     }, {route, quant, packed});
     return;
   }

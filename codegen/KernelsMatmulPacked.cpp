@@ -48,7 +48,7 @@ namespace {
 enum class Isa { Vnni512, Avx2, Generic, Bf16_512 };
 
 /// The int8 kernel's shape and instructions for a target and weight type.
-struct Q8Mode {
+struct PackedMode {
   Isa isa;
   unsigned lanes; ///< i32 lanes of a vector: rows per group
   unsigned tg;    ///< groups of rows in a column tile
@@ -69,7 +69,7 @@ struct Q8Mode {
   unsigned blockBytes() const { return bf16 ? 32 : nibbles ? 20 : 36; }
 };
 
-Q8Mode q8Mode(const Target &t, ElemType welem) {
+PackedMode packedMode(const Target &t, ElemType welem) {
   if (welem == ElemType::BF16)
     return {Isa::Bf16_512, 16, 4, 4, 0, true};
   int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
@@ -144,7 +144,7 @@ Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
 
 /// acc + the 4-way byte dot products of `w` (unsigned codes, or signed in
 /// signed mode) and `x` (signed), lane by lane.
-llvm::Value *dot4(KernelEmitter &E, const Q8Mode &m, llvm::Value *acc, llvm::Value *w,
+llvm::Value *dot4(KernelEmitter &E, const PackedMode &m, llvm::Value *acc, llvm::Value *w,
                   llvm::Value *wabs, llvm::Value *x) {
   auto &B = E.B;
   unsigned L = m.lanes;
@@ -182,9 +182,9 @@ llvm::Value *dot4(KernelEmitter &E, const Q8Mode &m, llvm::Value *acc, llvm::Val
 }
 
 /// One packed column tile: codes then scales (see repack).
-struct Q8Tile {
+struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
-  const Q8Mode &m;
+  const PackedMode &m;
   /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
   /// quad, or with nibbles quads qd and qd + 4).
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
@@ -205,7 +205,7 @@ struct Q8Tile {
 
 /// Repacks weight rows [c, c + TR) of the item (rows at or past n1 read
 /// row n1 - 1 with scale 0) into the tile.
-void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, llvm::Value *c) {
+void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &it, llvm::Value *c) {
   auto &B = E.B;
   unsigned L = t.m.lanes;
   int64_t bb = rowBytes(welem, t.m.blockElems());
@@ -267,7 +267,7 @@ void repack(KernelEmitter &E, const Q8Tile &t, ElemType welem, const Item &it, l
 
 /// mxfp4 E2M1 codes (one per byte) to their doubled value plus the offset,
 /// through a byte shuffle (the table repeated in every 16-byte lane).
-llvm::Value *mxfp4Lookup(KernelEmitter &E, const Q8Mode &m, llvm::Value *codes) {
+llvm::Value *mxfp4Lookup(KernelEmitter &E, const PackedMode &m, llvm::Value *codes) {
   auto &B = E.B;
   static const int kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
   unsigned n = 4 * m.lanes;
@@ -283,16 +283,16 @@ llvm::Value *mxfp4Lookup(KernelEmitter &E, const Q8Mode &m, llvm::Value *codes) 
 
 /// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
 /// TR rows of the tile; outputs at or past n1 are not stored.
-void microTile(KernelEmitter &E, const Q8Tile &t, llvm::ArrayRef<llvm::Value *> qx,
+void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value *> qx,
                llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k, llvm::Value *c,
                llvm::Value *n1) {
   auto &B = E.B;
-  const Q8Mode &m = t.m;
+  const PackedMode &m = t.m;
   unsigned L = m.lanes, tm = qx.size();
   auto *vf = vec(E.f32(), L), *vi = vec(E.i32(), L);
   std::vector<llvm::Value *> facc;
   for (unsigned a = 0; a < tm * m.tg; ++a) {
-    facc.push_back(entryAlloca(E, vf));
+    facc.push_back(E.entryAlloca(vf));
     B.CreateStore(llvm::ConstantAggregateZero::get(vf), facc.back());
   }
   if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
@@ -424,13 +424,13 @@ static WeightDims weightDims(const Operation &op) {
 }
 
 /// Blocks per row of K elements.
-static llvm::Value *blocks(KernelEmitter &E, const Q8Mode &m, llvm::Value *k) {
+static llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
   return E.B.CreateUDiv(k, E.c64(m.blockElems()));
 }
 
 /// Bytes of one packed column tile: TR rows of their blocks (codes, and the
 /// scales of int8 blocks).
-static llvm::Value *tileBytes(KernelEmitter &E, const Q8Mode &m, llvm::Value *k) {
+static llvm::Value *tileBytes(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
   return E.B.CreateMul(blocks(E, m, k), E.c64(m.blockBytes() * m.lanes * m.tg));
 }
 
@@ -441,7 +441,7 @@ static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
   const Value *w = op.getOperand(1);
   ElemType welem = w->getType().elem;
   auto [Ed, Nd, Kd] = weightDims(op);
-  Q8Mode m = q8Mode(E.S.target, welem);
+  PackedMode m = packedMode(E.S.target, welem);
   unsigned tr = m.lanes * m.tg;
   llvm::Value *k = E.dim(Kd), *n = E.dim(Nd), *nt = ceilDivV(E, n, tr);
   llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w)), *pb = E.bufferPtr(packed);
@@ -453,7 +453,7 @@ static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
     it.weightAt = [&](llvm::Value *row) {
       return weightRow(E, wb, welem, Kd, B.CreateAdd(B.CreateMul(e, n), row));
     };
-    Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), blocks(E, m, k), m};
+    PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), blocks(E, m, k), m};
     repack(E, t, welem, it, c);
   }, "tile");
   E.finish();
@@ -464,7 +464,7 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
   unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
   if (!K.S.packedOf.count(wbuf)) {
     const BufferDesc &src = K.S.buffers[wbuf];
-    Q8Mode m = q8Mode(K.S.target, op.getOperand(1)->getType().elem);
+    PackedMode m = packedMode(K.S.target, op.getOperand(1)->getType().elem);
     auto [Ed, Nd, Kd] = weightDims(op);
     int64_t tr = m.lanes * m.tg;
     // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
@@ -491,16 +491,16 @@ bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
          K.divExact(16).has_value();
 }
 
-int64_t mm::q8ColumnBlock(const Target &t) {
-  Q8Mode m = q8Mode(t, ElemType::Q8_0);
+int64_t mm::packedColumnBlock(const Target &t) {
+  PackedMode m = packedMode(t, ElemType::Q8_0);
   return 2 * m.lanes * m.tg;
 }
 
-ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
+ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
   auto &B = E.B;
   const Value *x = op.getOperand(0), *w = op.getOperand(1);
   const DimExpr K = x->getType().dims.back();
-  Q8Mode m = q8Mode(E.S.target, w->getType().elem);
+  PackedMode m = packedMode(E.S.target, w->getType().elem);
   unsigned tr = m.lanes * m.tg;
   llvm::Value *k = E.dim(K), *nb = blocks(E, m, k);
   llvm::Value *tb = tileBytes(E, m, k);
@@ -513,7 +513,7 @@ ItemFn mm::q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsign
     E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
       llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, nt), B.CreateUDiv(c, E.c64(tr)));
-      Q8Tile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
+      PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
       tiledLoop(E, it.lo, it.hi, m.tm, [&](llvm::Value *p, unsigned tm) {
         std::vector<llvm::Value *> qx, outs;
         for (unsigned i = 0; i < tm; ++i) {

@@ -120,11 +120,6 @@ void mm::ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()>
   E.B.SetInsertPoint(join);
 }
 
-llvm::Value *mm::entryAlloca(KernelEmitter &E, llvm::Type *t) {
-  llvm::IRBuilder<> eb(E.fn->getEntryBlock().getTerminator());
-  return eb.CreateAlloca(t);
-}
-
 void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
                    const std::function<void(llvm::Value *, unsigned)> &body,
                    llvm::StringRef name) {

@@ -36,8 +36,6 @@ llvm::Value *minI64(KernelEmitter &E, llvm::Value *a, llvm::Value *b);
 llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b);
 /// if (cond) body(); the builder ends after it.
 void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &body);
-/// An alloca in the kernel's entry block (promoted to registers by LLVM).
-llvm::Value *entryAlloca(KernelEmitter &E, llvm::Type *t);
 /// for (i = lo; i + step <= hi; i += step) body(i, step); then the
 /// remainder with step / 2, step / 4, ..., 1 (each at most once but the
 /// last).
@@ -86,7 +84,7 @@ unsigned packedWeights(StepBuilder &K, const Operation &op);
 /// kernels' packed tiles, activation kernel and item body.
 bool hasBf16Kernel(const Target &t, const Operation &op);
 /// Output columns per item of the int8 kernels.
-int64_t q8ColumnBlock(const Target &t);
-ItemFn q8Items(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);
+int64_t packedColumnBlock(const Target &t);
+ItemFn packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);
 
 } // namespace moe::codegen::mm
