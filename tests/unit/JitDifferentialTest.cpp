@@ -770,7 +770,6 @@ protected:
     o.prepare = prepare;
     diff(text, T, o);
   }
-  static std::string actFor(ElemType W) { return actAttrFor(W); }
 };
 
 TEST_P(JitDiffKernels, MatmulId) {
@@ -789,7 +788,7 @@ func @f(%x: tensor<T x 96 x f32>, %logits: tensor<T x 6 x f32>,
   %d = matmul_id %xk, %w, %ids
   return %a, %b, %c, %d
 })",
-                           {{"$W", name(W)}, {"$A", actFor(W)}});
+                           {{"$W", name(W)}, {"$A", actAttrFor(W)}});
   run(text, [](std::vector<Tensor> &a, const Function &f, int64_t T) {
     fillInts(arg(a, f, "ids"), 0, 3, (uint64_t)T); // experts 4 and 5 get no token
   });
@@ -804,7 +803,7 @@ func @f(%xk: tensor<T x 2 x 96 x f32>, %w: tensor<4 x 37 x 96 x $W> {param},
   %d = matmul_id %xk, %w, %ids$A
   return %d
 })",
-                           {{"$W", name(W)}, {"$A", actFor(W)}});
+                           {{"$W", name(W)}, {"$A", actAttrFor(W)}});
   run(text, [](std::vector<Tensor> &a, const Function &f, int64_t) {
     Tensor &ids = arg(a, f, "ids");
     for (size_t j = 0; j < ids.i.size(); ++j)
@@ -823,16 +822,21 @@ func @f(%x: tensor<T x 96 x f32>, %x3: tensor<2 x T x 64 x f32>,
   %y3 = matmul %x3, %v$A
   return %y, %y3
 })",
-                           {{"$W", name(W)}, {"$A", actFor(W)}});
+                           {{"$W", name(W)}, {"$A", actAttrFor(W)}});
   run(text);
 }
 
-std::string kernelCaseName(const ::testing::TestParamInfo<KernelCase> &i) {
-  std::string cpu = std::get<0>(i.param);
-  for (char &ch : cpu)
+/// A CPU name as part of a test name ("host" for the host).
+std::string cpuTestName(const char *cpu) {
+  std::string s = *cpu ? cpu : "host";
+  for (char &ch : s)
     if (!isalnum((unsigned char)ch))
       ch = '_';
-  return (cpu.empty() ? "host" : cpu) + "_" + name(std::get<1>(i.param)) + "_T" +
+  return s;
+}
+
+std::string kernelCaseName(const ::testing::TestParamInfo<KernelCase> &i) {
+  return cpuTestName(std::get<0>(i.param)) + "_" + name(std::get<1>(i.param)) + "_T" +
          std::to_string(std::get<2>(i.param));
 }
 
@@ -846,10 +850,7 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffKernels,
 
 using CpuType = std::tuple<const char *, ElemType>;
 
-class JitDiffThreads : public JitDiffFixture<CpuType> {
-protected:
-  static std::string actFor(ElemType W) { return actAttrFor(W); }
-};
+class JitDiffThreads : public JitDiffFixture<CpuType> {};
 
 /// Each output is computed by one item, in a fixed order, so the results
 /// of a whole MoE layer are bit for bit the same on 1, 2 and 3 threads.
@@ -876,7 +877,7 @@ func @f(%x: tensor<T x 96 x f32>, %router: tensor<6 x 96 x f32> {param},
   %out = reduce_sum %wd {axis = 1}
   return %out
 })",
-                           {{"$W", name(W)}, {"$A", actFor(W)}});
+                           {{"$W", name(W)}, {"$A", actAttrFor(W)}});
   // One module and three Executables per (cpu, type), for every T.
   ThreadVariants &c = threadVariants()[std::string(cpu) + name(W)];
   if (!c.m) {
@@ -959,11 +960,7 @@ func @f(%x: tensor<T x 2 x 96 x f32>, %w: tensor<6 x 45 x 96 x $W> {param},
 }
 
 std::string cpuTypeName(const ::testing::TestParamInfo<CpuType> &i) {
-  std::string cpu = std::get<0>(i.param);
-  for (char &ch : cpu)
-    if (!isalnum((unsigned char)ch))
-      ch = '_';
-  return (cpu.empty() ? "host" : cpu) + "_" + name(std::get<1>(i.param));
+  return cpuTestName(std::get<0>(i.param)) + "_" + name(std::get<1>(i.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(, JitDiffThreads,
