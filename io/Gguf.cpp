@@ -352,6 +352,11 @@ private:
                                 Twine(j) + "] multiply past int64");
         t.ne[j] = static_cast<int64_t>(*ne);
       }
+      // No model tensor comes near 2^40 elements (4 TiB at one byte each);
+      // more is a corrupt or hostile header, refused before any allocation.
+      if (elements > (uint64_t(1) << 40))
+        return fail(dimsAt, tensorName + " has " + Twine(elements) +
+                                " elements, more than the limit of 2^40");
       const uint64_t typeAt = Pos;
       Expected<uint32_t> typeId = u32("the type of " + tensorName);
       if (!typeId)
@@ -366,17 +371,11 @@ private:
                                 " has ne[0] = " + Twine(t.ne[0]) +
                                 ", not a multiple of its block size " +
                                 Twine(traits->blockElems));
+      // At most 2^40 elements of at most 8 bytes each: no overflow.
       uint64_t bytes = traits->blockBytes;
-      for (unsigned j = 0; j < kMaxDims; ++j) {
-        uint64_t n = static_cast<uint64_t>(t.ne[j]);
-        if (j == 0)
-          n /= traits->blockElems;
-        if (__builtin_mul_overflow(bytes, n, &bytes))
-          bytes = UINT64_MAX;
-      }
-      if (bytes > kInt64Max)
-        return fail(typeAt, tensorName + " of type " + traits->name +
-                                " takes more than 2^63-1 bytes");
+      for (unsigned j = 0; j < kMaxDims; ++j)
+        bytes *= j == 0 ? static_cast<uint64_t>(t.ne[0]) / traits->blockElems
+                        : static_cast<uint64_t>(t.ne[j]);
       t.nbytes = bytes;
       OffsetFieldPos.push_back(Pos);
       Expected<uint64_t> offset = u64("the data offset of " + tensorName);

@@ -12,11 +12,17 @@ DimExpr DimExpr::symbol(llvm::StringRef name) {
   return e;
 }
 
+// Checked arithmetic: a product or sum that overflows int64 has no value.
+static bool mulOk(int64_t &acc, int64_t v) { return !__builtin_mul_overflow(acc, v, &acc); }
+static bool addOk(int64_t &acc, int64_t v) { return !__builtin_add_overflow(acc, v, &acc); }
+
 bool DimExpr::isConstant() const {
-  return terms.empty() || (terms.size() == 1 && terms.begin()->first.empty());
+  return !Overflow && (terms.empty() || (terms.size() == 1 && terms.begin()->first.empty()));
 }
 
 std::optional<int64_t> DimExpr::getConstant() const {
+  if (Overflow)
+    return std::nullopt;
   if (terms.empty())
     return 0;
   if (!isConstant())
@@ -24,28 +30,36 @@ std::optional<int64_t> DimExpr::getConstant() const {
   return terms.begin()->second;
 }
 
-void DimExpr::addTerm(const Monomial &m, int64_t c) {
+bool DimExpr::addTerm(const Monomial &m, int64_t c) {
   if (c == 0)
-    return;
+    return true;
   auto [it, inserted] = terms.try_emplace(m, c);
   if (!inserted) {
-    it->second += c;
+    if (!addOk(it->second, c))
+      return false;
     if (it->second == 0)
       terms.erase(it);
   }
+  return true;
 }
 
 DimExpr DimExpr::operator+(const DimExpr &o) const {
+  if (Overflow || o.Overflow)
+    return overflow();
   DimExpr r = *this;
   for (auto &[m, c] : o.terms)
-    r.addTerm(m, c);
+    if (!r.addTerm(m, c))
+      return overflow();
   return r;
 }
 
 DimExpr DimExpr::operator-(const DimExpr &o) const {
+  if (Overflow || o.Overflow)
+    return overflow();
   DimExpr r = *this;
   for (auto &[m, c] : o.terms)
-    r.addTerm(m, -c);
+    if (c == std::numeric_limits<int64_t>::min() || !r.addTerm(m, -c))
+      return overflow();
   return r;
 }
 
@@ -60,18 +74,26 @@ static DimExpr::Monomial mulMonomials(const DimExpr::Monomial &a,
 }
 
 DimExpr DimExpr::operator*(const DimExpr &o) const {
+  if (Overflow || o.Overflow)
+    return overflow();
   DimExpr r;
   for (auto &[ma, ca] : terms)
-    for (auto &[mb, cb] : o.terms)
-      r.addTerm(mulMonomials(ma, mb), ca * cb);
+    for (auto &[mb, cb] : o.terms) {
+      int64_t c = ca;
+      if (!mulOk(c, cb) || !r.addTerm(mulMonomials(ma, mb), c))
+        return overflow();
+    }
   return r;
 }
 
 std::optional<DimExpr> DimExpr::divExact(int64_t d) const {
-  if (d == 0)
+  if (d == 0 || Overflow)
     return std::nullopt;
   DimExpr r;
   for (auto &[m, c] : terms) {
+    // INT64_MIN / -1 does not fit.
+    if (d == -1 && c == std::numeric_limits<int64_t>::min())
+      return std::nullopt;
     if (c % d != 0)
       return std::nullopt;
     r.terms[m] = c / d;
@@ -83,12 +105,14 @@ std::optional<DimExpr> DimExpr::divExact(const DimExpr &d) const {
   if (auto c = d.getConstant())
     return divExact(*c);
   // Divisor must be a single term c*m; every term of *this must contain m.
+  if (Overflow || d.Overflow)
+    return std::nullopt;
   if (d.terms.size() != 1)
     return *this == d ? std::optional<DimExpr>(DimExpr(1)) : std::nullopt;
   auto &[dm, dc] = *d.terms.begin();
   DimExpr r;
   for (auto &[m, c] : terms) {
-    if (c % dc != 0)
+    if ((dc == -1 && c == std::numeric_limits<int64_t>::min()) || c % dc != 0)
       return std::nullopt;
     std::map<std::string, unsigned> powers(m.begin(), m.end());
     for (auto &[s, p] : dm) {
@@ -98,7 +122,8 @@ std::optional<DimExpr> DimExpr::divExact(const DimExpr &d) const {
       if ((it->second -= p) == 0)
         powers.erase(it);
     }
-    r.addTerm(Monomial(powers.begin(), powers.end()), c / dc);
+    if (!r.addTerm(Monomial(powers.begin(), powers.end()), c / dc))
+      return std::nullopt;
   }
   return r;
 }
@@ -106,19 +131,21 @@ std::optional<DimExpr> DimExpr::divExact(const DimExpr &d) const {
 bool DimExpr::isMultipleOf(int64_t m) const {
   // Sufficient (and for integer-valued polynomials with integer coefficients,
   // the natural) condition: every coefficient is a multiple of m.
+  if (Overflow)
+    return false;
   if (m == 0)
     return terms.empty();
+  if (m == -1)
+    return true;
   for (auto &[mono, c] : terms)
     if (c % m != 0)
       return false;
   return true;
 }
 
-// Checked arithmetic: a product or sum that overflows int64 has no value.
-static bool mulOk(int64_t &acc, int64_t v) { return !__builtin_mul_overflow(acc, v, &acc); }
-static bool addOk(int64_t &acc, int64_t v) { return !__builtin_add_overflow(acc, v, &acc); }
-
 std::optional<int64_t> DimExpr::evaluate(const SymbolBindings &b) const {
+  if (Overflow)
+    return std::nullopt;
   int64_t total = 0;
   for (auto &[m, c] : terms) {
     int64_t v = c;
@@ -141,6 +168,8 @@ DimExpr::bounds(const SymbolRanges &r) const {
   // Interval arithmetic, term by term. Symbols are non-negative dims, so a
   // monomial is monotonic in each symbol and its extremes are at the ends.
   // Overflow anywhere means no provable bounds.
+  if (Overflow)
+    return std::nullopt;
   int64_t lo = 0, hi = 0;
   for (auto &[m, c] : terms) {
     int64_t mlo = 1, mhi = 1;
@@ -161,6 +190,8 @@ DimExpr::bounds(const SymbolRanges &r) const {
 }
 
 DimExpr DimExpr::substitute(llvm::StringRef name, const DimExpr &e) const {
+  if (Overflow)
+    return *this;
   DimExpr r;
   for (auto &[m, c] : terms) {
     DimExpr t(c);
@@ -189,6 +220,8 @@ static unsigned degree(const DimExpr::Monomial &m) {
 }
 
 std::string DimExpr::str() const {
+  if (Overflow)
+    return "<overflow>";
   if (terms.empty())
     return "0";
   std::vector<std::pair<Monomial, int64_t>> sorted(terms.begin(), terms.end());
@@ -200,7 +233,7 @@ std::string DimExpr::str() const {
   });
   std::string out;
   for (auto &[m, c] : sorted) {
-    int64_t mag = c < 0 ? -c : c;
+    uint64_t mag = c < 0 ? 0 - uint64_t(c) : uint64_t(c);
     if (out.empty())
       out += c < 0 ? "-" : "";
     else

@@ -6,6 +6,11 @@
 // structurally equal: `2*T` == `T+T`. Named symbols are what lets a pass prove
 // that two dynamic dims are the same, which an anonymous `?` cannot.
 //
+// Arithmetic is checked: a result whose coefficients would overflow int64 is
+// an "overflowed" dim (sticky through further arithmetic, equal to nothing
+// but itself, no value); the parser and the verifier report it where it
+// arises, so no size computation downstream runs on a wrapped value.
+//
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -41,6 +46,14 @@ public:
   }
   static DimExpr symbol(llvm::StringRef name);
 
+  /// True when some arithmetic producing this dim overflowed int64.
+  bool overflowed() const { return Overflow; }
+  static DimExpr overflow() {
+    DimExpr e;
+    e.Overflow = true;
+    return e;
+  }
+
   bool isConstant() const;
   std::optional<int64_t> getConstant() const;
   bool isConstant(int64_t v) const { return getConstant() == v; }
@@ -49,9 +62,13 @@ public:
   DimExpr operator-(const DimExpr &o) const;
   DimExpr operator*(const DimExpr &o) const;
   DimExpr operator-() const { return DimExpr(0) - *this; }
-  bool operator==(const DimExpr &o) const { return terms == o.terms; }
-  bool operator!=(const DimExpr &o) const { return terms != o.terms; }
-  bool operator<(const DimExpr &o) const { return terms < o.terms; }
+  bool operator==(const DimExpr &o) const {
+    return Overflow == o.Overflow && terms == o.terms;
+  }
+  bool operator!=(const DimExpr &o) const { return !(*this == o); }
+  bool operator<(const DimExpr &o) const {
+    return Overflow != o.Overflow ? Overflow < o.Overflow : terms < o.terms;
+  }
 
   /// Exact division by a non-zero constant, if every coefficient divides.
   std::optional<DimExpr> divExact(int64_t d) const;
@@ -81,7 +98,9 @@ public:
 
 private:
   std::map<Monomial, int64_t> terms;
-  void addTerm(const Monomial &m, int64_t c);
+  bool Overflow = false;
+  /// Adds c*m; false (and nothing added) on int64 overflow.
+  [[nodiscard]] bool addTerm(const Monomial &m, int64_t c);
 };
 
 using Shape = std::vector<DimExpr>;

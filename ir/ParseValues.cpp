@@ -22,6 +22,7 @@ bool Parser::parseInteger(int64_t &v) {
 // dim := term (('+' | '-') term)*;  term := factor ('*' factor)*
 // factor := INT | SYMBOL | '(' dim ')' | '-' factor
 bool Parser::parseDim(DimExpr &d) {
+  llvm::SMLoc start = tok.loc();
   if (parseDimTerm(d))
     return true;
   while (tok.is(Token::Plus) || tok.is(Token::Minus)) {
@@ -32,6 +33,8 @@ bool Parser::parseDim(DimExpr &d) {
       return true;
     d = minus ? d - r : d + r;
   }
+  if (d.overflowed())
+    return errorAt(start, "dim expression overflows 64-bit integers");
   return false;
 }
 
@@ -48,6 +51,9 @@ bool Parser::parseDimTerm(DimExpr &d) {
 }
 
 bool Parser::parseDimFactor(DimExpr &d) {
+  NestingGuard guard(*this);
+  if (tooDeep())
+    return true;
   if (consumeIf(Token::Minus)) {
     if (parseDimFactor(d))
       return true;
@@ -119,6 +125,9 @@ bool Parser::parseType(TensorType &t) {
 }
 
 bool Parser::parseAttrValue(Attribute &a) {
+  NestingGuard guard(*this);
+  if (tooDeep())
+    return true;
   if (tok.is(Token::LBracket)) {
     consume();
     std::vector<Attribute> list;

@@ -60,6 +60,22 @@ private:
   void skipLine(const char *from);
   bool isSymbol(llvm::StringRef n) const { return declaredSymbols.count(n); }
 
+  /// Bounds the recursion of nested dims and attribute lists, as MLIR's
+  /// parser does, so a deeply nested input is an error, not a stack overflow.
+  static constexpr unsigned kMaxNesting = 256;
+  unsigned nesting = 0;
+  struct NestingGuard {
+    Parser &p;
+    explicit NestingGuard(Parser &p) : p(p) { ++p.nesting; }
+    ~NestingGuard() { --p.nesting; }
+  };
+  /// Enters one more level; true (after an error) when that is too deep.
+  bool tooDeep() {
+    if (nesting <= kMaxNesting)
+      return false;
+    return error(fmt::format("nesting is deeper than {} levels", kMaxNesting));
+  }
+
   Lexer lex;
   DiagEngine &diag;
   Token tok;

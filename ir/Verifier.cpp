@@ -1,5 +1,7 @@
 //===- Verifier.cpp - Structural and shape checks -------------------------===//
 #include "ir/Verifier.h"
+
+#include <limits>
 #include "ir/Error.h"
 #include "ir/Builder.h"
 #include "ir/ParamDerive.h"
@@ -120,6 +122,27 @@ std::optional<DimExpr> moe::negativeDim(const TensorType &t, const SymbolRanges 
   return std::nullopt;
 }
 
+std::optional<std::string> moe::sizeOverflow(const TensorType &t, const SymbolRanges &ranges) {
+  for (auto &d : t.dims)
+    if (d.overflowed())
+      return fmt::format("a dim of {} overflows 64-bit integers", t.str());
+  DimExpr n = t.numElements();
+  if (n.overflowed())
+    return fmt::format("{} has more elements than 64-bit sizes can count", t.str());
+  std::vector<std::string> syms;
+  n.collectSymbols(syms);
+  for (auto &s : syms)
+    if (!ranges.count(s))
+      return std::nullopt; // an undeclared symbol, reported on its own
+  // 16 bytes per element bounds every element type's storage and the
+  // run time's byte offsets.
+  auto b = n.bounds(ranges);
+  if (!b || b->second > std::numeric_limits<int64_t>::max() / 16)
+    return fmt::format("{} may have more elements than 64-bit byte sizes can count (at its "
+                       "symbols' upper bounds)", t.str());
+  return std::nullopt;
+}
+
 std::optional<std::string> moe::undeclaredSymbol(const TensorType &t, const Function &f) {
   std::vector<std::string> syms;
   for (auto &d : t.dims)
@@ -149,6 +172,8 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
       diag.error(a->getLoc(), fmt::format("argument %{} has type {} whose dim {} may be "
                                           "negative", a->getName(), a->getType().str(),
                                           d->str()));
+    else if (auto m = sizeOverflow(a->getType(), ranges))
+      diag.error(a->getLoc(), fmt::format("argument %{}: {}", a->getName(), *m));
     if (isQuantized(a->getType().elem) && !a->isParam())
       diag.error(a->getLoc(), fmt::format("argument %{} is block-quantised ({}) but not "
                                           "a {{param}}: quantised types are for weights only",
@@ -172,6 +197,8 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
     else if (auto d = negativeDim(t, ranges))
       diag.error(f.getLoc(), fmt::format("result type {} has dim {}, which may be negative",
                                          t.str(), d->str()));
+    else if (auto m = sizeOverflow(t, ranges))
+      diag.error(f.getLoc(), fmt::format("result type: {}", *m));
 
   // Position of each defined value, to check def-before-use without
   // depending on anything but the body order the printer will emit.
@@ -232,9 +259,12 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
       else if (written && *t != *written)
         diag.opError(&op, fmt::format("result type {} does not match the inferred type {}",
                                       written->str(), t->str()));
-      if (written)
+      if (written) {
         if (auto s = undeclaredSymbol(*written, f))
           diag.opError(&op, fmt::format("result type uses undeclared symbol '{}'", *s));
+        else if (auto m = sizeOverflow(*written, ranges))
+          diag.opError(&op, *m);
+      }
     }
     for (unsigned i = 0; i < op.getNumResults(); ++i)
       defined[op.getResult(i)] = idx;

@@ -27,6 +27,9 @@ std::optional<std::string> undeclaredSymbol(const TensorType &t, const Function 
 /// The first dim of `t` that is negative for some symbol value in `ranges`
 /// (a dim over undeclared symbols is left to undeclaredSymbol).
 std::optional<DimExpr> negativeDim(const TensorType &t, const SymbolRanges &ranges);
+/// A message if a dim of `t` overflowed, or its element count (times 16
+/// bytes) may exceed int64 within the symbols' ranges.
+std::optional<std::string> sizeOverflow(const TensorType &t, const SymbolRanges &ranges);
 
 /// Reports every problem through `diag`; returns true when the IR is valid.
 bool verifyFunction(const Function &f, DiagEngine &diag);

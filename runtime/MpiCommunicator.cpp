@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <csignal>
+#include <unistd.h>
 
 #ifdef MOE_HAVE_MPI
 // The C API only: no deprecated C++ bindings.
@@ -57,8 +59,19 @@ void MpiSession::abort(int code) {
   llvm::errs().flush();
   std::fflush(stdout);
   std::fflush(stderr);
+  // SIGALRM's default action ends the process if MPI_Abort hangs.
+  signal(SIGALRM, SIG_DFL);
+  alarm(kAbortWatchdogSeconds);
   MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code); // MPI_Abort does not return; if it ever did, still fail
+}
+
+llvm::Expected<bool> MpiSession::anyFailed(bool failed) {
+  int mine = failed ? 1 : 0, any = 0;
+  if (int rc = MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+      rc != MPI_SUCCESS)
+    return mpiError(rc, "MPI_Allreduce (the ranks' final status)");
+  return any != 0;
 }
 
 llvm::Error MpiSession::broadcast(std::string &bytes, int root) {
@@ -128,6 +141,7 @@ void MpiSession::abort(int code) {
   std::_Exit(code);
 }
 llvm::Error MpiSession::broadcast(std::string &, int) { return err(kNoMpi); }
+llvm::Expected<bool> MpiSession::anyFailed(bool failed) { return failed; }
 llvm::Error MpiCommunicator::allReduceSum(float *, size_t) { return err(kNoMpi); }
 
 #endif

@@ -53,8 +53,19 @@ public:
   int size() const { return n; }
 
   /// Ends every process of the job: MPI_Abort(MPI_COMM_WORLD, code). Flushes
-  /// standard output and error first; never returns.
+  /// standard output and error first; never returns. A watchdog ends this
+  /// process on its own (SIGALRM, which mpirun sees as an abnormal end and
+  /// answers by ending the others) should MPI_Abort not return within
+  /// kAbortWatchdogSeconds, e.g. on a loaded machine with ranks in
+  /// MPI_Finalize.
   [[noreturn]] void abort(int code = 1);
+  static constexpr unsigned kAbortWatchdogSeconds = 10;
+
+  /// Collective: true on every rank when `failed` is true on any. How the
+  /// ranks end a job whose last step (rank 0 writing the results) may fail
+  /// on one rank alone: every rank learns it and exits non-zero through a
+  /// normal MPI_Finalize, with no abort racing the others' finalize.
+  llvm::Expected<bool> anyFailed(bool failed);
 
   /// Collective: `bytes` becomes `root`'s bytes on every rank.
   llvm::Error broadcast(std::string &bytes, int root = 0);

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <unistd.h>
 #include <limits>
 
 using namespace moe;
@@ -67,6 +68,14 @@ llvm::Expected<int64_t> moe::evaluateDim(const DimExpr &d, const SymbolBindings 
   return total;
 }
 
+uint64_t moe::physicalMemoryBytes() {
+  static const uint64_t bytes = [] {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? uint64_t(pages) * uint64_t(size) : uint64_t(1) << 40;
+  }();
+  return bytes;
+}
+
 llvm::Expected<std::vector<int64_t>> moe::evaluateShape(const TensorType &t,
                                                          const SymbolBindings &syms) {
   std::vector<int64_t> r;
@@ -78,6 +87,19 @@ llvm::Expected<std::vector<int64_t>> moe::evaluateShape(const TensorType &t,
       return err("dim {} of {} is {} (negative)", d.str(), t.str(), *v);
     r.push_back(*v);
   }
+  // Every buffer the runtime allocates has an evaluated shape: refusing one
+  // that cannot fit in this machine's memory here turns a would-be abort in
+  // the allocator into an error before anything is allocated.
+  int64_t n = 1;
+  for (int64_t d : r)
+    if (__builtin_mul_overflow(n, d, &n))
+      return err("{} has more elements than 64-bit sizes can count", t.str());
+  int64_t blocks = n / blockElems(t.elem) + (n % blockElems(t.elem) != 0), bytes = 0;
+  if (__builtin_mul_overflow(blocks, blockBytes(t.elem), &bytes))
+    return err("{} is {}, more bytes than 64-bit sizes can count", t.str(), formatShape(r));
+  if (uint64_t(bytes) > physicalMemoryBytes())
+    return err("{} is {} ({} bytes), more than this machine's memory ({} bytes)", t.str(),
+               formatShape(r), bytes, physicalMemoryBytes());
   return r;
 }
 

@@ -118,7 +118,11 @@ float roundToElem(ElemType elem, float v);
 /// unbound, or if the value overflows int64. (DimExpr::evaluate does not
 /// check overflow, so run-time code uses this.)
 llvm::Expected<int64_t> evaluateDim(const DimExpr &d, const SymbolBindings &syms);
-/// A type's concrete shape: every dim evaluated and non-negative.
+/// Total physical memory of this machine in bytes.
+uint64_t physicalMemoryBytes();
+/// A type's concrete shape: every dim evaluated and non-negative, and its
+/// storage no larger than this machine's physical memory (an error naming
+/// the type and its byte count otherwise, before anything is allocated).
 llvm::Expected<std::vector<int64_t>> evaluateShape(const TensorType &t,
                                                     const SymbolBindings &syms);
 

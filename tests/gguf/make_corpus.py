@@ -167,6 +167,7 @@ def bad_files():
     files["zero-dim"] = with_tensor(tinfo(name, [4, 0], GGML_F32, 32))
     files["negative-dim"] = with_tensor(tinfo(name, [4, (1 << 64) - 2], GGML_F32, 32))
     files["overflow-elements"] = with_tensor(tinfo(name, [1 << 32, 1 << 32], GGML_F32, 32))
+    files["huge-elements"] = with_tensor(tinfo(name, [1 << 21, 1 << 20], GGML_F32, 32))
     files["overflow-bytes"] = with_tensor(tinfo(name, [1 << 62], 28, 32))  # f64
     files["unknown-type"] = with_tensor(tinfo(name, [4, 2], 4, 32))  # q4_2, removed
     files["block-size"] = with_tensor(tinfo(name, [33], GGML_Q8_0, 32))

@@ -494,9 +494,17 @@ int moe::moeRunMain(int argc, char **argv) {
   if (flags.check)
     if (auto e = checkAgainstInterpreter(**f, binder, mpiSession, results->out, rank0))
       return failRun(std::move(e));
-  if (!rank0) // rank 0 alone prints and writes
-    return 0;
-  if (auto e = writeResults(results->out, flags))
-    return failRun(std::move(e));
-  return 0;
+  // Rank 0 alone writes; under --mpi every rank then learns whether that
+  // failed and exits accordingly (see MpiSession::anyFailed).
+  llvm::Error written = rank0 ? writeResults(results->out, flags) : llvm::Error::success();
+  if (!mpiSession)
+    return written ? moe::fail("moe-run", std::move(written)) : 0;
+  bool failed = bool(written);
+  if (failed)
+    moe::fail("moe-run", err(fmt::format("rank {}: {}", mpiSession->rank(),
+                                         llvm::toString(std::move(written)))));
+  auto any = mpiSession->anyFailed(failed);
+  if (!any)
+    return failRun(any.takeError());
+  return *any ? 1 : 0;
 }
