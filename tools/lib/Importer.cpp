@@ -329,6 +329,15 @@ llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const ModelInfo &
   if (!s)
     return s.takeError();
   BlockVariant v = probeVariant(f, A, layer);
+  // qwen35moe's build_ffn would multiply the shared expert's projections by
+  // these per-tensor scales; the table does not: refuse rather than import
+  // a different function.
+  if (A.sharedExpert)
+    for (const char *w : {"up", "gate", "down"})
+      if (std::string n = fmt::format("blk.{}.ffn_{}_shexp.scale", layer, w); f.findTensor(n))
+        return err(fmt::format("{}: tensor '{}' (a per-tensor scale of the shared expert) is "
+                               "not supported by moe-import",
+                               f.name(), n));
   std::vector<Param> ps;
   for (const TensorSpec &spec : blockTensors(A, *s, v)) {
     auto p = param(f, layer, spec, A, *s);
