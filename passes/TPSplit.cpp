@@ -19,7 +19,9 @@
 // exact. Params keep their whole-model meaning: `shard_axis` (and
 // `shard_segments` for gate_up) tell the binder which rows a rank takes.
 // Legal for any float weight; a block-quantised weight split along its
-// innermost axis (down) needs g a multiple of 32. An FFN whose column-parallel
+// innermost axis (down) needs g a multiple of its block (32). Gate and up
+// may be of different types: each is sharded on its own (merge-up-gate is
+// what needs them equal). An FFN whose column-parallel
 // values (up/gate results, gate_up slices) or split weights have users
 // outside it is left whole, with a remark: they would escape as shards
 // (whyNotSplit). The projections matched are ExpertMatch.h's. Run after
@@ -201,10 +203,13 @@ private:
       m.mergedSlices = {sg, su};
       return whyNotSplitDown(m);
     }
+    // Gate and up may differ in element type (GGUFs quantise them apart):
+    // each is sharded on its own, by rows, on the one n_ff symbol the GLU
+    // pairs them by; only their n_ff must agree (the verifier sees to it).
     const ExpertProj &g = *m.gate, &u = *m.up;
     auto n = g.weight->getType().dims[colAxis(g)].getConstant();
-    if (!n || g.weight->getType() != u.weight->getType())
-      return std::string("gate and up weights differ in type or are dynamic");
+    if (!n || u.weight->getType().dims[colAxis(u)].getConstant() != n)
+      return std::string("the gate or up weight's n_ff is dynamic");
     if (!onlyUsedBy(g.result(), {&glu}) || !onlyUsedBy(u.result(), {&glu}))
       return std::string("the gate or up projection has users outside the FFN");
     if (!paramsPrivate(g, u))
@@ -243,6 +248,11 @@ private:
     if (m.n % granularity)
       return std::pair(m.glu, fmt::format("tp-split: n_ff = {} is not a multiple of the "
                                           "granularity {}", m.n, granularity));
+    // Each split weight is held to its own type's granularity: a
+    // block-quantised weight split along its innermost (block) axis needs
+    // shard boundaries on its blocks. Up, gate (whatever their types) and
+    // gate_up are split by rows, which any granularity keeps whole; down is
+    // split along its innermost axis.
     ElemType e = m.downWeight->getType().elem;
     if (isQuantized(e) && granularity % blockElems(e))
       return std::pair(m.downOp, fmt::format("tp-split: the down weight is {} and is split "

@@ -64,10 +64,12 @@ static cl::opt<int64_t> TinyExperts("experts", cl::init(8), cl::desc("Experts"),
 static cl::opt<int64_t> TinyTopK("top-k", cl::init(2), cl::desc("Experts used per token"),
                                  cl::sub(TinyCmd));
 static cl::opt<int64_t> TinyShared("n-ff-shared", cl::init(64),
-                                   cl::desc("Shared expert n_ff (qwen2moe)"), cl::sub(TinyCmd));
+                                   cl::desc("Shared expert n_ff (qwen2moe, qwen35moe)"), cl::sub(TinyCmd));
 static cl::opt<int64_t> TinyDense("n-ff-dense", cl::init(64),
                                   cl::desc("Dense MLP n_ff (gemma4)"), cl::sub(TinyCmd));
-static cl::opt<bool> TinyMerged("merged-gate-up", cl::desc("gemma4: one ffn_gate_up_exps"),
+static cl::opt<bool> TinyMerged("merged-gate-up",
+                                cl::desc("One ffn_gate_up_exps (gate rows first) instead of "
+                                         "ffn_gate_exps and ffn_up_exps"),
                                 cl::sub(TinyCmd));
 static cl::opt<bool> TinyNoGate("no-gate", cl::desc("llama: experts without ffn_gate_exps"),
                                 cl::sub(TinyCmd));

@@ -10,6 +10,13 @@
 // {arch}.expert_gating_func, expert_weights_norm or expert_weights_scale:
 // each fixes them in its graph code (the scale stays 0, "no scaling").
 //
+// Every architecture's experts may come pre-merged: current llama.cpp
+// creates them with create_tensor_gate_up_exps (llama-model.cpp), which
+// first tries one "blk.L.ffn_gate_up_exps" {n_embd, 2*n_ff, n_expert}
+// (gate rows first) and falls back to ffn_gate_exps + ffn_up_exps, and
+// build_moe_ffn's merged path views the two halves of one matmul_id
+// (adding gate_up_exps_b, where there are expert biases, before the views).
+//
 //===----------------------------------------------------------------------===//
 #include "tools/lib/Architectures.h"
 #include "ir/Error.h"
@@ -49,7 +56,7 @@ const ArchInfo kArchitectures[] = {
         /*oaiAlpha=*/0,
         /*oaiLimit=*/0,
         /*router=*/RouterInput::Normed,
-        /*mayMergeGateUp=*/false,
+        /*mayMergeGateUp=*/true,
         /*gateOptional=*/false,
         /*expertScales=*/true,
     },
@@ -79,6 +86,8 @@ const ArchInfo kArchitectures[] = {
         /*activation=*/Activation::SwigluOai,
         /*oaiAlpha=*/1.702f,
         /*oaiLimit=*/7.0f,
+        /*router=*/RouterInput::Normed,
+        /*mayMergeGateUp=*/true,
     },
     // gemma4 (Gemma-4-26B-A4B): llama.cpp src/models/gemma4.cpp (formerly
     // gemma4-iswa.cpp). The residual stream entering the FFN is attn_out:
@@ -156,9 +165,48 @@ const ArchInfo kArchitectures[] = {
         /*oaiAlpha=*/0,
         /*oaiLimit=*/0,
         /*router=*/RouterInput::Normed,
-        /*mayMergeGateUp=*/false,
+        /*mayMergeGateUp=*/true,
         /*gateOptional=*/false,
         /*expertScales=*/false,
+        /*sharedExpert=*/true,
+    },
+    // qwen35moe (Qwen3.5-35B-A3B, ...): llama.cpp src/models/qwen35moe.cpp,
+    // build_layer_ffn. Every block is MoE; the FFN input is the residual
+    // stream after attention (ffn_residual), normalised by attn_post_norm:
+    //   cur = build_norm(cur, attn_post_norm, nullptr, LLM_NORM_RMS, il);
+    //   moe_out = build_moe_ffn(cur, ffn_gate_inp, ffn_up_exps, ffn_gate_exps,
+    //                 ffn_down_exps, nullptr, n_expert, n_expert_used,
+    //                 LLM_FFN_SILU, /*norm_w=*/true, expert_weights_scale,
+    //                 LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX, il, nullptr,
+    //                 ffn_gate_up_exps, ffn_up_exps_s, ffn_gate_exps_s,
+    //                 ffn_down_exps_s);
+    //   ffn_shexp = build_ffn(cur, ffn_up_shexp, .., ffn_gate_shexp, ..,
+    //                 ffn_down_shexp, .., LLM_FFN_SILU, LLM_FFN_PAR, il);
+    //   shared_gate = ggml_sigmoid(build_lora_mm(ffn_gate_inp_shexp, cur));
+    //   cur = ggml_add(moe_out, ggml_mul(ffn_shexp, shared_gate));
+    // So qwen2moe's layer with normalised weights, a true sigmoid for the
+    // shared gate, optional per-expert scales, and the expert input norm
+    // "blk.L.post_attention_norm". Keys as qwen2moe (expert n_ff: else
+    // n_ff / n_expert_used; shared n_ff: else n_ff); expert_weights_scale is
+    // not read (0: no scaling).
+    {
+        /*name=*/"qwen35moe",
+        /*llamaSource=*/"src/models/qwen35moe.cpp, src/llama-graph.cpp (build_moe_ffn, build_ffn)",
+        /*ffnNorm=*/"post_attention_norm.weight",
+        /*expertFfKey=*/"expert_feed_forward_length",
+        /*expertFfRequired=*/false,
+        /*expertFfFallback=*/true,
+        /*gating=*/Gating::Softmax,
+        /*normWeights=*/true,
+        /*routerBias=*/false,
+        /*expertBiases=*/false,
+        /*activation=*/Activation::Swiglu,
+        /*oaiAlpha=*/0,
+        /*oaiLimit=*/0,
+        /*router=*/RouterInput::Normed,
+        /*mayMergeGateUp=*/true,
+        /*gateOptional=*/false,
+        /*expertScales=*/true,
         /*sharedExpert=*/true,
     },
     // llama with experts (Mixtral 8x7B / 8x22B; llama.cpp has no "mixtral"
@@ -189,7 +237,7 @@ const ArchInfo kArchitectures[] = {
         /*oaiAlpha=*/0,
         /*oaiLimit=*/0,
         /*router=*/RouterInput::Normed,
-        /*mayMergeGateUp=*/false,
+        /*mayMergeGateUp=*/true,
         /*gateOptional=*/true,
         /*expertScales=*/true,
     },
@@ -368,6 +416,8 @@ std::vector<TensorSpec> moe::blockTensors(const ArchInfo &A, const BlockSizes &s
   };
   if (A.mayMergeGateUp && v.mergedGateUp) {
     add("ffn_gate_up_exps.weight", {E, 2 * F, D}, true);
+    if (A.expertBiases) // build_moe_ffn's gate_up_exps_b, gate columns first
+      add("ffn_gate_up_exps.bias", {E, 2 * F}, false);
   } else {
     for (const char *w : {"up", "gate"}) {
       if (llvm::StringRef(w) == "gate" && A.gateOptional && !v.hasGate)

@@ -79,8 +79,10 @@ struct ArchInfo {
   /// swiglu_oai's constants (hard-coded in llama.cpp's graph code).
   float oaiAlpha = 0, oaiLimit = 0;
   RouterInput router = RouterInput::Normed;
-  /// The file may hold one ffn_gate_up_exps [E, 2F, D] (gate rows first)
-  /// instead of ffn_gate_exps and ffn_up_exps.
+  /// The file may hold one ffn_gate_up_exps [E, 2F, D] (gate rows first;
+  /// with expertBiases also ffn_gate_up_exps.bias [E, 2F]) instead of
+  /// ffn_gate_exps and ffn_up_exps (llama.cpp's create_tensor_gate_up_exps:
+  /// every architecture here).
   bool mayMergeGateUp = false;
   /// ffn_gate_exps may be absent: the experts are silu(up) (llama).
   bool gateOptional = false;
@@ -89,7 +91,7 @@ struct ArchInfo {
   /// multiplies its projection's result per selected expert.
   bool expertScales = false;
   /// A shared expert beside the routed ones, gated by
-  /// sigmoid(x . ffn_gate_inp_shexp) (qwen2moe); its n_ff is
+  /// sigmoid(x . ffn_gate_inp_shexp) (qwen2moe, qwen35moe); its n_ff is
   /// {arch}.expert_shared_feed_forward_length, else feed_forward_length.
   bool sharedExpert = false;
   /// gemma4: a dense gelu MLP beside the experts (ffn_norm -> ffn_{gate,up,
@@ -132,7 +134,7 @@ llvm::Expected<BlockSizes> readBlockSizes(const gguf::GgufFile &f, const ModelIn
 /// The optional parts a block has (probed in a file by the importer, chosen
 /// by `moe-gguf tiny`).
 struct BlockVariant {
-  bool mergedGateUp = false; ///< mayMergeGateUp
+  bool mergedGateUp = false; ///< mayMergeGateUp (then hasGate)
   bool hasGate = true;       ///< gateOptional
   /// expertScales: ffn_{up,gate,down}_exps.scale. llama.cpp loads the up
   /// and gate scales only with separate ffn_up_exps / ffn_gate_exps.

@@ -11,11 +11,11 @@
 // the result is what llama.cpp adds back to it (the residual add itself is
 // not included). The ops are llama.cpp's for the architecture: the pre-FFN
 // norm, the router, build_moe_ffn, and what the model computes beside the
-// experts (qwen2moe's gated shared expert, gemma4's dense MLP and post
+// experts (qwen2moe's and qwen35moe's gated shared expert, gemma4's dense MLP and post
 // norms), with what the file does not say taken from the table of
 // Architectures.cpp. The tensors are that table's blockTensors(), each
-// checked against the file; optional parts (gemma4's merged gate_up,
-// llama's missing gate, per-expert scales) are probed in the file. Every
+// checked against the file; optional parts (a merged gate_up, llama's
+// missing gate, per-expert scales) are probed in the file. Every
 // param carries its GGUF tensor name ({param, gguf =
 // "blk.L.ffn_up_exps.weight"}) and the tensor's stored element type, and is
 // named after the tensor without "blk.L." and with dots as underscores
@@ -135,8 +135,10 @@ BlockVariant probeVariant(const gguf::GgufFile &f, const ArchInfo &A, int64_t la
     return f.findTensor(fmt::format("blk.{}.{}", layer, suffix)) != nullptr;
   };
   BlockVariant v;
+  // llama.cpp's create_tensor_gate_up_exps takes the merged tensor first and
+  // the separate ones only without it.
   v.mergedGateUp = A.mayMergeGateUp && has("ffn_gate_up_exps.weight");
-  v.hasGate = !A.gateOptional || has("ffn_gate_exps.weight");
+  v.hasGate = !A.gateOptional || v.mergedGateUp || has("ffn_gate_exps.weight");
   // llama.cpp loads the up/gate scales only beside separate up/gate
   // tensors (llama_model::load_tensors' generic ".scale" pass).
   v.upScale = A.expertScales && !v.mergedGateUp && has("ffn_up_exps.scale");
@@ -327,6 +329,15 @@ llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const ModelInfo &
   if (!s)
     return s.takeError();
   BlockVariant v = probeVariant(f, A, layer);
+  // qwen35moe's build_ffn would multiply the shared expert's projections by
+  // these per-tensor scales; the table does not: refuse rather than import
+  // a different function.
+  if (A.sharedExpert)
+    for (const char *w : {"up", "gate", "down"})
+      if (std::string n = fmt::format("blk.{}.ffn_{}_shexp.scale", layer, w); f.findTensor(n))
+        return err(fmt::format("{}: tensor '{}' (a per-tensor scale of the shared expert) is "
+                               "not supported by moe-import",
+                               f.name(), n));
   std::vector<Param> ps;
   for (const TensorSpec &spec : blockTensors(A, *s, v)) {
     auto p = param(f, layer, spec, A, *s);

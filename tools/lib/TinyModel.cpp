@@ -63,6 +63,8 @@ llvm::Expected<std::string> moe::makeTinyModel(const TinyModelOptions &o) {
     return err(fmt::format("{} has no merged gate_up experts", o.arch));
   if (o.noGate && !A->gateOptional)
     return err(fmt::format("{} experts always have a gate", o.arch));
+  if (o.noGate && o.mergedGateUp)
+    return err("--no-gate and --merged-gate-up exclude each other (a merged gate_up has a gate)");
   if (o.expertScales && !A->expertScales)
     return err(fmt::format("{} does not use per-expert scales", o.arch));
   auto ggmlType = ggmlTypeFromElem(o.type);

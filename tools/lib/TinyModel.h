@@ -27,9 +27,11 @@ struct TinyModelOptions {
   ElemType type = ElemType::F32; ///< of the matmul weights
   int64_t blocks = 2;
   int64_t nEmbd = 64, nFf = 64, nExpert = 8, nExpertUsed = 2;
-  int64_t nFfShared = 64; ///< qwen2moe's shared expert
+  int64_t nFfShared = 64; ///< qwen2moe's and qwen35moe's shared expert
   int64_t nFfDense = 64;  ///< gemma4's dense MLP
-  bool mergedGateUp = false; ///< gemma4: ffn_gate_up_exps
+  /// ffn_gate_up_exps (and ffn_gate_up_exps.bias for gpt-oss) instead of
+  /// ffn_gate_exps and ffn_up_exps: every architecture.
+  bool mergedGateUp = false;
   bool noGate = false;       ///< llama: no ffn_gate_exps
   /// ffn_{up,gate,down}_exps.scale where the architecture uses them
   /// (gemma4: the down scale always; with this also its dense MLP's

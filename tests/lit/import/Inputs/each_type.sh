@@ -5,8 +5,9 @@
 # ARCH model with `moe-gguf tiny`, imports block 1 and runs it with the
 # file's weights -- `moe-import tiny.gguf --layer 1 | moe-run - --weights
 # tiny.gguf --sym T=7 --input x=x.npy` -- on the JIT and on the interpreter,
-# on one rank and with -p 'default,tp-split{ranks=2},delay-allreduce'
-# --ranks 2; each result is compared with the NumPy reference of
+# on one rank and with -p 'default,tp-split{ranks=N},delay-allreduce'
+# --ranks N for each N > 1 of $RANKS (default "1 2"; ranks simulated in
+# process); each result is compared with the NumPy reference of
 # moe_ref.py, which reads the same file with its own GGUF reader and
 # dequantisers (normalised squared error <= 1e-8 for f32 weights, 5e-4 for
 # the others: ggml's test-backend-ops thresholds). Prints one line per run:
@@ -27,10 +28,10 @@ for type in f32 f16 bf16 q8_0 q4_0 mxfp4; do
   tol=5e-4
   [ "$type" = f32 ] && tol=1e-8
   for engine in jit interp; do
-    for ranks in 1 2; do
+    for ranks in ${RANKS:-1 2}; do
       out=$dir/out-$arch-$type-$engine-$ranks
       pipeline=()
-      [ "$ranks" = 2 ] && pipeline=(-p 'default,tp-split{ranks=2},delay-allreduce' --ranks 2)
+      [ "$ranks" != 1 ] && pipeline=(-p "default,tp-split{ranks=$ranks},delay-allreduce" --ranks "$ranks")
       moe-import "$m" --layer 1 |
         moe-run - ${pipeline[@]+"${pipeline[@]}"} --engine="$engine" --weights "$m" \
           --sym T=7 --input x="$x" --output "$out" > /dev/null

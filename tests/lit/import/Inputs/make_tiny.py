@@ -155,6 +155,15 @@ def main(d):
                 b1("ffn_gate_inp", 8, 64), b1("ffn_gate_exps", 8, 64, 64),
                 b1("ffn_up_exps", 8, 64, 64), b1("ffn_down_exps", 8, 64, 64),
                 b1("post_ffw_norm_2", 64), b1("post_ffw_norm", 64)])
+    write_gguf(p("badmerged.gguf"), keys("qwen3moe", ("qwen3moe.expert_count", T_U32, 8),
+                                         ("qwen3moe.expert_feed_forward_length", T_U32, 64)),
+               [b1("ffn_norm", 64), b1("ffn_gate_inp", 8, 64), b1("ffn_gate_up_exps", 8, 96, 64),
+                b1("ffn_down_exps", 8, 64, 64)])
+    write_gguf(p("shexpscale.gguf"), keys("qwen35moe", ("qwen35moe.expert_count", T_U32, 8),
+                                          ("qwen35moe.expert_feed_forward_length", T_U32, 64),
+                                          ("qwen35moe.expert_shared_feed_forward_length",
+                                           T_U32, 64)),
+               [b1("ffn_gate_inp", 8, 64), ("blk.1.ffn_up_shexp.scale", f(1))])
     write_gguf(p("ffarray.gguf"), keys("gemma4", ("gemma4.expert_count", T_U32, 8),
                                        ("gemma4.expert_feed_forward_length", T_U32, 64),
                                        ("gemma4.feed_forward_length", T_ARR, [64])),

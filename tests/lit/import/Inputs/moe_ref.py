@@ -31,13 +31,18 @@ Architectures (general.architecture), with x the input and xn = rms_norm(x, w):
   qwen2moe   xn with ffn_norm; softmax, top-k, no renormalisation; SwiGLU;
              plus a shared SwiGLU expert gated by
              sigmoid(xn . ffn_gate_inp_shexp).
+  qwen35moe  as qwen2moe, but xn with post_attention_norm, weights
+             renormalised, optional per-expert scales.
   gemma4     (layers with ffn_gate_inp only)
              post_ffw_norm( post_ffw_norm_1(dense GeGLU MLP(ffn_norm(x)))
                           + post_ffw_norm_2(MoE(pre_ffw_norm_2(x))) );
              the router sees rms_norm(x) / sqrt(n_embd) * ffn_gate_inp.scale;
              softmax, top-k, renormalised; GeGLU (tanh GELU, evaluated by the
-             formula) experts from ffn_gate_up_exps (gate rows first) or
-             separate gate/up; optional per-expert scales.
+             formula) experts; optional per-expert scales.
+
+Every architecture's experts come from ffn_gate_up_exps [E, 2F, D] (gate rows
+first; gpt-oss: with ffn_gate_up_exps.bias [E, 2F]) when the block has it,
+else from ffn_gate_exps and ffn_up_exps.
 
 Tensors are read with shape reversed(ggml ne), outermost first: router
 [E, D], ffn_{up,gate}_exps [E, F, D], ffn_gate_up_exps [E, 2F, D],
@@ -148,10 +153,14 @@ def mm_id(W, xin, ids, scale=None, bias=None):
 
 
 def moe(xin, ids, w, act, up, down, gate=None, gate_up=None,
-        up_s=None, gate_s=None, down_s=None, up_b=None, gate_b=None, down_b=None):
-    """sum_j w_j * (down_e (act(gate_e, up_e)) * down_s[e] + down_b[e])."""
+        up_s=None, gate_s=None, down_s=None, up_b=None, gate_b=None, down_b=None,
+        gate_up_b=None):
+    """sum_j w_j * (down_e (act(gate_e, up_e)) * down_s[e] + down_b[e]).
+
+    gate_up [E, 2F, D] (gate rows first) is one matmul whose result is
+    scaled by up_s[e] and biased by gate_up_b[e] [2F], then cut in halves."""
     if gate_up is not None:
-        gu = mm_id(gate_up, xin, ids, up_s)
+        gu = mm_id(gate_up, xin, ids, up_s, gate_up_b)
         F = gate_up.shape[1] // 2
         g, u = gu[..., :F], gu[..., F:]
         h = act(g, u)
@@ -213,6 +222,27 @@ def experts_common(m, D):
     return Wr, E, k
 
 
+def ffn_experts(m, xn, ids, w, D, E, act, gate_optional=False, scales=True, biases=False):
+    """The routed experts, from ffn_gate_up_exps when the block has it (as
+    llama.cpp's loader prefers it), else from ffn_gate_exps/ffn_up_exps."""
+    if not m.has("ffn_gate_up_exps.weight"):
+        return ffn_separate(m, xn, ids, w, D, E, act, gate_optional, scales, biases)
+    gu = m.get("ffn_gate_up_exps.weight")
+    if gu.ndim != 3 or gu.shape[0] != E or gu.shape[2] != D or gu.shape[1] % 2:
+        raise RefError(f"blk.{m.L}.ffn_gate_up_exps.weight has shape {list(gu.shape)}, "
+                       f"expected [{E}, 2F, {D}]")
+    F = gu.shape[1] // 2
+    kw = {}
+    if scales:
+        kw.update(up_s=m.opt("ffn_up_exps.scale", (E,)),
+                  down_s=m.opt("ffn_down_exps.scale", (E,)))
+    if biases:
+        kw.update(gate_up_b=m.get("ffn_gate_up_exps.bias", (E, 2 * F)),
+                  down_b=m.get("ffn_down_exps.bias", (E, D)))
+    return moe(xn, ids, w, act, None, m.get("ffn_down_exps.weight", (E, D, F)),
+               gate_up=gu, **kw)
+
+
 def ffn_separate(m, xn, ids, w, D, E, act, gate_optional=False, scales=True, biases=False):
     up = m.get("ffn_up_exps.weight")
     if up.ndim != 3 or up.shape[0] != E or up.shape[2] != D:
@@ -239,7 +269,7 @@ def ref_qwen3moe(m, x, eps, gate_optional=False):
     Wr, E, k = experts_common(m, D)
     xn = rms_norm(x, eps, m.get("ffn_norm.weight", (D,)))
     ids, w = route(xn @ Wr.T, k, "softmax", norm_w=True)
-    return ffn_separate(m, xn, ids, w, D, E, swiglu, gate_optional=gate_optional)
+    return ffn_experts(m, xn, ids, w, D, E, swiglu, gate_optional=gate_optional)
 
 
 def ref_llama(m, x, eps):
@@ -252,7 +282,7 @@ def ref_gptoss(m, x, eps):
     xn = rms_norm(x, eps, m.get("post_attention_norm.weight", (D,)))
     logits = xn @ Wr.T + m.get("ffn_gate_inp.bias", (E,))
     ids, w = route(logits, k, "softmax_weight", norm_w=False)
-    return ffn_separate(m, xn, ids, w, D, E, swiglu_oai, scales=False, biases=True)
+    return ffn_experts(m, xn, ids, w, D, E, swiglu_oai, scales=False, biases=True)
 
 
 def dense_ffn(m, h, D, suffix, act, scales=False):
@@ -280,7 +310,23 @@ def ref_qwen2moe(m, x, eps):
     Wr, E, k = experts_common(m, D)
     xn = rms_norm(x, eps, m.get("ffn_norm.weight", (D,)))
     ids, w = route(xn @ Wr.T, k, "softmax", norm_w=False)
-    out = ffn_separate(m, xn, ids, w, D, E, swiglu, scales=False)
+    out = ffn_experts(m, xn, ids, w, D, E, swiglu, scales=False)
+    sh = dense_ffn(m, xn, D, "_shexp", swiglu)
+    z = (xn @ m.get("ffn_gate_inp_shexp.weight", (D,)))[:, None]
+    return out + sigmoid(z) * sh
+
+
+def ref_qwen35moe(m, x, eps):
+    """Qwen3.5 MoE (llama.cpp src/models/qwen35moe.cpp, build_layer_ffn):
+    the input normalised by post_attention_norm, softmax routing with
+    renormalised weights, SwiGLU experts (merged or separate, optional
+    per-expert scales), plus a shared SwiGLU expert times
+    sigmoid(xn . ffn_gate_inp_shexp)."""
+    D = x.shape[1]
+    Wr, E, k = experts_common(m, D)
+    xn = rms_norm(x, eps, m.get("post_attention_norm.weight", (D,)))
+    ids, w = route(xn @ Wr.T, k, "softmax", norm_w=True)
+    out = ffn_experts(m, xn, ids, w, D, E, swiglu)
     sh = dense_ffn(m, xn, D, "_shexp", swiglu)
     z = (xn @ m.get("ffn_gate_inp_shexp.weight", (D,)))[:, None]
     return out + sigmoid(z) * sh
@@ -305,17 +351,7 @@ def ref_gemma4(m, x, eps):
 
     # experts
     h2 = rms_norm(x, eps, nw("pre_ffw_norm_2.weight"))
-    if m.has("ffn_gate_up_exps.weight"):
-        gu = m.get("ffn_gate_up_exps.weight")
-        if gu.ndim != 3 or gu.shape[0] != E or gu.shape[2] != D or gu.shape[1] % 2:
-            raise RefError(f"blk.{m.L}.ffn_gate_up_exps.weight has shape {list(gu.shape)}, "
-                           f"expected [{E}, 2F, {D}]")
-        F = gu.shape[1] // 2
-        out = moe(h2, ids, w, geglu, None, m.get("ffn_down_exps.weight", (E, D, F)),
-                  gate_up=gu, up_s=m.opt("ffn_up_exps.scale", (E,)),
-                  down_s=m.opt("ffn_down_exps.scale", (E,)))
-    else:
-        out = ffn_separate(m, h2, ids, w, D, E, geglu)
+    out = ffn_experts(m, h2, ids, w, D, E, geglu)
     out = rms_norm(out, eps, nw("post_ffw_norm_2.weight"))
     return rms_norm(dense + out, eps, nw("post_ffw_norm.weight"))
 
@@ -326,6 +362,7 @@ ARCHS = {
     "mixtral": ref_llama,  # an alias some converters write
     "gpt-oss": ref_gptoss,
     "qwen2moe": ref_qwen2moe,
+    "qwen35moe": ref_qwen35moe,
     "gemma4": ref_gemma4,
 }
 
