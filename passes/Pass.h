@@ -47,6 +47,10 @@ struct PassOptionSpec {
 class PassOptions {
 public:
   llvm::StringMap<std::string> values;
+  /// Every `key=value` in the order given. Only a key that the map option
+  /// (`*`) accepts may repeat (`dyn-dims{T=x:0,T=logits:0}`); `values` then
+  /// holds its last value.
+  std::vector<std::pair<std::string, std::string>> entries;
   int64_t getInt(llvm::StringRef n, int64_t dflt) const;
   bool getBool(llvm::StringRef n, bool dflt) const;
   std::string getString(llvm::StringRef n, llvm::StringRef dflt) const;

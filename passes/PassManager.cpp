@@ -38,8 +38,8 @@ std::string Pass::describe() const {
   if (options.values.empty())
     return name;
   std::vector<std::string> kv;
-  for (auto &e : options.values)
-    kv.push_back(e.getKey().str() + "=" + e.getValue());
+  for (auto &[k, v] : options.entries)
+    kv.push_back(k + "=" + v);
   std::sort(kv.begin(), kv.end());
   std::string s = name + "{";
   for (size_t i = 0; i < kv.size(); ++i)
@@ -98,12 +98,15 @@ const PipelineInfo *PassRegistry::lookupPipeline(llvm::StringRef name) {
   return nullptr;
 }
 
+/// Checks `key=value` against the pass's specs; `isMapKey` is set when only
+/// the map option (`*`) accepts the key (such a key may repeat).
 static llvm::Error checkOption(const PassInfo &info, llvm::StringRef key,
-                               llvm::StringRef value) {
+                               llvm::StringRef value, bool &isMapKey) {
   const PassOptionSpec *spec = nullptr;
   for (auto &o : info.options)
-    if (o.name == key || o.name == "*")
+    if (o.name == key || (o.name == "*" && !spec))
       spec = &o;
+  isMapKey = spec && spec->name == "*";
   if (!spec) {
     std::string known;
     for (auto &o : info.options)
@@ -184,11 +187,13 @@ static llvm::Error parseInto(llvm::StringRef text, std::vector<std::unique_ptr<P
       if (k.empty() || !kv.contains('='))
         return err("expected 'name=value' in the options of '{}', got '{}'", name.str(),
                    kv.trim().str());
-      if (auto e = checkOption(*info, k, v))
+      bool isMapKey = false;
+      if (auto e = checkOption(*info, k, v, isMapKey))
         return e;
-      if (opts.values.count(k))
+      if (opts.values.count(k) && !isMapKey)
         return err("option '{}' of pass '{}' given twice", k.str(), name.str());
       opts.values[k] = v.str();
+      opts.entries.emplace_back(k.str(), v.str());
     }
     auto p = info->factory(opts);
     p->configure(info->name, std::move(opts));

@@ -21,7 +21,7 @@ using namespace moe;
 
 ArgSource moe::randomSource(uint64_t seed) {
   return [seed](const Value &arg, ElemType elem, llvm::ArrayRef<int64_t> shape) {
-    return randomTensor(seed, arg.getName(), elem, shape, arg.isParam());
+    return randomTensor(seed, arg.getName(), elem, shape, arg.isParam(), idBound(arg));
   };
 }
 

@@ -1,6 +1,7 @@
 //===- Random.cpp - Deterministic random tensors --------------------------===//
 #include "runtime/Random.h"
 #include "ir/Error.h"
+#include "ir/OpInfo.h"
 
 #include "fmt/format.h"
 
@@ -29,7 +30,7 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 
 llvm::Expected<Tensor> moe::randomTensor(uint64_t seed, llvm::StringRef name,
                                          ElemType elem, llvm::ArrayRef<int64_t> shape,
-                                         bool isParam) {
+                                         bool isParam, int64_t idBound) {
   if (auto e = checkShape(elem, shape))
     return err("%{}: {}", name.str(), llvm::toString(std::move(e)));
   uint64_t h = fnv1a(0xcbf29ce484222325ull, &seed, sizeof seed);
@@ -45,7 +46,7 @@ llvm::Expected<Tensor> moe::randomTensor(uint64_t seed, llvm::StringRef name,
   for (int64_t d : shape)
     n *= d;
   if (elem == ElemType::I32) {
-    uint64_t range = (uint64_t)std::min<int64_t>(inner, INT32_MAX);
+    uint64_t range = (uint64_t)std::min<int64_t>(idBound > 0 ? idBound : inner, INT32_MAX);
     std::vector<int32_t> v(n);
     for (auto &x : v) // multiply-shift: uniform in [0, inner) without modulo bias
       x = (int32_t)(((splitmix64(state) >> 32) * range) >> 32);
@@ -70,10 +71,33 @@ llvm::Expected<std::vector<Tensor>> moe::randomArguments(const Function &f,
     auto shape = evaluateShape(a->getType(), syms);
     if (!shape)
       return err("argument %{}: {}", a->getName(), llvm::toString(shape.takeError()));
-    auto t = randomTensor(seed, a->getName(), a->getType().elem, *shape, a->isParam());
+    auto t = randomTensor(seed, a->getName(), a->getType().elem, *shape, a->isParam(),
+                          idBound(*a));
     if (!t)
       return t.takeError();
     out.push_back(std::move(*t));
   }
   return out;
+}
+
+int64_t moe::idBound(const Value &v) {
+  int64_t bound = 0;
+  auto take = [&](const DimExpr &d) {
+    if (auto c = d.getConstant(); c && *c > 0)
+      bound = bound ? std::min(bound, *c) : *c;
+  };
+  std::vector<const Value *> work{&v};
+  for (size_t k = 0; k < work.size() && k < 64; ++k)
+    for (auto &u : work[k]->getUses()) {
+      const Operation &op = *u.user;
+      if ((op.is(OpKind::MatmulId) || op.is(OpKind::AddId)) && u.index == 2)
+        take(op.getOperand(1)->getType().dims[0]);
+      else if (op.is(OpKind::Gather) && u.index == 1) {
+        const TensorType &src = op.getOperand(0)->getType();
+        if (auto a = normalizeAxis(op.attrs().getInt("axis", 0), src.rank()))
+          take(src.dims[*a]);
+      } else if (op.hasTrait(Trait::ViewLike) && u.index == 0)
+        work.push_back(op.getResult());
+    }
+  return bound;
 }

@@ -15,7 +15,11 @@
 //                   that dim keeps activations O(1)
 //   f16/bf16        generated as f32, then rounded
 //   q8_0/q4_0/mxfp4 generated as f32 (as a float param), then quantised
-//   i32             uniform in [0, innermost dim) (0 for rank 0)
+//   i32             uniform in [0, n): n is the number of ids the argument
+//                   can select where the function says (idBound: the experts
+//                   of a matmul_id/add_id it routes, the entries of a gather
+//                   axis), so every valid id occurs -- not only the first k;
+//                   else the innermost dim (0 for rank 0)
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -25,9 +29,16 @@
 
 namespace moe {
 
-/// A random tensor for argument `name` (without '%').
+/// A random tensor for argument `name` (without '%'); i32 values lie in
+/// [0, idBound), or [0, innermost dim) when idBound is 0.
 llvm::Expected<Tensor> randomTensor(uint64_t seed, llvm::StringRef name, ElemType elem,
-                                    llvm::ArrayRef<int64_t> shape, bool isParam);
+                                    llvm::ArrayRef<int64_t> shape, bool isParam,
+                                    int64_t idBound = 0);
+
+/// How many ids an i32 value can select: the smallest static count among
+/// its uses as ids (a matmul_id's or add_id's experts, a gather's axis),
+/// seen through view-like ops; 0 when it has no such use.
+int64_t idBound(const Value &v);
 
 /// Random values for every argument of `f`, in argument order, with shapes
 /// evaluated under `syms`.

@@ -18,6 +18,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 using namespace moe;
@@ -141,6 +142,36 @@ TEST(InterpRandom, DeterministicAndInRange) {
   auto bf = randomTensor(1, "wq", ElemType::BF16, {2, 64}, true);
   ASSERT_TRUE(!!bf);
   EXPECT_EQ(bf->f, F({2, 64}, qf->f, ElemType::BF16).f);
+}
+
+/// Random ids cover every id the function can select (every expert of a
+/// matmul_id, every entry of a gather axis), not only [0, k) of their
+/// innermost dim; an i32 argument used as no ids keeps [0, innermost).
+TEST(InterpRandom, IdsCoverEveryExpert) {
+  auto m = parseModuleString(R"(
+func @f(%x: tensor<64 x 1 x 16 x f32>, %ids: tensor<64 x 2 x i32>,
+        %w: tensor<8 x 16 x 16 x f32> {param}, %g_ids: tensor<64 x 2 x i32>,
+        %s: tensor<5 x f32> {param}, %v_ids: tensor<64 x 2 x i32>,
+        %other: tensor<64 x 3 x i32>) -> tensor<64 x 2 x 16 x f32> {
+  %e = matmul_id %x, %w, %ids
+  %g = gather %s, %g_ids {axis = 0}
+  %r = reshape %v_ids {shape = [128]}
+  %h = gather %s, %r {axis = 0}
+  return %e
+}
+)", "ids");
+  ASSERT_TRUE(!!m) << llvm::toString(m.takeError());
+  const Function &f = *(*m)->functions.front();
+  auto args = randomArguments(f, {}, 1);
+  ASSERT_TRUE(!!args) << llvm::toString(args.takeError());
+  auto range = [](const Tensor &t) {
+    std::set<int32_t> s(t.i.begin(), t.i.end());
+    return std::make_pair(s.size(), *s.rbegin());
+  };
+  EXPECT_EQ(range((*args)[1]), std::make_pair(size_t(8), 7));
+  EXPECT_EQ(range((*args)[3]), std::make_pair(size_t(5), 4));
+  EXPECT_EQ(range((*args)[5]), std::make_pair(size_t(5), 4)); // through the reshape
+  EXPECT_EQ(range((*args)[6]), std::make_pair(size_t(3), 2));
 }
 
 std::filesystem::path examplesDir() {

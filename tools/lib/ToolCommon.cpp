@@ -8,7 +8,10 @@ namespace cl = llvm::cl;
 NumericsFlags::NumericsFlags(cl::OptionCategory &cat)
     : verify("verify-numerics",
              cl::desc("Run the reference interpreter before and after every pass on random "
-                      "inputs at several symbol values; fail when outputs differ"),
+                      "inputs at several symbol values (1, 7, the range's ends); a function "
+                      "dyn-dims re-symbolised also at T = 1, 5, 13 and above the capture "
+                      "against the captured function run in chunks; fail when outputs "
+                      "differ or ranks disagree"),
              cl::cat(cat)),
       seed("verify-numerics-seed", cl::desc("Seed of the random inputs (default 1)"),
            cl::init(1), cl::cat(cat)),

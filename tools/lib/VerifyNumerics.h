@@ -7,7 +7,13 @@
 // small), simulating ranks for SPMD functions, and fails with the pass's
 // name when an output differs beyond tolerance (the rule and table of
 // runtime/Compare.h, with --verify-numerics-rtol as the f32 tolerance) or the
-// ranks disagree.
+// ranks disagree. When a pass gives a symbol to dims that were static
+// (dyn-dims), the function after it is also run at T = 1, 5, 13 and 2c+3
+// (c the captured value) and compared with the function before it run on the
+// same tokens in chunks of c, the last padded with the first tokens; first,
+// each result's token axis is found by permuting the tokens, and a function
+// that is not token-wise (permuting or changing one token says so) is named
+// in a note and checked only at c.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
