@@ -493,10 +493,12 @@ llvm::Expected<bool> DynDimsPass::runOnFunction(Function &f, PassContext &ctx) {
   search(0, 0);
   auto refuse = [&](Operation *op, const std::string &why) {
     ++numBlocked;
+    // A remark, not an error: the function stays as captured (static), which
+    // is correct at the captured size and refused by shape checks at any other.
     if (op)
-      ctx.diag.opError(op, "blocks dynamic dims: " + why);
+      ctx.diag.opRemark(op, "blocks dynamic dims: " + why);
     else
-      ctx.diag.error(f.getLoc(), "dyn-dims: " + why);
+      ctx.diag.remark(f.getLoc(), "dyn-dims: " + why);
     return false; // nothing was changed: the IR is still the captured one
   };
   if (budget < 0)
