@@ -319,7 +319,12 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       int64_t n = 1;
       for (int64_t x : *shape)
         n *= x;
-      if (auto e = ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n))
+      ElemType elem = prog.buffers[st.buffer].elem;
+      llvm::Error e = elem == ElemType::F32
+                          ? ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n)
+                          : ro.comm->allReduceSum(static_cast<uint16_t *>(bufs[st.buffer]), n,
+                                                  elem); // f16/bf16: f32 sum, one rounding
+      if (e)
         return err("{}: {}", st.op->getLabel(), llvm::toString(std::move(e)));
       continue;
     }
