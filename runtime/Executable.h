@@ -96,6 +96,10 @@ public:
 private:
   Executable() = default;
   std::unique_ptr<Function> fn;
+  /// The function's variants (Function::getVariants), compiled alongside:
+  /// a run whose symbols a variant covers runs it, on this pool.
+  std::vector<std::unique_ptr<Executable>> variants;
+  Executable *variantFor(const SymbolBindings &syms) const;
   codegen::Program prog;
   std::unique_ptr<codegen::Jit> jit;
   std::vector<codegen::KernelFn> kernels; ///< per step (null: not a kernel)
