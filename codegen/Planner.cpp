@@ -157,9 +157,10 @@ llvm::Error Planner::plan() {
       return err("{}: a block-quantised value in memory that is not an argument (the JIT "
                  "reads quantised data only from arguments and reshapes of them)",
                  op.getLabel());
-    if (op.is(OpKind::AllReduce) && ty.elem != ElemType::F32)
-      return err("{}: all_reduce of {} is not supported (f32 only)", op.getLabel(),
-                 elemTypeName(ty.elem).str());
+    if (op.is(OpKind::AllReduce) && ty.elem != ElemType::F32 && ty.elem != ElemType::F16 &&
+        ty.elem != ElemType::BF16)
+      return err("{}: all_reduce of {} is not supported (f32, f16 and bf16 only)",
+                 op.getLabel(), elemTypeName(ty.elem).str());
     if (op.is(OpKind::MatmulId) && !op.getOperand(1)->getType().dims[0].getConstant())
       return err("{}: the expert count ({}) must be static for the JIT", op.getLabel(),
                  op.getOperand(1)->getType().dims[0].str());

@@ -201,6 +201,7 @@ std::unique_ptr<Function> Function::clone() const {
   f->results = results;
   f->syms = syms;
   f->attributes = attributes;
+  f->module = module;
   llvm::DenseMap<const Value *, Value *> map;
   for (auto &a : args) {
     Value *na = f->addArgument(a->type, a->name, a->attrs);
@@ -231,12 +232,49 @@ Function *Module::lookup(llvm::StringRef n) const {
   return nullptr;
 }
 
+Function *Module::add(std::unique_ptr<Function> f) {
+  f->setModule(this);
+  functions.push_back(std::move(f));
+  return functions.back().get();
+}
+
 std::unique_ptr<Module> Module::clone() const {
   auto m = std::make_unique<Module>();
   m->name = name;
   for (auto &f : functions)
-    m->functions.push_back(f->clone());
+    m->add(f->clone());
   return m;
+}
+
+std::vector<const Function *> Function::getVariants() const {
+  std::vector<const Function *> out;
+  const Attribute *a = attributes.get("variants");
+  if (!a || !a->isList() || !module)
+    return out;
+  for (auto &n : a->getList())
+    if (n.kind() == Attribute::Kind::String)
+      if (const Function *v = module->lookup(n.getString()); v && v != this)
+        out.push_back(v);
+  return out;
+}
+
+const Function &Function::selectVariant(const SymbolBindings &syms) const {
+  for (const Function *v : getVariants())
+    if (variantCovers(*v, syms))
+      return *v;
+  return *this;
+}
+
+bool Function::variantCovers(const Function &v, const SymbolBindings &syms) const {
+  for (auto &s : v.symbols()) {
+    const SymbolDecl *mine = lookupSymbol(s.name);
+    if (mine && mine->lo == s.lo && mine->hi == s.hi)
+      continue; // not narrowed (a rank-dependent F, say)
+    auto it = syms.find(s.name);
+    if (it == syms.end() || it->second < s.lo || it->second > s.hi)
+      return false;
+  }
+  return true;
 }
 
 void Module::clearLocations() {

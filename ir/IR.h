@@ -19,6 +19,7 @@ namespace moe {
 
 class Operation;
 class Function;
+class Module;
 
 /// One use of a value: operand `index` of `user`.
 struct Use {
@@ -172,11 +173,32 @@ public:
   /// where it is already valid. Returns false if the graph has a cycle.
   bool sortTopologically();
 
-  /// Deep copy (values renamed identically, uses rebuilt).
+  /// Deep copy (values renamed identically, uses rebuilt). The copy refers
+  /// to the same module (for its variants) but is not in it.
   std::unique_ptr<Function> clone() const;
+
+  /// The module that holds this function (set by Module::add), where its
+  /// variants are found; null outside a module.
+  Module *getModule() const { return module; }
+  void setModule(Module *m) { module = m; }
+
+  /// Variants (docs/IR.md): the functions named by the string list
+  /// attribute `variants`, of the same module and signature, whose symbol
+  /// ranges are sub-ranges of this function's. Running this function with
+  /// symbol values inside a variant's ranges runs the first such variant
+  /// instead: a function specialised by the range of a symbol. Names not
+  /// found are skipped (the verifier reports them).
+  std::vector<const Function *> getVariants() const;
+  /// The function that runs for `syms`: the first variant whose symbol
+  /// ranges hold them, else this function.
+  const Function &selectVariant(const SymbolBindings &syms) const;
+  /// Whether variant `v` of this function covers `syms`: each symbol whose
+  /// range `v` narrows is bound inside it.
+  bool variantCovers(const Function &v, const SymbolBindings &syms) const;
 
 private:
   std::string name;
+  Module *module = nullptr;
   llvm::SMLoc loc;
   std::vector<std::unique_ptr<Value>> args;
   std::vector<TensorType> results;
@@ -191,6 +213,8 @@ public:
   std::vector<std::unique_ptr<Function>> functions;
 
   Function *lookup(llvm::StringRef n) const;
+  /// Appends `f` and makes this its module.
+  Function *add(std::unique_ptr<Function> f);
   std::unique_ptr<Module> clone() const;
   /// Forgets every source location (before the SourceMgr they point into
   /// goes away).

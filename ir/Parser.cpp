@@ -364,7 +364,7 @@ std::unique_ptr<Module> Parser::parseModule() {
       errorAt(loc, fmt::format("redefinition of function @{}", f->getName()));
       failed = true;
     }
-    m->functions.push_back(std::move(f));
+    m->add(std::move(f));
   }
   if (braced && expect(Token::RBrace, "'}' to close the module"))
     return nullptr;

@@ -275,6 +275,38 @@ bool moe::verifyFunction(const Function &f, DiagEngine &diag) {
   return diag.getNumErrors() == before;
 }
 
+/// Why `v` cannot be a variant of `f` (docs/IR.md): the same arguments
+/// (names, types, attributes), results, symbols and function attributes but
+/// `variants`, each symbol's range inside f's, and no variants of its own.
+static std::optional<std::string> whyNotVariant(const Function &f, const Function &v) {
+  if (v.attrs().has("variants"))
+    return std::string("it has variants itself");
+  if (v.getNumArguments() != f.getNumArguments() || v.resultTypes() != f.resultTypes())
+    return std::string("its signature differs");
+  for (unsigned k = 0; k < f.getNumArguments(); ++k) {
+    const Value *a = f.getArgument(k), *b = v.getArgument(k);
+    if (a->getName() != b->getName() || a->getType() != b->getType() ||
+        !(a->argAttrs() == b->argAttrs()))
+      return fmt::format("argument %{} differs", a->getName());
+  }
+  if (v.symbols().size() != f.symbols().size())
+    return std::string("its symbols differ");
+  for (auto &s : v.symbols()) {
+    const SymbolDecl *mine = f.lookupSymbol(s.name);
+    if (!mine)
+      return fmt::format("symbol '{}' is not one of @{}'s", s.name, f.getName());
+    if (s.lo < mine->lo || s.hi > mine->hi)
+      return fmt::format("the range of '{}', [{}, {}], is not inside [{}, {}]", s.name, s.lo,
+                         s.hi, mine->lo, mine->hi);
+  }
+  for (auto &[k, a] : f.attrs())
+    if (k != "variants" && !(v.attrs().get(k) && *v.attrs().get(k) == a))
+      return fmt::format("function attribute '{}' differs", k);
+  if (v.attrs().size() != f.attrs().size() - 1)
+    return std::string("its function attributes differ");
+  return std::nullopt;
+}
+
 bool moe::verifyModule(const Module &m, DiagEngine &diag) {
   bool ok = true;
   llvm::StringSet<> names;
@@ -284,6 +316,29 @@ bool moe::verifyModule(const Module &m, DiagEngine &diag) {
       ok = false;
     }
     ok &= verifyFunction(*f, diag);
+  }
+  for (auto &f : m.functions) {
+    const Attribute *vs = f->attrs().get("variants");
+    if (!vs)
+      continue;
+    if (!vs->isList()) {
+      diag.error(f->getLoc(), fmt::format("@{}: `variants` must be a list of function names",
+                                          f->getName()));
+      ok = false;
+      continue;
+    }
+    for (auto &n : vs->getList()) {
+      const Function *v = n.kind() == Attribute::Kind::String ? m.lookup(n.getString()) : nullptr;
+      std::optional<std::string> why;
+      if (!v || v == f.get())
+        why = fmt::format("{} is not another function of the module", n.str());
+      else
+        why = whyNotVariant(*f, *v);
+      if (why) {
+        diag.error(f->getLoc(), fmt::format("@{}: variant {}: {}", f->getName(), n.str(), *why));
+        ok = false;
+      }
+    }
   }
   return ok;
 }

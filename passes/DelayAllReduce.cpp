@@ -21,7 +21,16 @@
 // to the add, then the pair merges). Stops at anything nonlinear (GLU, norm,
 // softmax), at partial-by-partial products and at values with users outside
 // the region. Which operands an op is linear in is the op table's
-// (isLinearIn, isSummandIn in ir/OpInfo.h). Run after tp-split.
+// (isLinearIn, isSummandIn in ir/OpInfo.h).
+//
+// Where along the region it goes is a matter of cost, not of how far it can
+// go: a linear op may widen what is reduced (a matmul by a replicated
+// [1024, 64] weight, a mul broadcasting [T,1,64] by [T,8,1]). Of the legal
+// end points o the pass takes the one with the fewest bytes per token
+// (elements per token of the reduced tensor times the element size; ties:
+// the latest), and only if that is no more than where the all_reduce is; a
+// later legal end point refused for its cost is a remark with both byte
+// counts. Run after tp-split.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Pass.h"
@@ -30,6 +39,8 @@
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+
+#include "fmt/format.h"
 
 using namespace moe;
 
@@ -58,7 +69,7 @@ public:
   Statistic bytesBefore{this, "bytes-per-token-before", "bytes all-reduced per token, before"};
   Statistic bytesAfter{this, "bytes-per-token-after", "bytes all-reduced per token, after"};
 
-  llvm::Expected<bool> runOnFunction(Function &f, PassContext &) override {
+  llvm::Expected<bool> runOnFunction(Function &f, PassContext &ctx) override {
     bytesBefore += bytesPerToken(f);
     bool changed = false, progress = true;
     while (progress) {
@@ -88,29 +99,68 @@ public:
       }
       changed |= progress;
     }
+    // Every all_reduce is where it costs least; say where moving on was
+    // refused for its cost.
+    ValueSet local = rankLocalValues(f);
+    for (auto &op : f.getBody())
+      if (op.is(OpKind::AllReduce))
+        if (auto c = choose(f, &op, local); c.refused)
+          ctx.diag.opRemark(&op, fmt::format("not moved past %{}: {}",
+                                             c.refused->getResult()->getName(), c.whyRefused));
     bytesAfter += bytesPerToken(f);
     return changed;
   }
 
 private:
-  /// Sum over all_reduces of the bytes per token (elements after the
-  /// leading token dim, 4 bytes each), when static.
+  /// The token count of an all_reduce: its leading dim (1 for a scalar).
+  static DimExpr tokensOf(const Value *v) {
+    const TensorType &t = v->getType();
+    return t.rank() ? t.dims[0] : DimExpr(1);
+  }
+
+  /// Bytes per token were the all_reduce on `v`: its elements per `tokens`
+  /// times the element size; none when that is not a constant.
+  static std::optional<int64_t> bytesPerToken(const Value *v, const DimExpr &tokens) {
+    const TensorType &t = v->getType();
+    auto perToken = numElements(t.dims).divExact(tokens);
+    if (!perToken)
+      return std::nullopt;
+    auto n = perToken->getConstant();
+    if (!n)
+      return std::nullopt;
+    return *n / blockElems(t.elem) * blockBytes(t.elem);
+  }
+
+  /// Sum over all_reduces of the bytes per token, when static.
   static int64_t bytesPerToken(const Function &f) {
     int64_t total = 0;
     for (auto &op : f.getBody())
-      if (op.is(OpKind::AllReduce)) {
-        const TensorType &t = op.getResult()->getType();
-        auto n = numElements(llvm::ArrayRef<DimExpr>(t.dims).drop_front(t.rank() ? 1 : 0))
-                     .getConstant();
-        total += n ? *n * 4 : 0;
-      }
+      if (op.is(OpKind::AllReduce))
+        total += bytesPerToken(op.getResult(), tokensOf(op.getResult())).value_or(0);
     return total;
   }
 
-  /// Sinks `a` past the largest admissible region; whether it did.
+  /// Where an all_reduce goes: the legal end point with the fewest bytes
+  /// per token, if no more than where it is (empty: it stays); and the
+  /// latest legal end point refused for its cost, with the reason.
+  struct Choice {
+    std::vector<Operation *> sub; ///< the ops it moves past, the end last
+    Operation *refused = nullptr;
+    std::string whyRefused;
+  };
+
+  /// Sinks `a` to where it costs least; whether it moved.
   llvm::Expected<bool> sink(Function &f, Operation *a) {
+    Choice c = choose(f, a, rankLocalValues(f));
+    if (c.sub.empty())
+      return false;
+    if (auto e = rewrite(f, a, c.sub))
+      return e;
+    return true;
+  }
+
+  static Choice choose(Function &f, Operation *a, const ValueSet &local) {
     Value *ar = a->getResult();
-    ValueSet local = rankLocalValues(f);
     // Values computed from another all_reduce: added to the region they are
     // not a bias but the other half of a pair that mergePair joins into one
     // reduction (routed experts + shared expert), so the region stops there.
@@ -139,10 +189,15 @@ private:
       inR.insert(op.getResult());
       region.push_back(&op);
     }
-    // 2. The latest value whose ancestors in R close over their uses. A
-    // region never ends on a bias op: `A(f(p)) + b` already adds the bias once,
-    // after the reduction, where `A(f(p) + 0) + f(0, b)` would clone the
-    // region on zeros (e.g. a residual add after the expert sum).
+    // 2. The legal end points: values whose ancestors in R close over their
+    // uses. A region never ends on a bias op: `A(f(p)) + b` already adds the
+    // bias once, after the reduction, where `A(f(p) + 0) + f(0, b)` would
+    // clone the region on zeros (e.g. a residual add after the expert sum).
+    // 3. Of those, the cheapest (latest first, so a tie keeps the latest),
+    // if it costs no more than where the all_reduce is.
+    DimExpr tokens = tokensOf(ar);
+    std::optional<int64_t> here = bytesPerToken(ar, tokens), best;
+    Choice c;
     for (auto it = region.rbegin(); it != region.rend(); ++it) {
       if (isBiasOp(**it, inR))
         continue;
@@ -154,13 +209,32 @@ private:
       bool worthIt = false;
       for (auto *op : sub)
         worthIt |= !isBiasOp(*op, subR);
-      if (worthIt && !whyNotSink(sub, ar, (*it)->getResult())) {
-        if (auto e = rewrite(f, a, sub))
-          return e;
-        return true;
+      if (!worthIt || whyNotSink(sub, ar, (*it)->getResult()))
+        continue;
+      if (Refusal why = whyNotWorth(here, bytesPerToken((*it)->getResult(), tokens))) {
+        if (!c.refused) {
+          c.refused = *it;
+          c.whyRefused = *why;
+        }
+        continue;
+      }
+      auto bytes = bytesPerToken((*it)->getResult(), tokens);
+      if (!best || *bytes < *best) {
+        best = bytes;
+        c.sub = std::move(sub);
       }
     }
-    return false;
+    return c;
+  }
+
+  /// The cost check: refused where the bytes reduced per token would grow,
+  /// or cannot be compared.
+  static Refusal whyNotWorth(std::optional<int64_t> here, std::optional<int64_t> there) {
+    if (!here || !there)
+      return std::string("the bytes reduced per token are not static");
+    if (*there > *here)
+      return fmt::format("the bytes reduced per token would grow from {} to {}", *here, *there);
+    return std::nullopt;
   }
 
   static bool admissible(const Operation &op, const ValueSet &inR, const ValueSet &downstream,
@@ -270,6 +344,7 @@ private:
     if (!partial)
       return partial.takeError();
     b.setInsertionPoint(sub.back());
+    b.setLoc(a->getLoc()); // the moved all_reduce keeps its place in the source
     AttrDict sum;
     sum.set("sum", Attribute::getBool(true));
     auto reduced = b.createValue(OpKind::AllReduce, {*partial}, sum, out->getName() + "_sum");

@@ -248,7 +248,10 @@ llvm::Error PassManager::run(Module &m, DiagEngine &diag) {
   for (size_t i = 0; i < passes.size(); ++i) {
     Pass &p = *passes[i];
     bool changed = false;
-    for (auto &f : m.functions) {
+    // By index: a pass may add functions (a variant, docs/IR.md), which are
+    // then visited too.
+    for (size_t k = 0; k < m.functions.size(); ++k) {
+      Function *f = m.functions[k].get();
       for (auto &inst : instrumentations)
         inst->beforePass(p, *f);
       unsigned errors = diag.getNumErrors();

@@ -1,4 +1,28 @@
 //===- Communicator.cpp - Collectives between SPMD ranks ------------------===//
 #include "runtime/Communicator.h"
+#include "runtime/Formats.h"
 
-moe::Communicator::~Communicator() = default;
+#include <vector>
+
+using namespace moe;
+
+Communicator::~Communicator() = default;
+
+float moe::widen16(ElemType elem, uint16_t h) {
+  return elem == ElemType::BF16 ? bf16ToF32(h) : f16ToF32(h);
+}
+
+uint16_t moe::narrow16(ElemType elem, float f) {
+  return elem == ElemType::BF16 ? f32ToBF16(f) : f32ToF16(f);
+}
+
+llvm::Error Communicator::allReduceSum(uint16_t *data, size_t n, ElemType elem) {
+  std::vector<float> wide(n);
+  for (size_t i = 0; i < n; ++i)
+    wide[i] = widen16(elem, data[i]);
+  if (auto e = allReduceSum(wide.data(), n))
+    return e;
+  for (size_t i = 0; i < n; ++i)
+    data[i] = narrow16(elem, wide[i]);
+  return llvm::Error::success();
+}

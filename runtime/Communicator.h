@@ -9,9 +9,12 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "ir/ElemType.h"
+
 #include "llvm/Support/Error.h"
 
 #include <cstddef>
+#include <cstdint>
 
 namespace moe {
 
@@ -25,6 +28,18 @@ public:
   /// Implementations sum in rank order (rank 0 first), so every rank gets
   /// bit-identical results.
   virtual llvm::Error allReduceSum(float *data, size_t n) = 0;
+  /// The same for f16/bf16 data (`elem`, the 16-bit patterns): the sum is
+  /// accumulated in f32 as above (0.0f, then rank 0, 1, ... widened) and
+  /// rounded once to `elem`, so it equals the interpreter's all_reduce of an
+  /// f16/bf16 tensor bit for bit. This default widens, sums through the f32
+  /// overload and rounds; MPI overrides it to send the 16-bit values (half
+  /// the traffic) and widen on arrival.
+  virtual llvm::Error allReduceSum(uint16_t *data, size_t n, ElemType elem);
 };
+
+/// f16/bf16 bits to f32 and back (round to nearest even), for the
+/// Communicators' 16-bit sums.
+float widen16(ElemType elem, uint16_t h);
+uint16_t narrow16(ElemType elem, float f);
 
 } // namespace moe

@@ -47,7 +47,23 @@ llvm::Expected<std::unique_ptr<Executable>> Executable::compile(const Function &
     x->kernels.push_back(k);
   }
   x->pool = std::make_unique<WorkerPool>(opts.threads);
+  // Variants run on this pool (their own has only the caller).
+  ExecOptions vo = opts;
+  vo.threads = 1;
+  for (const Function *v : f.getVariants()) {
+    auto ve = compile(*v, vo);
+    if (!ve)
+      return ve.takeError();
+    x->variants.push_back(std::move(*ve));
+  }
   return x;
+}
+
+Executable *Executable::variantFor(const SymbolBindings &syms) const {
+  for (auto &v : variants)
+    if (fn->variantCovers(*v->fn, syms))
+      return v.get();
+  return nullptr;
 }
 
 Executable::~Executable() = default;
@@ -109,6 +125,8 @@ unsigned Executable::numKernels() const {
 static constexpr int64_t kAlign = 64;
 
 llvm::Expected<MemoryPlan> Executable::plan(const SymbolBindings &syms) {
+  if (Executable *v = variantFor(syms))
+    return v->plan(syms);
   std::vector<int64_t> key;
   for (auto &s : prog.symbols)
     key.push_back(syms.lookup(s));
@@ -242,6 +260,12 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
                                                        const RunOptions &ro) {
   if (auto e = checkSymbols(*fn, syms))
     return e;
+  if (Executable *v = variantFor(syms)) {
+    RunOptions vro = ro;
+    if (!vro.pool && !vro.singleThreaded)
+      vro.pool = pool.get();
+    return v->runRaw(args, syms, vro);
+  }
   if (args.size() != fn->getNumArguments())
     return err("@{} takes {} arguments, got {}", fn->getName(), fn->getNumArguments(),
                args.size());
@@ -319,7 +343,12 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       int64_t n = 1;
       for (int64_t x : *shape)
         n *= x;
-      if (auto e = ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n))
+      ElemType elem = prog.buffers[st.buffer].elem;
+      llvm::Error e = elem == ElemType::F32
+                          ? ro.comm->allReduceSum(static_cast<float *>(bufs[st.buffer]), n)
+                          : ro.comm->allReduceSum(static_cast<uint16_t *>(bufs[st.buffer]), n,
+                                                  elem); // f16/bf16: f32 sum, one rounding
+      if (e)
         return err("{}: {}", st.op->getLabel(), llvm::toString(std::move(e)));
       continue;
     }

@@ -4,7 +4,9 @@
 // kernels (codegen/Jit, with the object cache) and keeps a private copy of
 // the function, so the caller's module may go away. run() then:
 //
-//   1. checks the symbols against their declared ranges;
+//   1. checks the symbols against their declared ranges, and runs the
+//      function's variant instead where one covers them (docs/IR.md; the
+//      variants are compiled with the function);
 //   2. computes the memory plan for these symbol values (cached per
 //      binding): every intermediate and scratch buffer gets an offset in one
 //      arena, buffers whose lifetimes (first write .. last read, in step
@@ -96,6 +98,10 @@ public:
 private:
   Executable() = default;
   std::unique_ptr<Function> fn;
+  /// The function's variants (Function::getVariants), compiled alongside:
+  /// a run whose symbols a variant covers runs it, on this pool.
+  std::vector<std::unique_ptr<Executable>> variants;
+  Executable *variantFor(const SymbolBindings &syms) const;
   codegen::Program prog;
   std::unique_ptr<codegen::Jit> jit;
   std::vector<codegen::KernelFn> kernels; ///< per step (null: not a kernel)

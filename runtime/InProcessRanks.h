@@ -52,6 +52,7 @@ public:
   InProcessCommunicator(InProcessGroup &g, int rank, int size) : g(g), r(rank), n(size) {}
   int rank() const override { return r; }
   int size() const override { return n; }
+  using Communicator::allReduceSum; // f16/bf16: widened, summed here, rounded
   llvm::Error allReduceSum(float *data, size_t count) override {
     return g.allReduceSum(r, data, count);
   }

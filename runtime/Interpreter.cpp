@@ -269,6 +269,9 @@ llvm::Expected<std::vector<Tensor>> moe::interpret(const Function &f,
                                                    const InterpOptions &opts) {
   if (auto e = checkSymbols(f, syms))
     return e;
+  // A function specialised by symbol range runs its variant there.
+  if (const Function &v = f.selectVariant(syms); &v != &f)
+    return interpret(v, args, syms, opts);
   if (auto e = checkArguments(f, args, syms))
     return e;
 

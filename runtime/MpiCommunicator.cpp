@@ -89,9 +89,9 @@ llvm::Error MpiSession::broadcast(std::string &bytes, int root) {
   return llvm::Error::success();
 }
 
-llvm::Error MpiCommunicator::allReduceSum(float *data, size_t count) {
-  // Every rank must reduce the same count: exchange the counts first, so a
-  // mismatch is an error on every rank rather than a truncated gather.
+/// Every rank must reduce the same count: exchange the counts first, so a
+/// mismatch is an error on every rank rather than a truncated gather.
+static llvm::Error checkCounts(size_t count, int n) {
   uint64_t mine = count;
   std::vector<uint64_t> counts(n);
   if (int rc = MPI_Allgather(&mine, 1, MPI_UINT64_T, counts.data(), 1, MPI_UINT64_T,
@@ -102,7 +102,12 @@ llvm::Error MpiCommunicator::allReduceSum(float *data, size_t count) {
     if (counts[q] != counts[0])
       return err(fmt::format("all_reduce size mismatch: rank {} has {} elements, rank 0 has {}",
                              q, counts[q], counts[0]));
+  return llvm::Error::success();
+}
 
+llvm::Error MpiCommunicator::allReduceSum(float *data, size_t count) {
+  if (auto e = checkCounts(count, n))
+    return e;
   size_t chunk = std::max<size_t>(1, kGatherFloats / (size_t)n);
   for (size_t off = 0; off < count; off += chunk) {
     size_t c = std::min(chunk, count - off);
@@ -119,6 +124,31 @@ llvm::Error MpiCommunicator::allReduceSum(float *data, size_t count) {
       for (size_t i = 0; i < c; ++i)
         out[i] += g[i];
     }
+  }
+  return llvm::Error::success();
+}
+
+llvm::Error MpiCommunicator::allReduceSum(uint16_t *data, size_t count, ElemType elem) {
+  if (auto e = checkCounts(count, n))
+    return e;
+  size_t chunk = std::max<size_t>(1, kGatherFloats / (size_t)n);
+  for (size_t off = 0; off < count; off += chunk) {
+    size_t c = std::min(chunk, count - off);
+    gathered16.resize(c * (size_t)n);
+    if (int rc = MPI_Allgather(data + off, (int)c, MPI_UINT16_T, gathered16.data(), (int)c,
+                               MPI_UINT16_T, MPI_COMM_WORLD);
+        rc != MPI_SUCCESS)
+      return mpiError(rc, "all_reduce: MPI_Allgather");
+    // The f32 additions of the float overload on the widened values, then
+    // one rounding: Communicator::allReduceSum(uint16_t *)'s result.
+    sum16.assign(c, 0.0f);
+    for (int q = 0; q < n; ++q) {
+      const uint16_t *g = gathered16.data() + (size_t)q * c;
+      for (size_t i = 0; i < c; ++i)
+        sum16[i] += widen16(elem, g[i]);
+    }
+    for (size_t i = 0; i < c; ++i)
+      data[off + i] = narrow16(elem, sum16[i]);
   }
   return llvm::Error::success();
 }
@@ -143,5 +173,6 @@ void MpiSession::abort(int code) {
 llvm::Error MpiSession::broadcast(std::string &, int) { return err(kNoMpi); }
 llvm::Expected<bool> MpiSession::anyFailed(bool failed) { return failed; }
 llvm::Error MpiCommunicator::allReduceSum(float *, size_t) { return err(kNoMpi); }
+llvm::Error MpiCommunicator::allReduceSum(uint16_t *, size_t, ElemType) { return err(kNoMpi); }
 
 #endif

@@ -12,7 +12,9 @@
 // in-process communicator's for the same contributions, from run to run.
 // Before the data, the ranks exchange their element counts, so ranks that
 // disagree on n get an llvm::Error (on every rank) instead of undefined
-// behaviour.
+// behaviour. f16/bf16 reductions gather the 16-bit values (half the bytes)
+// and widen them to f32 on arrival; the sum is the same f32 sum, rounded
+// once to the narrow type.
 //
 // Failures. Calls return llvm::Error (MPI_COMM_WORLD's error handler is
 // MPI_ERRORS_RETURN). A rank whose run fails must not leave the others
@@ -83,6 +85,9 @@ public:
   int size() const override { return n; }
   /// Collective: every rank calls it at the same point with the same count.
   llvm::Error allReduceSum(float *data, size_t count) override;
+  /// f16/bf16: gathers the 16-bit values, sums them widened to f32 in rank
+  /// order and rounds once (Communicator's contract).
+  llvm::Error allReduceSum(uint16_t *data, size_t count, ElemType elem) override;
 
   /// Largest number of floats gathered at once (all ranks' chunks together);
   /// longer reductions run in chunks, so memory and MPI's int counts stay
@@ -92,6 +97,8 @@ public:
 private:
   int r, n;
   std::vector<float> gathered; ///< scratch: every rank's chunk, rank-major
+  std::vector<uint16_t> gathered16; ///< the same for 16-bit reductions
+  std::vector<float> sum16; ///< the f32 sums of a 16-bit chunk
 };
 
 } // namespace moe

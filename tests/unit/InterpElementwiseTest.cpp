@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "InterpTestUtil.h"
+#include "runtime/InProcessRanks.h"
 
 using namespace moe;
 using namespace moe::test;
@@ -253,6 +254,46 @@ func @f(%x: tensor<3 x f32>) -> tensor<3 x f32> {
   std::string msg = llvm::toString(e.takeError());
   EXPECT_NE(msg.find("all_reduce %r"), std::string::npos) << msg;
   EXPECT_NE(msg.find("peer 0 went away"), std::string::npos) << msg;
+}
+
+/// 16-bit sums are accumulated in f32 and rounded once: three ranks adding
+/// 1, 2^-11, 2^-11 in f16 give 1 + 2^-10 (rounding after each addition would
+/// give 1: 1 + 2^-11 is a tie, to even), and 1, 2^-8, 2^-8 in bf16 give
+/// 1 + 2^-7. The same through the interpreter's all_reduce of f16 tensors.
+TEST(InterpElementwise, AllReduce16RoundsOnce) {
+  for (ElemType elem : {ElemType::F16, ElemType::BF16}) {
+    float tiny = elem == ElemType::F16 ? 0x1p-11f : 0x1p-8f;
+    std::vector<uint16_t> got(3);
+    auto e = runInProcessRanks(3, [&](int r, Communicator &comm) -> llvm::Error {
+      uint16_t v = narrow16(elem, r == 0 ? 1.0f : tiny);
+      if (auto e = comm.allReduceSum(&v, 1, elem))
+        return e;
+      got[r] = v;
+      return llvm::Error::success();
+    });
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    for (uint16_t v : got)
+      EXPECT_EQ(widen16(elem, v), 1.0f + 2 * tiny) << elemTypeName(elem).str();
+  }
+  const char *text = R"(
+func @f(%x: tensor<2 x f16>) -> tensor<2 x f16> {
+  %r = all_reduce %x {sum}
+  return %r
+})";
+  std::vector<std::vector<float>> outs(3);
+  auto e = runInProcessRanks(3, [&](int r, Communicator &comm) -> llvm::Error {
+    InterpOptions opts;
+    opts.comm = &comm;
+    auto x = Tensor::fromF32(ElemType::F16, {2}, {r == 0 ? 1.0f : 0x1p-11f, -2.0f});
+    if (!x)
+      return x.takeError();
+    auto res = run(text, {*x}, {}, opts);
+    outs[r] = res[0].f;
+    return llvm::Error::success();
+  });
+  ASSERT_FALSE(e) << llvm::toString(std::move(e));
+  for (auto &o : outs)
+    EXPECT_EQ(o, (std::vector<float>{1.0f + 0x1p-10f, -6.0f}));
 }
 
 } // namespace
