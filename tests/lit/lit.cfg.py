@@ -15,6 +15,12 @@ config.environment["PATH"] = os.pathsep.join(
 # The JIT's object cache lives in the build tree, never in the user's home.
 config.environment["MOE_CACHE_DIR"] = os.path.join(config.test_exec_root, "jit-cache")
 config.environment.pop("XDG_CACHE_HOME", None)
+# The sanitized build's options (tests/CMakeLists.txt) reach the tools.
+for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+if "ASAN_OPTIONS" in os.environ:
+    config.available_features.add("sanitized")
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.moe_src_root))
