@@ -45,7 +45,9 @@ MUTANTS=$(cat <<'EOF'
 dyn-dims-partial-slice @@ passes/DynDims.cpp @@ if (op.getAttr("start")->getDim().isConstant(0) && op.getAttr("size")->getDim() == oldDim) { @@ if (true) {
 dyn-dims-view-stride @@ passes/DynDims.cpp @@ if (match < 0)\n @@ if (false)\n
 dyn-dims-view-sym-offset @@ passes/DynDims.cpp @@ if (!off)\n @@ if (false)\n
-dyn-dims-reshape @@ passes/DynDims.cpp @@ if (!t)\n      return fmt::format("cannot re-derive @@ if (false)\n      return fmt::format("cannot re-derive
+dyn-dims-reshape @@ passes/DynDims.cpp @@ if (P[i] % Q[j] == 0 && Q[j + 1] % P[i + 1] == 0) @@ if (true)
+dyn-dims-ambiguous @@ passes/DynDims.cpp @@ if (best.size() > 1) { @@ if (false) {
+dyn-dims-tied-sizes @@ passes/DynDims.cpp @@ b.captured && b.captured != *c) { @@ false) {
 dyn-dims-bad-axis @@ passes/DynDims.cpp @@ if (!arg || !ax) { @@ if (!arg) {
 dyn-dims-already-symbolic @@ passes/DynDims.cpp @@ if (!c) {\n @@ if (false) {\n
 dyn-dims-symbol-taken @@ passes/DynDims.cpp @@ if (f.lookupSymbol(a.sym)) { @@ if (false) {
@@ -112,7 +114,7 @@ tp-split-merged-gate-slice-escapes @@ passes/TPSplit.cpp @@ !onlyUsedBy(sg->getR
 tp-split-merged-up-slice-escapes @@ passes/TPSplit.cpp @@ !onlyUsedBy(su->getResult(), {&glu})) @@ false)
 tp-split-merged-params-private @@ passes/TPSplit.cpp @@ if (!paramsPrivate(p, p)) @@ if (false)
 tp-split-merged-one-projection @@ passes/TPSplit.cpp @@ sg->getOperand(0) != su->getOperand(0) || @@ false ||
-tp-split-gated-dynamic @@ passes/TPSplit.cpp @@ if (!n || g.weight->getType() != u.weight->getType()) @@ if (g.weight->getType() != u.weight->getType())
+tp-split-gated-dynamic @@ passes/TPSplit.cpp @@ if (!n || u.weight->getType().dims[colAxis(u)].getConstant() != n) @@ if (!n)
 tp-split-gate-escapes @@ passes/TPSplit.cpp @@ if (!onlyUsedBy(g.result(), {&glu}) || @@ if (false ||
 tp-split-up-escapes-gated @@ passes/TPSplit.cpp @@ || !onlyUsedBy(u.result(), {&glu})) @@ || false)
 tp-split-params-private @@ passes/TPSplit.cpp @@ if (!paramsPrivate(g, u)) @@ if (false)
@@ -143,6 +145,13 @@ delay-allreduce-value-escapes @@ passes/DelayAllReduce.cpp @@ return "%" + op->g
 delay-allreduce-negate-sub @@ passes/DelayAllReduce.cpp @@ if (!inR.count(op->getOperand(0)) && op->is(OpKind::Sub)) { @@ if (false) {
 delay-allreduce-bias-term @@ passes/DelayAllReduce.cpp @@ hasBias |= isBiasOp(*op, inR); @@ (void)op;
 delay-allreduce-merge-one-use @@ passes/DelayAllReduce.cpp @@ !a->getResult()->hasOneUse() || !c->getResult()->hasOneUse()) @@ false)
+delay-allreduce-cost @@ passes/DelayAllReduce.cpp @@ if (*there > *here) @@ if (false)
+delay-allreduce-cheapest @@ passes/DelayAllReduce.cpp @@ if (!best || *bytes < *best) { @@ if (true) {
+# --- allreduce-precision (passes/AllReducePrecision.cpp) ---
+allreduce-precision-below @@ passes/AllReducePrecision.cpp @@ if (hi < minTokens) { @@ if (false) {
+allreduce-precision-in-place @@ passes/AllReducePrecision.cpp @@ if (lo >= minTokens) @@ if (true)
+allreduce-precision-token-dim @@ passes/AllReducePrecision.cpp @@ if (mine != tokens) @@ if (false)
+allreduce-precision-rank-dependent @@ passes/AllReducePrecision.cpp @@ if (!tokens.isConstant() && f.attrs().has(tokens.str())) @@ if (false)
 # --- quantize-activations (passes/QuantizeActivations.cpp) ---
 quantize-activations-keeps-act @@ passes/QuantizeActivations.cpp @@ || op.attrs().has("act")) @@ )
 quantize-activations-f32 @@ passes/QuantizeActivations.cpp @@ if (act == ElemType::F32) @@ if (false)
