@@ -31,16 +31,19 @@ llvm::Error reduce(Ctx &c, Red kind) {
   AxisSplit s = splitAt(x.shape, *ax);
   for (int64_t o = 0; o < s.outer; ++o)
     for (int64_t in = 0; in < s.inner; ++in) {
-      const float *p = x.f.data() + o * s.len * s.inner + in;
+      // An index, not a pointer: with an empty axis x.f is empty and
+      // data() + offset would be arithmetic on null.
+      const int64_t base = o * s.len * s.inner + in;
+      auto p = [&](int64_t i) { return x.f[base + i]; };
       float r;
       if (kind == Red::Max) {
         r = -INFINITY;
         for (int64_t l = 0; l < s.len; ++l)
-          r = maxNaN(r, p[l * s.inner]);
+          r = maxNaN(r, p(l * s.inner));
       } else {
         double acc = 0;
         for (int64_t l = 0; l < s.len; ++l)
-          acc += p[l * s.inner];
+          acc += p(l * s.inner);
         r = (float)(kind == Red::Mean ? acc / (double)s.len : acc);
       }
       c.out.f[o * s.inner + in] = r;

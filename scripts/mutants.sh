@@ -103,7 +103,7 @@ split-gate-up-both-halves @@ passes/SplitGateUp.cpp @@ if (lower.empty() || uppe
 split-gate-up-axis @@ passes/SplitGateUp.cpp @@ normalizeAxis(u->getAttr("axis")->getInt(), 3) == int64_t(2); @@ true;
 # --- tp-split (passes/TPSplit.cpp, passes/ExpertMatch.cpp) ---
 tp-split-already-split @@ passes/TPSplit.cpp @@ if (f.attrs().has("ranks")) { @@ if (false) {
-tp-split-up-dynamic @@ passes/TPSplit.cpp @@ if (!n)\n @@ if (false)\n
+tp-split-up-dynamic @@ passes/TPSplit.cpp @@ if (!n)\n        return std::string("the up weight's n_ff is dynamic"); @@ if (false)\n        return std::string("the up weight's n_ff is dynamic");
 tp-split-up-escapes @@ passes/TPSplit.cpp @@ if (!onlyUsedBy(u.result(), {&glu})) @@ if (false)
 tp-split-up-params-private @@ passes/TPSplit.cpp @@ if (!paramsPrivate(u, u)) @@ if (false)
 tp-split-merged-halves-size @@ passes/TPSplit.cpp @@ *n2 != 2 * *n || @@ false ||
@@ -114,7 +114,7 @@ tp-split-merged-gate-slice-escapes @@ passes/TPSplit.cpp @@ !onlyUsedBy(sg->getR
 tp-split-merged-up-slice-escapes @@ passes/TPSplit.cpp @@ !onlyUsedBy(su->getResult(), {&glu})) @@ false)
 tp-split-merged-params-private @@ passes/TPSplit.cpp @@ if (!paramsPrivate(p, p)) @@ if (false)
 tp-split-merged-one-projection @@ passes/TPSplit.cpp @@ sg->getOperand(0) != su->getOperand(0) || @@ false ||
-tp-split-gated-dynamic @@ passes/TPSplit.cpp @@ if (!n || u.weight->getType().dims[colAxis(u)].getConstant() != n) @@ if (!n)
+tp-split-gated-dynamic @@ passes/TPSplit.cpp @@ if (!n)\n      return std::string("the gate or up weight's n_ff is dynamic"); @@ if (false)\n      return std::string("the gate or up weight's n_ff is dynamic");
 tp-split-gate-escapes @@ passes/TPSplit.cpp @@ if (!onlyUsedBy(g.result(), {&glu}) || @@ if (false ||
 tp-split-up-escapes-gated @@ passes/TPSplit.cpp @@ || !onlyUsedBy(u.result(), {&glu})) @@ || false)
 tp-split-params-private @@ passes/TPSplit.cpp @@ if (!paramsPrivate(g, u)) @@ if (false)
