@@ -6,12 +6,12 @@
 # trap), then rebuilt. Prints, per mutant, whether moe-smith found it and the
 # reduced reproducer it wrote. Not part of ctest (it rebuilds).
 #
-#   scripts/smith-mutants.sh            (BUILD=build SEED=1 COUNT=300 JOBS=2)
+#   scripts/smith-mutants.sh            (BUILD=build SEED=1 COUNT=240 JOBS=2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 seed=${SEED:-1}
-count=${COUNT:-300}
+count=${COUNT:-240}
 jobs=${JOBS:-2}
 out=${OUT:-$(mktemp -d /tmp/smith-mutants.XXXXXX)}
 mkdir -p "$out"
@@ -69,7 +69,7 @@ for ((i = 0; i < ${#mutants[@]}; i += 4)); do
   rebuild
   set +e
   "$build/tools/moe-smith" check --seed "$seed" --count "$count" --jobs "$jobs" \
-      --jit-every 4 --reduce-time 120 --out "$out/$name" | tee "$out/$name.log"
+      --jit-every 6 --reduce-time 120 --out "$out/$name" | tee "$out/$name.log"
   rc=${PIPESTATUS[0]}
   set -e
   restore

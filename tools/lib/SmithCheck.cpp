@@ -106,9 +106,15 @@ std::optional<SmithFailure> runPipeline(const Module &m, const std::string &chec
   pm.addInstrumentation(createVerifyNumerics({seed, 1e-4}));
   if (auto e = pm.run(*mod, diag)) {
     std::string msg = llvm::toString(std::move(e));
-    bool numerics = msg.find("--verify-numerics") != std::string::npos ||
-                    msg.find("differs between rank") != std::string::npos;
-    return failure(check, numerics ? "numerics" : "error", msg);
+    auto has = [&](const char *s) { return msg.find(s) != std::string::npos; };
+    // Kinds the reducer must not confuse: a pass's result differs; the
+    // ranks disagree on a result; the function before the pass does not
+    // run (a reduction step made it invalid, e.g. a rank-local result).
+    const char *kind = has("differs between rank")          ? "ranks-disagree"
+                       : has("before the pass does not run") ? "before-fails"
+                       : has("--verify-numerics")            ? "numerics"
+                                                              : "error";
+    return failure(check, kind, msg);
   }
   if (!errors.empty())
     return failure(check, "diag-error", errors);

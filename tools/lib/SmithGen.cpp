@@ -545,7 +545,8 @@ llvm::Expected<SmithProgram> Gen::run() {
     T = dim(t);
   } else {
     T = DimExpr::symbol("T");
-    fn->symbols().push_back({"T", 1, pick<int64_t>({8, 16, 64, 256}), {}});
+    int64_t lo = pick<int64_t>({1, 1, 1, 2, 3});
+    fn->symbols().push_back({"T", lo, pick<int64_t>({8, 16, 64, 256}), {}});
   }
   if (spmd) {
     int64_t ranks = uni(2, 3), units = FFwhole / 32;

@@ -96,6 +96,14 @@ std::string deleteOp(const std::string &text, unsigned i, int operand) {
       return "";
     repl = op->getOperand(operand);
   } else {
+    // A plain argument cannot have a rank-dependent dim (only a sharded
+    // param can; the binder would have no value for it).
+    std::vector<std::string> syms;
+    for (auto &d : r->getType().dims)
+      d.collectSymbols(syms);
+    for (auto &s : syms)
+      if (f.attrs().has(s))
+        return "";
     std::string name = r->getName().empty() ? "arg" : r->getName();
     while (f.lookupArgument(name))
       name += "_";
