@@ -78,8 +78,26 @@ Operation *nthOp(Function &f, unsigned i) {
   return nullptr;
 }
 
-/// Op i deleted, its result replaced by operand `operand` (or, with -1, by a
-/// new argument); empty when that is not valid.
+/// Values defined before `op` (arguments included) of type `t`, nearest
+/// first.
+std::vector<Value *> earlierOfType(Function &f, Operation *op, const TensorType &t) {
+  std::vector<Value *> out;
+  for (auto *a : f.getArguments())
+    if (a->getType() == t)
+      out.push_back(a);
+  for (auto &o : f.getBody()) {
+    if (&o == op)
+      break;
+    if (o.getNumResults() == 1 && o.getResult()->getType() == t)
+      out.push_back(o.getResult());
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+/// Op i deleted, its result replaced by operand `operand` (0-2), by the
+/// (operand-3)-th earlier value of its type (3-6), or by a new argument
+/// (-1); empty when that is not valid.
 std::string deleteOp(const std::string &text, unsigned i, int operand) {
   auto m = parseValid(text);
   if (!m)
@@ -90,7 +108,12 @@ std::string deleteOp(const std::string &text, unsigned i, int operand) {
     return "";
   Value *r = op->getResult();
   Value *repl;
-  if (operand >= 0) {
+  if (operand >= 3) {
+    auto vs = earlierOfType(f, op, r->getType());
+    if ((size_t)(operand - 3) >= vs.size())
+      return "";
+    repl = vs[operand - 3];
+  } else if (operand >= 0) {
     if ((unsigned)operand >= op->getNumOperands() ||
         op->getOperand(operand)->getType() != r->getType())
       return "";
@@ -218,7 +241,7 @@ std::string moe::smithReduce(const std::string &text, const SmithPredicate &stil
     changed = false;
     // 1. Ops, from the last to the first.
     for (int i = (int)smithNumOps(cur) - 1; i >= 0 && !timeUp(); --i) {
-      for (int operand : {0, 1, 2, -1})
+      for (int operand : {0, 1, 2, 3, 4, 5, 6, -1})
         if (attempt(deleteOp(cur, (unsigned)i, operand))) {
           changed = true;
           break;

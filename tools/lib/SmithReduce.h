@@ -4,8 +4,9 @@
 // same check still fails with the same kind of failure, until nothing
 // shrinks. The variants, tried in this order each round:
 //
-//   1. delete an op, its uses replaced by an operand of the same type or by
-//      a new function argument (then dead ops and unused arguments go);
+//   1. delete an op, its uses replaced by an operand of the same type, by
+//      an earlier value of that type, or by a new function argument (then
+//      dead ops and unused arguments go);
 //   2. drop a result of the function;
 //   3. narrow a symbol's range (`T in [1, 256]` -> [1, 8]);
 //   4. shrink a dim: every standalone integer n of the text replaced by n/2
