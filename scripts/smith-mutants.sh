@@ -16,6 +16,7 @@ jobs=${JOBS:-2}
 out=${OUT:-$(mktemp -d /tmp/smith-mutants.XXXXXX)}
 mkdir -p "$out"
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/work}
+lit=${LIT:-/usr/lib/llvm-19/build/utils/lit/lit.py}
 
 # Each mutant: name, file, snippet (must occur once), replacement.
 mutants=(
@@ -40,7 +41,7 @@ restore() {
 trap 'restore' EXIT INT TERM
 
 rebuild() {
-  cmake --build "$build" -j2 --target moe-smith > "$out/build.log" 2>&1 ||
+  cmake --build "$build" -j2 --target moe-smith moe-opt moe-run > "$out/build.log" 2>&1 ||
     { tail -30 "$out/build.log"; exit 1; }
 }
 
@@ -71,10 +72,13 @@ for ((i = 0; i < ${#mutants[@]}; i += 4)); do
   "$build/tools/moe-smith" check --seed "$seed" --count "$count" --jobs "$jobs" \
       --jit-every 6 --reduce-time 120 --out "$out/$name" | tee "$out/$name.log"
   rc=${PIPESTATUS[0]}
+  # The reduced reproducers kept in tests/lit/smith must bite too.
+  python3 "$lit" -q "$build/tests/lit/smith" > "$out/$name.lit.log" 2>&1
+  lit_failed=$(grep -o "smith/[a-z0-9-]*\.moe" "$out/$name.lit.log" | sort -u | tr '\n' ' ')
   set -e
   restore
   if [[ $rc -ne 0 ]]; then
-    summary+=("$name: FOUND ($(grep -c '^FAIL' "$out/$name.log") failing programs)")
+    summary+=("$name: FOUND ($(grep -c '^FAIL' "$out/$name.log") failing programs; lit tests failing: ${lit_failed:-none})")
     for f in "$out/$name"/*.moe; do
       [[ $f == *.orig.moe ]] && continue
       echo "---- reduced reproducer $f"
