@@ -113,9 +113,15 @@ private:
   /// Wraps local values of an SPMD function in an all_reduce, at random
   /// (always when `force`).
   Value *maybeReduce(Value *v, double p) {
-    if (spmd && local.count(v) && coin(p))
-      return mk(OpKind::AllReduce, {v}, attrs({{"sum", Flag()}}), "ar");
-    return v;
+    if (!spmd || !local.count(v) || !coin(p))
+      return v;
+    if (opts.narrowAllReduce && coin(0.2)) {
+      Attribute to = Attribute::getIdent(coin() ? "bf16" : "f16");
+      Value *n = mk(OpKind::Cast, {v}, attrs({{"to", to}}), "narrow");
+      Value *r = mk(OpKind::AllReduce, {n}, attrs({{"sum", Flag()}}), "ar");
+      return mk(OpKind::Cast, {r}, attrs({{"to", Attribute::getIdent("f32")}}), "wide");
+    }
+    return mk(OpKind::AllReduce, {v}, attrs({{"sum", Flag()}}), "ar");
   }
 
   Value *noiseOp(Value *v);

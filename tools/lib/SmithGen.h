@@ -39,6 +39,9 @@ struct SmithOptions {
   /// Generate captures whose token count equals another dim of the graph (k,
   /// E): the ambiguity of issue #15's dyn-dims coincidence bug. On by default.
   bool captureCoincidences = true;
+  /// Generate all_reduces of f16/bf16 partial sums (cast before, back after,
+  /// as allreduce-precision does). On by default.
+  bool narrowAllReduce = true;
 };
 
 /// What a generated program is, for the checks that depend on it.

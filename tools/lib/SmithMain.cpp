@@ -90,12 +90,19 @@ struct SmithFlags {
       cl::desc("Generate no static capture whose token count equals top-k or the expert count"),
       cl::cat(cat)};
 
+  cl::opt<bool> noNarrowAllReduce{
+      "no-narrow-allreduce",
+      cl::desc("Generate no all_reduce of f16/bf16 values (the JIT's all_reduce is f32-only "
+               "until issue #15's f16/bf16 all_reduce lands)"),
+      cl::cat(cat)};
+
   SmithOptions genOptions() const {
     SmithOptions o;
     o.rankLocalOperands = !noRankLocal;
     o.staticCaptures = !noStatic;
     o.spmd = !noSpmd;
     o.captureCoincidences = !noCoincidence;
+    o.narrowAllReduce = !noNarrowAllReduce;
     return o;
   }
 };
