@@ -42,9 +42,10 @@ struct LowerState {
   /// The routing scratch buffer of each ids value that a matmul_id routes by
   /// (shared by every matmul_id with the same ids).
   llvm::DenseMap<const Value *, unsigned> routeOf;
-  /// The scratch buffer of each activation value quantised for act = q8_0
-  /// matmuls (shared by every matmul reading it).
-  llvm::DenseMap<const Value *, unsigned> quantOf;
+  /// The scratch buffer of each activation value converted for the packed
+  /// kernels, per precision (act = q8_0 blocks or bf16 tiles; shared by
+  /// every matmul reading the value in that precision, never across them).
+  llvm::DenseMap<std::pair<const Value *, unsigned /*bf16*/>, unsigned> quantOf;
   /// The Packed buffer of each argument buffer a kernel streams repacked.
   llvm::DenseMap<unsigned, unsigned> packedOf;
   /// The CPU the kernels are specialised to.

@@ -396,20 +396,21 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
 
 unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   const Value *x = op.getOperand(0);
-  if (!K.S.quantOf.count(x)) {
+  bool bf16 = actOf(op) == ElemType::BF16;
+  auto key = std::make_pair(x, unsigned(bf16));
+  if (!K.S.quantOf.count(key)) {
     const Shape &xs = x->getType().dims;
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     d.scratchBytes = numElements(Shape(xs.begin(), xs.end() - 1)) * quantRowBytes(xs.back());
-    bool bf16 = actOf(op) == ElemType::BF16;
     d.name = (bf16 ? "bf16(%" : "q8_0(%") + x->getName() + ")";
     unsigned quant = K.addBuffer(std::move(d));
-    K.S.quantOf[x] = quant;
+    K.S.quantOf[key] = quant;
     K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
       return bf16 ? emitToBf16(E, x, quant) : emitQuantize(E, x, quant);
     });
   }
-  return K.S.quantOf.lookup(x);
+  return K.S.quantOf.lookup(key);
 }
 
 /// The weight of `op` as [E, N, K] (E = 1 for matmul).

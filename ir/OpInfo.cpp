@@ -120,6 +120,10 @@ bool moe::isLinearIn(const Operation &op, unsigned i) {
     const Attribute *bias = op.getAttr("bias");
     return !bias || bias->getNumber() == 0;
   }
+  if (i == 0 && op.hasTrait(Trait::LinearIn0WithExactAct)) {
+    const Attribute *act = op.getAttr("act");
+    return !act || act->kind() != Attribute::Kind::Ident || act->getIdent() == "f32";
+  }
   const OpInfo &info = op.getInfo();
   return (i == 0 && info.has(Trait::LinearIn0)) || (i == 1 && info.has(Trait::LinearIn1)) ||
          (i > 1 && info.has(Trait::LinearIn1) && info.maxOperands < 0);

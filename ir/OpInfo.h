@@ -25,6 +25,10 @@ enum : uint32_t {
   Collective = 1u << 7,  ///< communicates between ranks
   Terminator = 1u << 8,
   LinearIn0WithoutBias = 1u << 9, ///< linear in operand 0 when the `bias` attribute is 0
+  /// linear in operand 0 when the `act` attribute is f32: q8_0 or bf16
+  /// activations are rounded (per block of 32, per element) before the
+  /// product, and rounding is not linear
+  LinearIn0WithExactAct = 1u << 10,
 };
 }
 
@@ -78,7 +82,8 @@ class Operation;
 /// Is `op` linear in operand `i`, the others fixed? The table's LinearIn0 and
 /// LinearIn1 (the latter for every later operand of a variadic op), and the
 /// conditional traits read against the op's attributes: `scale` is linear
-/// only when its bias is 0 (LinearIn0WithoutBias). Passes ask this instead
+/// only when its bias is 0 (LinearIn0WithoutBias), matmul and matmul_id in
+/// their activations only with act = f32 (LinearIn0WithExactAct). Passes ask this instead
 /// of listing op kinds.
 bool isLinearIn(const Operation &op, unsigned i);
 

@@ -62,6 +62,26 @@ TEST_F(OpTraitsTest, ScaleIsLinearOnlyWithoutBias) {
   EXPECT_FALSE(isLinearIn(op("s2"), 0)); // x*2 + 1 is affine, not linear
 }
 
+TEST_F(OpTraitsTest, MatmulIsLinearInActivationsOnlyWhenExact) {
+  // act = q8_0 / bf16 rounds each activation row before the product.
+  auto m = parseModuleString(R"(func @g(%x: tensor<T x 32 x f32>, %w: tensor<8 x 32 x q8_0> {param},
+          %wb: tensor<8 x 32 x bf16> {param})
+    -> tensor<T x 8 x f32>, tensor<T x 8 x f32>, tensor<T x 8 x f32> where T in [1, 8] {
+  %e = matmul %x, %w
+  %q = matmul %x, %w {act = q8_0}
+  %b = matmul %x, %wb {act = bf16}
+  return %e, %q, %b
+})");
+  ASSERT_TRUE(bool(m)) << llvm::toString(m.takeError());
+  auto it = (*m)->functions.front()->getBody().begin();
+  const Operation &e = *it++, &q = *it++, &b = *it;
+  EXPECT_TRUE(isLinearIn(e, 0)); // act defaults to f32
+  EXPECT_FALSE(isLinearIn(q, 0));
+  EXPECT_FALSE(isLinearIn(b, 0));
+  for (auto *o : {&e, &q, &b})
+    EXPECT_TRUE(isLinearIn(*o, 1)); // always linear in the weight
+}
+
 TEST_F(OpTraitsTest, LinearInTheTable) {
   for (unsigned i = 0; i < 3; ++i)
     EXPECT_TRUE(isLinearIn(op("c"), i)) << i; // every operand of a variadic concat
