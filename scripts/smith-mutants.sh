@@ -15,7 +15,7 @@ count=${COUNT:-240}
 jobs=${JOBS:-2}
 # The ctest batch's flags (tests/CMakeLists.txt), so a mutant is found by
 # the batch as it runs, and nothing else fails.
-flags=${SMITH_FLAGS:---jit-every 6 --no-narrow-allreduce}
+flags=${SMITH_FLAGS:---jit-every 6}
 out=${OUT:-$(mktemp -d /tmp/smith-mutants.XXXXXX)}
 mkdir -p "$out"
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-/work}
