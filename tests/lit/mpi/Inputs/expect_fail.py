@@ -7,12 +7,11 @@ code N`, for FileCheck; exits 0 when CMD failed in time, 1 otherwise. With
 CPU (a loaded machine)."""
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import busy, default_load  # noqa: E402
+from load import busy, default_load, end_group  # noqa: E402
 
 args = sys.argv[1:]
 load = args[0] == "--load"
@@ -20,15 +19,6 @@ if load:
     args = args[1:]
 limit, cmd = float(args[0]), args[1:]
 
-
-def end_group(p):
-    # mpirun ends its ranks on SIGTERM; then anything left in the group.
-    os.killpg(p.pid, signal.SIGTERM)
-    try:
-        return p.communicate(timeout=10)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()[0]
 
 
 with busy(default_load()) if load else contextlib.nullcontext():

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from load import busy, default_load  # noqa: E402
+from load import busy, default_load, end_group  # noqa: E402
 
 args = sys.argv[1:]
 load = args[0] == "--load"
@@ -47,14 +47,6 @@ def ranks_of(session):
             continue
     return found
 
-
-def end_group(p):
-    os.killpg(p.pid, signal.SIGTERM)
-    try:
-        return p.communicate(timeout=10)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        return p.communicate()[0]
 
 
 with busy(default_load()) if load else contextlib.nullcontext():
