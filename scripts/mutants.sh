@@ -15,7 +15,7 @@
 #
 # Environment: BUILD_DIR (default build), LIT (lit.py), PYTHON (a python3 for
 # lit and for applying the mutants), MUTANT_TESTS (lit directories under
-# $BUILD_DIR/tests/lit, default "passes tools run").
+# $BUILD_DIR/tests/lit, default "passes tools run smith").
 #
 # The list (MUTANTS below): one mutant a line, four fields separated by " @@ ":
 #
@@ -37,7 +37,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
 LIT=${LIT:-/usr/lib/llvm-19/build/utils/lit/lit.py}
-MUTANT_TESTS=${MUTANT_TESTS:-passes tools run}
+MUTANT_TESTS=${MUTANT_TESTS:-passes tools run smith}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$PWD")}
 
 MUTANTS=$(cat <<'EOF'
@@ -129,7 +129,8 @@ tp-split-block-granularity @@ passes/TPSplit.cpp @@ if (isQuantized(e) && granul
 expert-match-scale-per-row @@ passes/ExpertMatch.cpp @@ (ft.rank() && !ft.dims.back().isConstant(1)) || @@ false ||
 expert-match-scale-one-use @@ passes/ExpertMatch.cpp @@ !a->hasOneUse())\n      continue; @@ false)\n      continue;
 expert-match-dense-bias-one-use @@ passes/ExpertMatch.cpp @@ if (p.bias && !d->getResult()->hasOneUse()) @@ if (false)
-# --- delay-allreduce (passes/DelayAllReduce.cpp) ---
+# --- delay-allreduce (passes/DelayAllReduce.cpp; ir/OpInfo.cpp's linearity) ---
+delay-allreduce-linear-exact-act @@ ir/OpInfo.cpp @@ return !act || act->kind() != Attribute::Kind::Ident || act->getIdent() == "f32"; @@ return true;
 delay-allreduce-rank-local @@ passes/DelayAllReduce.cpp @@ } else if (downstream.count(v) || local.count(v)) { @@ } else if (downstream.count(v)) {
 # (No mutant for the `downstream.count(v)` test next to it: a region op that
 # reads a non-linear descendant of the region makes some region value have a
