@@ -9,135 +9,11 @@
 // values, norms see rows that vary.
 //
 //===----------------------------------------------------------------------===//
-#include "tools/lib/SmithGen.h"
-#include "ir/Builder.h"
-#include "ir/Error.h"
+#include "tools/lib/SmithGenImpl.h"
 #include "ir/Verifier.h"
 
-#include "llvm/ADT/DenseSet.h"
-#include <random>
-
 using namespace moe;
-
-namespace {
-
-AttrDict attrs(std::initializer_list<std::pair<const char *, Attribute>> l) {
-  AttrDict d;
-  for (auto &[k, v] : l)
-    d.set(k, v);
-  return d;
-}
-Attribute I(int64_t v) { return Attribute::getInt(v); }
-Attribute Fl(double v) { return Attribute::getFloat(v); }
-Attribute Dims(const Shape &s) { return Attribute::getDims(s); }
-Attribute Flag() { return Attribute::getBool(true); }
-
-class Gen {
-public:
-  Gen(uint64_t seed, const SmithOptions &o) : rng(seed), opts(o), seed(seed) {}
-  llvm::Expected<SmithProgram> run();
-
-private:
-  std::mt19937_64 rng;
-  SmithOptions opts;
-  uint64_t seed;
-  std::unique_ptr<Function> fn;
-  std::unique_ptr<Builder> b;
-  std::string error;
-  unsigned counter = 0;
-  // Dims: tokens, embedding, n_ff (whole, or 32*F per rank), experts, top-k.
-  DimExpr T;
-  int64_t D = 64, E = 4, K = 2, FFwhole = 64;
-  DimExpr FF;
-  bool spmd = false, staticCapture = false;
-  llvm::DenseSet<Value *> local; ///< rank-local values (SPMD)
-  Value *x = nullptr, *ids = nullptr, *act = nullptr;
-
-  int64_t uni(int64_t lo, int64_t hi) {
-    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-  }
-  bool coin(double p = 0.5) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
-  template <class V> V pick(std::initializer_list<V> l) {
-    return *(l.begin() + uni(0, (int64_t)l.size() - 1));
-  }
-  std::string fresh(const std::string &p) { return p + std::to_string(counter++); }
-  DimExpr dim(int64_t v) { return DimExpr(v); }
-
-  /// Builds one op; on a shape-rule error records it (generator bug) and
-  /// returns the first operand so generation can finish.
-  Value *mk(OpKind k, std::vector<Value *> ops, AttrDict a = {}, const std::string &hint = "v") {
-    if (!error.empty())
-      return ops[0];
-    auto v = b->createValue(k, ops, std::move(a), fresh(hint));
-    if (!v) {
-      error = getOpInfo(k).name.str() + ": " + llvm::toString(v.takeError());
-      return ops[0];
-    }
-    bool loc = false;
-    for (auto *o : ops)
-      loc |= local.count(o) > 0;
-    if (loc && k != OpKind::AllReduce)
-      local.insert(*v);
-    return *v;
-  }
-  Value *cst(double v) { return b->constant(v, TensorType({}, ElemType::F32), fresh("c")); }
-  Value *param(const std::string &name, Shape dims, ElemType e, int64_t shardAxis = -1,
-               int64_t segments = 1) {
-    AttrDict a;
-    a.set("param", Flag());
-    if (shardAxis >= 0) {
-      a.set("shard_axis", I(shardAxis));
-      if (segments > 1)
-        a.set("shard_segments", I(segments));
-    }
-    Value *v = fn->addArgument(TensorType(std::move(dims), e), fresh(name), std::move(a));
-    if (shardAxis >= 0)
-      local.insert(v);
-    return v;
-  }
-  ElemType weightType() {
-    return pick({ElemType::F32, ElemType::F32, ElemType::F16, ElemType::BF16, ElemType::Q8_0,
-                 ElemType::Q4_0, ElemType::MXFP4});
-  }
-  Value *reshape(Value *v, Shape s) { return mk(OpKind::Reshape, {v}, attrs({{"shape", Dims(s)}}), "r"); }
-  Value *unary(Value *v) {
-    OpKind k = pick({OpKind::Neg, OpKind::Tanh, OpKind::Sigmoid, OpKind::Softplus, OpKind::Relu,
-                     OpKind::Silu, OpKind::Gelu, OpKind::GeluErf, OpKind::Abs, OpKind::Sqr});
-    return mk(k, {v}, {}, "u");
-  }
-  /// A value >= 1 made from v (for log, sqrt, rsqrt, pow, div).
-  Value *positive(Value *v) {
-    Value *s = coin() ? mk(OpKind::Sqr, {v}) : mk(OpKind::Abs, {v});
-    return mk(OpKind::Add, {s, cst(1.0)}, {}, "pos");
-  }
-  /// Wraps local values of an SPMD function in an all_reduce, at random
-  /// (always when `force`).
-  Value *maybeReduce(Value *v, double p) {
-    if (!spmd || !local.count(v) || !coin(p))
-      return v;
-    if (opts.narrowAllReduce && coin(0.2)) {
-      Attribute to = Attribute::getIdent(coin() ? "bf16" : "f16");
-      Value *n = mk(OpKind::Cast, {v}, attrs({{"to", to}}), "narrow");
-      Value *r = mk(OpKind::AllReduce, {n}, attrs({{"sum", Flag()}}), "ar");
-      return mk(OpKind::Cast, {r}, attrs({{"to", Attribute::getIdent("f32")}}), "wide");
-    }
-    return mk(OpKind::AllReduce, {v}, attrs({{"sum", Flag()}}), "ar");
-  }
-
-  Value *noiseOp(Value *v);
-  Value *chain(Value *v, int maxOps) {
-    int n = (int)uni(0, maxOps);
-    for (int i = 0; i < n; ++i)
-      v = noiseOp(v);
-    return v;
-  }
-  Value *prenorm(Value *h);
-  std::pair<Value *, Value *> router(Value *h);
-  Value *glu(Value *gate, Value *up);
-  Value *experts(Value *h, Value *w);
-  Value *expertChain(Value *down, Value *w);
-  Value *dense(Value *h, bool shared);
-};
+using namespace moe::smith;
 
 /// One random op (or a small group) taking a [T, D] f32 value to [T, D].
 Value *Gen::noiseOp(Value *v) {
@@ -152,8 +28,11 @@ Value *Gen::noiseOp(Value *v) {
       a.set("min", Fl(-3.0));
     return mk(OpKind::Exp, {mk(OpKind::Clamp, {v}, std::move(a))});
   }
-  case 2:
-    return mk(pick({OpKind::Log, OpKind::Sqrt, OpKind::Rsqrt}), {positive(v)});
+  case 2: {
+    Value *p = positive(v);
+    OpKind k = pick({OpKind::Log, OpKind::Sqrt, OpKind::Rsqrt});
+    return mk(k, {p});
+  }
   case 3: {
     double e = pick({0.5, 2.0, 3.0, -0.5, 1.5});
     Value *base = (e == 2.0 || e == 3.0) && coin() ? v : positive(v);
@@ -292,7 +171,9 @@ Value *Gen::noiseOp(Value *v) {
     Value *d = mk(a->getDefiningOp()->getKind(), {v});
     mk(OpKind::Exp, {mk(OpKind::Clamp, {v}, attrs({{"max", Fl(1.0)}}))}); // dead
     Value *s = mk(OpKind::Add, {a, d});
-    return mk(pick({OpKind::Mul, OpKind::Add}), {s, cst(coin() ? 1.0 : 0.0)});
+    double c = coin() ? 1.0 : 0.0;
+    OpKind k = pick({OpKind::Mul, OpKind::Add});
+    return mk(k, {s, cst(c)});
   }
   default: {
     // Non-token-wise: a per-column statistic over the tokens.
@@ -362,177 +243,6 @@ Value *Gen::prenorm(Value *h) {
   if (coin())
     y = mk(OpKind::Mul, {y, param("ffn_norm", {dim(D)}, ElemType::F32)});
   return y;
-}
-
-/// Router: ids [T, K] and routing weights w [T, K].
-std::pair<Value *, Value *> Gen::router(Value *h) {
-  Value *gi = param("gate_inp", {dim(E), dim(D)}, ElemType::F32);
-  Value *logits = mk(OpKind::Matmul, {h, gi}, {}, "logits");
-  if (coin(0.25))
-    logits = mk(OpKind::Add, {logits, param("gate_inp_b", {dim(E)}, ElemType::F32)});
-  Value *id, *w;
-  auto normalise = [&](Value *w) {
-    Value *s = mk(OpKind::ReduceSum, {w}, attrs({{"axis", I(1)}, {"keepdim", Flag()}}));
-    if (coin())
-      s = mk(OpKind::Clamp, {s}, attrs({{"min", Fl(6.1e-5)}}));
-    return mk(OpKind::Div, {w, s}, {}, "wn");
-  };
-  switch (uni(0, 3)) {
-  case 0: { // qwen3
-    Value *probs = mk(OpKind::Softmax, {logits}, attrs({{"axis", I(-1)}}), "probs");
-    id = mk(OpKind::Topk, {probs}, attrs({{"k", I(K)}}), "ids");
-    w = mk(OpKind::Gather, {probs, id}, attrs({{"axis", I(1)}}), "w");
-    if (coin())
-      w = normalise(w);
-    break;
-  }
-  case 1: { // gpt-oss
-    id = mk(OpKind::Topk, {logits}, attrs({{"k", I(K)}}), "ids");
-    Value *g = mk(OpKind::Gather, {logits, id}, attrs({{"axis", I(1)}}));
-    w = mk(OpKind::Softmax, {g}, attrs({{"axis", I(1)}}), "w");
-    break;
-  }
-  case 2: { // sigmoid gating, normalised and scaled
-    Value *probs = mk(OpKind::Sigmoid, {logits}, {}, "probs");
-    id = mk(OpKind::Topk, {probs}, attrs({{"k", I(K)}}), "ids");
-    w = normalise(mk(OpKind::Gather, {probs, id}, attrs({{"axis", I(1)}})));
-    w = mk(OpKind::Scale, {w}, attrs({{"factor", Fl(2.5)}}));
-    break;
-  }
-  default: { // argsort + slice
-    Value *probs = mk(OpKind::Softmax, {logits}, {}, "probs");
-    Value *order = mk(OpKind::Argsort, {probs}, attrs({{"desc", Flag()}}), "order");
-    id = mk(OpKind::Slice, {order}, attrs({{"axis", I(1)}, {"start", I(0)}, {"size", I(K)}}), "ids");
-    w = mk(OpKind::Gather, {probs, id}, attrs({{"axis", I(1)}}), "w");
-    break;
-  }
-  }
-  return {id, w};
-}
-
-Value *Gen::glu(Value *gate, Value *up) {
-  switch (uni(0, 5)) {
-  case 0:
-    return mk(OpKind::Swiglu, {gate, up}, {}, "act");
-  case 1:
-    return mk(OpKind::Geglu, {gate, up}, {}, "act");
-  case 2:
-    return mk(OpKind::SwigluOai, {gate, up}, attrs({{"alpha", Fl(1.702)}, {"limit", Fl(7.0)}}),
-              "act");
-  case 3:
-    return mk(OpKind::Mul, {mk(OpKind::Silu, {gate}), up}, {}, "act");
-  case 4:
-    return mk(OpKind::Mul, {mk(OpKind::GeluErf, {gate}), up}, {}, "act");
-  default:
-    return mk(OpKind::Mul, {mk(OpKind::Relu, {gate}), up}, {}, "act");
-  }
-}
-
-/// The routed experts of `h` weighted by `w`: [T, D].
-Value *Gen::experts(Value *h, Value *w) {
-  Value *x3 = reshape(h, {T, dim(1), dim(D)});
-  int64_t shard = spmd ? 1 : -1;
-  Value *gate, *up;
-  if (coin(0.35)) {
-    Value *gu = param("gate_up_exps", {dim(E), FF * dim(2), dim(D)}, weightType(), shard, 2);
-    Value *m = mk(OpKind::MatmulId, {x3, gu, ids}, {}, "gate_up");
-    gate = mk(OpKind::Slice, {m}, attrs({{"axis", I(2)}, {"start", I(0)}, {"size", Attribute::getDim(FF)}}), "gate");
-    up = mk(OpKind::Slice, {m}, attrs({{"axis", I(2)}, {"start", Attribute::getDim(FF)}, {"size", Attribute::getDim(FF)}}), "up");
-  } else {
-    ElemType t = weightType();
-    up = mk(OpKind::MatmulId, {x3, param("up_exps", {dim(E), FF, dim(D)}, t, shard), ids}, {}, "up");
-    gate = mk(OpKind::MatmulId,
-              {x3, param("gate_exps", {dim(E), FF, dim(D)}, coin(0.7) ? t : weightType(), shard),
-               ids},
-              {}, "gate");
-    if (coin(0.25)) {
-      up = mk(OpKind::AddId, {up, param("up_b", {dim(E), FF}, ElemType::F32, shard), ids});
-      gate = mk(OpKind::AddId, {gate, param("gate_b", {dim(E), FF}, ElemType::F32, shard), ids});
-    }
-  }
-  act = glu(gate, up);
-  Value *down = mk(OpKind::MatmulId,
-                   {act, param("down_exps", {dim(E), dim(D), FF}, weightType(), spmd ? 2 : -1), ids},
-                   {}, "down");
-  return expertChain(down, w);
-}
-
-/// After the down projection: biases, per-expert scales, routing weights in
-/// random order, the sum over experts; all_reduces at random points of an
-/// SPMD function, and rank-local operands after them.
-Value *Gen::expertChain(Value *down, Value *w) {
-  Value *v = down;
-  Shape tk1{T, dim(K), dim(1)};
-  std::vector<int> steps{0, 1, 2, 3, 4};
-  std::shuffle(steps.begin(), steps.end(), rng);
-  for (int s : steps) {
-    v = maybeReduce(v, 0.3);
-    switch (s) {
-    case 0:
-      if (coin(0.3))
-        v = mk(OpKind::AddId, {v, param("down_b", {dim(E), dim(D)}, ElemType::F32), ids}, {}, "biased");
-      break;
-    case 1:
-      if (coin(0.4)) {
-        Value *sc = param("down_exps_s", {dim(E)}, ElemType::F32);
-        Value *g = reshape(mk(OpKind::Gather, {sc, ids}, attrs({{"axis", I(0)}}), "s"), tk1);
-        if (coin())
-          g = mk(OpKind::Broadcast, {g}, attrs({{"shape", Dims({T, dim(K), dim(D)})}}));
-        v = coin() ? mk(OpKind::Mul, {v, g}, {}, "scaled") : mk(OpKind::Mul, {g, v}, {}, "scaled");
-      }
-      break;
-    case 2:
-      if (coin(0.3)) {
-        AttrDict a = attrs({{"factor", Fl(pick({0.5, 1.5}))}});
-        if (coin(0.3))
-          a.set("bias", Fl(0.125));
-        v = mk(OpKind::Scale, {v}, std::move(a));
-      }
-      break;
-    case 3:
-      if (spmd && opts.rankLocalOperands && act && coin(0.35) && !local.count(v)) {
-        // A rank-local factor (from this rank's shard of the FFN) after a
-        // reduction: the all_reduce cannot move past it.
-        Value *loc = mk(OpKind::ReduceSum, {act}, attrs({{"axis", I(2)}, {"keepdim", Flag()}}), "loc");
-        v = mk(OpKind::Mul, {v, mk(OpKind::Tanh, {loc})}, {}, "locmul");
-      }
-      break;
-    default: {
-      Value *w3 = reshape(w, tk1);
-      v = coin() ? mk(OpKind::Mul, {v, w3}, {}, "wd") : mk(OpKind::Mul, {w3, v}, {}, "wd");
-      break;
-    }
-    }
-  }
-  v = maybeReduce(v, 0.3);
-  switch (uni(0, 3)) {
-  case 0: {
-    Value *p = mk(OpKind::Permute, {v}, attrs({{"perm", Attribute::getInts({1, 0, 2})}}));
-    return mk(OpKind::ReduceSum, {p}, attrs({{"axis", I(0)}}), "moe_out");
-  }
-  case 1:
-    return mk(OpKind::Scale, {mk(OpKind::ReduceMean, {v}, attrs({{"axis", I(1)}}))},
-              attrs({{"factor", Fl((double)K)}}), "moe_out");
-  default:
-    return mk(OpKind::ReduceSum, {v}, attrs({{"axis", I(1)}}), "moe_out");
-  }
-}
-
-/// A shared expert (GLU, optionally gated by sigmoid(x . g)) or a dense MLP.
-Value *Gen::dense(Value *h, bool shared) {
-  int64_t s0 = spmd ? 0 : -1, s1 = spmd ? 1 : -1;
-  const char *p = shared ? "shexp" : "mlp";
-  Value *up = mk(OpKind::Matmul, {h, param(std::string(p) + "_up", {FF, dim(D)}, weightType(), s0)});
-  Value *gate =
-      mk(OpKind::Matmul, {h, param(std::string(p) + "_gate", {FF, dim(D)}, weightType(), s0)});
-  Value *a = glu(gate, up);
-  Value *down =
-      mk(OpKind::Matmul, {a, param(std::string(p) + "_down", {dim(D), FF}, weightType(), s1)});
-  if (shared && coin()) {
-    Value *g = mk(OpKind::Matmul, {h, param("shexp_gate_inp", {dim(1), dim(D)}, ElemType::F32)});
-    down = mk(OpKind::Mul, {down, mk(OpKind::Sigmoid, {g})});
-  }
-  return maybeReduce(down, 0.5);
 }
 
 llvm::Expected<SmithProgram> Gen::run() {
@@ -606,8 +316,6 @@ llvm::Expected<SmithProgram> Gen::run() {
   p.spmd = spmd;
   return p;
 }
-
-} // namespace
 
 llvm::Expected<SmithProgram> moe::generateProgram(uint64_t seed, const SmithOptions &opts) {
   return Gen(seed, opts).run();
