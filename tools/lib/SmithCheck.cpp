@@ -132,25 +132,14 @@ std::optional<SmithFailure> runPipeline(const Module &m, const std::string &chec
 
 /// The symbol values the jit and ranks checks run at.
 std::vector<SymbolBindings> runCases(const Function &f) {
-  std::vector<SymbolBindings> cases{{}};
-  for (auto &s : f.symbols()) {
-    if (f.attrs().has(s.name))
-      continue;
+  return symbolCombinations(f, [](const SymbolDecl &s) {
     std::vector<int64_t> vals;
     for (int64_t v : {std::max<int64_t>(s.lo, 1), std::min<int64_t>(7, s.hi),
                       std::min<int64_t>(s.hi, 40)})
-      if (v >= s.lo && v <= s.hi && std::find(vals.begin(), vals.end(), v) == vals.end())
+      if (v >= s.lo && v <= s.hi && !llvm::is_contained(vals, v))
         vals.push_back(v);
-    std::vector<SymbolBindings> next;
-    for (auto &c : cases)
-      for (int64_t v : vals) {
-        SymbolBindings b = c;
-        b[s.name] = v;
-        next.push_back(b);
-      }
-    cases = std::move(next);
-  }
-  return cases;
+    return vals;
+  });
 }
 
 std::string symsText(const SymbolBindings &b) {

@@ -28,33 +28,23 @@ bool isOddPrime(int64_t v) {
 /// The symbol values a function is checked at: 1, 7 and the range's ends
 /// when small, inside the declared range; cartesian over the symbols.
 std::vector<SymbolBindings> symbolCases(const Function &f) {
-  std::vector<SymbolBindings> cases{{}};
-  for (auto &s : f.symbols()) {
-    if (f.attrs().has(s.name))
-      continue; // rank-dependent: bound per rank
-    std::vector<int64_t> vals;
-    for (int64_t v : {s.lo, int64_t(1), int64_t(7), s.hi <= 64 ? s.hi : s.lo})
-      if (v >= s.lo && v <= s.hi && std::find(vals.begin(), vals.end(), v) == vals.end())
-        vals.push_back(v);
-    // An odd prime in range even when 7 is not (e.g. T in [8, 64]).
-    if (!llvm::any_of(vals, isOddPrime))
-      for (int64_t v = std::max<int64_t>(s.lo, 3); v <= s.hi && v <= s.lo + 64; ++v)
-        if (isOddPrime(v)) {
-          vals.push_back(v);
-          break;
-        }
-    std::vector<SymbolBindings> next;
-    for (auto &c : cases)
-      for (int64_t v : vals) {
-        SymbolBindings b = c;
-        b[s.name] = v;
-        next.push_back(b);
-      }
-    cases = std::move(next);
-    if (cases.size() > 12)
-      cases.resize(12);
-  }
-  return cases;
+  return symbolCombinations(
+      f,
+      [](const SymbolDecl &s) {
+        std::vector<int64_t> vals;
+        for (int64_t v : {s.lo, int64_t(1), int64_t(7), s.hi <= 64 ? s.hi : s.lo})
+          if (v >= s.lo && v <= s.hi && !llvm::is_contained(vals, v))
+            vals.push_back(v);
+        // An odd prime in range even when 7 is not (e.g. T in [8, 64]).
+        if (!llvm::any_of(vals, isOddPrime))
+          for (int64_t v = std::max<int64_t>(s.lo, 3); v <= s.hi && v <= s.lo + 64; ++v)
+            if (isOddPrime(v)) {
+              vals.push_back(v);
+              break;
+            }
+        return vals;
+      },
+      12);
 }
 
 std::string describe(const SymbolBindings &b) {
@@ -471,4 +461,26 @@ private:
 
 std::unique_ptr<PassInstrumentation> moe::createVerifyNumerics(NumericsOptions o) {
   return std::make_unique<VerifyNumerics>(o);
+}
+
+std::vector<SymbolBindings>
+moe::symbolCombinations(const Function &f,
+                        llvm::function_ref<std::vector<int64_t>(const SymbolDecl &)> valuesOf,
+                        size_t limit) {
+  std::vector<SymbolBindings> cases{{}};
+  for (auto &s : f.symbols()) {
+    if (f.attrs().has(s.name))
+      continue; // rank-dependent: bound per rank
+    std::vector<int64_t> vals = valuesOf(s);
+    std::vector<SymbolBindings> next;
+    for (auto &c : cases)
+      for (int64_t v : vals)
+        if (next.size() < limit) {
+          SymbolBindings b = c;
+          b[s.name] = v;
+          next.push_back(std::move(b));
+        }
+    cases = std::move(next);
+  }
+  return cases;
 }

@@ -29,4 +29,12 @@ struct NumericsOptions {
 
 std::unique_ptr<PassInstrumentation> createVerifyNumerics(NumericsOptions o);
 
+/// Every combination of one value per symbol that `f` binds per run (those
+/// bound per rank are left out), each symbol's values from `valuesOf`, in
+/// order (the first symbol slowest); at most the first `limit` of them.
+std::vector<SymbolBindings>
+symbolCombinations(const Function &f,
+                   llvm::function_ref<std::vector<int64_t>(const SymbolDecl &)> valuesOf,
+                   size_t limit = SIZE_MAX);
+
 } // namespace moe
