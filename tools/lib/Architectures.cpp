@@ -309,6 +309,12 @@ llvm::Expected<ModelInfo> moe::readModelInfo(const gguf::GgufFile &f) {
   auto n = readCount(f, m.prefix + ".block_count", m.prefix, 0, 0, false);
   if (!n)
     return n.takeError();
+  // Real models have tens to hundreds of blocks (llama.cpp loads at most
+  // 512); a count in the millions would make `--all` print millions of lines.
+  constexpr int64_t kMaxBlocks = 4096;
+  if (*n > kMaxBlocks)
+    return err(fmt::format("{}: key '{}.block_count' is {}, more than {} blocks", f.name(),
+                           m.prefix, *n, kMaxBlocks));
   m.nLayer = *n;
   return m;
 }

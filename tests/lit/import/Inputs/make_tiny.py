@@ -124,6 +124,7 @@ def main(d):
     write_gguf(p("nokey.gguf"), *q(drop_key="qwen3moe.expert_count"))
     write_gguf(p("strcount.gguf"), *q(kv_override=("qwen3moe.expert_used_count", T_STR, "2")))
     write_gguf(p("toomany.gguf"), *q(kv_override=("qwen3moe.expert_used_count", T_U32, 9)))
+    write_gguf(p("blocks.gguf"), *q(kv_override=("qwen3moe.block_count", T_U32, 2818049)))
     write_gguf(p("shape.gguf"), *q(tensor_override=(
         "blk.1.ffn_up_exps.weight", np.zeros((8, 32, 64), np.float32))))
     write_gguf(p("notensor.gguf"), *q(drop_tensor="blk.1.ffn_gate_exps.weight"))
