@@ -105,7 +105,7 @@ struct SymbolInfo {
 
 /// An argument's or result's element type and concrete shape for given
 /// symbol values, with its declared (symbolic) type, e.g. "tensor<T x 64 x f32>".
-struct TensorSpec {
+struct TensorDesc {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::string type;
@@ -178,8 +178,8 @@ template <typename T> std::optional<ErrorKind> errorKind(const llvm::Expected<T>
 /// Warnings and remarks the library would otherwise print (a corrupt object
 /// cache, a pass's remark on a rewrite it refused). Errors are never sent
 /// here: they are returned.
-enum class Severity : uint8_t { Warning, Remark };
-using DiagnosticHandler = std::function<void(Severity, const std::string &message)>;
+enum class DiagnosticSeverity : uint8_t { Warning, Remark };
+using DiagnosticHandler = std::function<void(DiagnosticSeverity, const std::string &message)>;
 /// Sets the process-wide handler and returns the previous one; an empty
 /// handler restores the default, which prints "moe: warning: ..." (or
 /// "moe: remark: ...") to standard error. The handler may be called from
@@ -252,11 +252,11 @@ public:
   /// The function's symbols with their declared ranges, in declaration order.
   std::vector<SymbolInfo> symbols() const;
   /// Argument `name`'s (input or param) element type and shape.
-  llvm::Expected<TensorSpec> argumentSpec(llvm::StringRef name,
+  llvm::Expected<TensorDesc> argumentDesc(llvm::StringRef name,
                                           const SymbolValues &symbols) const;
   /// The number of results, and result `index`'s element type and shape.
   unsigned numResults() const;
-  llvm::Expected<TensorSpec> resultSpec(unsigned index, const SymbolValues &symbols) const;
+  llvm::Expected<TensorDesc> resultDesc(unsigned index, const SymbolValues &symbols) const;
   /// Every symbol's value for a run with these inputs: those given, and the
   /// rest read from the inputs' shapes (a dim that is `S`, `a*S` or `S+b`
   /// determines S). Two inputs that imply different values, or an implied
@@ -295,7 +295,7 @@ public:
   llvm::Error run(const std::vector<std::pair<std::string, TensorView>> &inputs,
                   std::vector<HostTensor> &outputs, const SymbolValues &symbols = {});
   /// The same, writing the results into caller memory: one view per result,
-  /// each checked (dtype and shape) against resultSpec for this run's
+  /// each checked (dtype and shape) against resultDesc for this run's
   /// symbols before anything runs. The kernels write the results there
   /// directly (no copy), except a result that is an input itself or that
   /// the function returns twice, which is copied in. The views must not
