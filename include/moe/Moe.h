@@ -130,7 +130,7 @@ enum class ErrorKind : uint8_t {
 const char *errorKindName(ErrorKind k);
 
 /// The payload of every llvm::Error the API returns: a kind and a message
-/// (the message is what llvm::toString gives, unchanged). Handle it with
+/// (message(), what llvm::toString gives, unchanged). Handle it with
 /// llvm::handleErrors / llvm::handleAllErrors, or read the kind without
 /// consuming the error with moe::errorKind.
 class ApiError : public llvm::ErrorInfo<ApiError> {
@@ -138,7 +138,6 @@ public:
   static char ID;
   ApiError(ErrorKind kind, std::string message);
   ErrorKind kind() const { return k; }
-  const std::string &message() const { return msg; }
   void log(llvm::raw_ostream &os) const override;
   std::error_code convertToErrorCode() const override;
   /// Also answers for the kind's tag (detail::ErrorKindTag), which is how
