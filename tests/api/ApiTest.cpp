@@ -129,8 +129,9 @@ TEST_F(TwoFixture, SymbolsInferredFromInputs) {
     for (int j = 0; j < 4; ++j) {
       float want = (a[t * 4 + j] + b[t * 4 + j]) * w[j];
       EXPECT_EQ(r0[t * 4 + j], want);
-      if (j < 3)
+      if (j < 3) {
         EXPECT_EQ(r1[t * 3 + j], 2.f * want);
+      }
     }
 }
 
