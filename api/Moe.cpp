@@ -388,8 +388,8 @@ llvm::Error jit::Executable::Impl::prepare(const std::vector<const Value *> &cha
   };
   auto binder = std::make_shared<Binder>(f, source, SymbolBindings(), inPlace);
   struct Built { // one argument of one rank, and what it points into
-    std::shared_ptr<Binder> binder;
-    StoredArgs args;
+    std::shared_ptr<Binder> binder; ///< whole values (null for a shard)
+    StoredArgs args;                ///< a shard's own copy
   };
   for (const Value *a : f.getArguments()) {
     unsigned k = a->getArgIndex();
@@ -405,7 +405,10 @@ llvm::Error jit::Executable::Impl::prepare(const std::vector<const Value *> &cha
       auto stored = binder->storedArgForRank(*a, myRanks[i]);
       if (!stored)
         return stored.takeError();
-      auto built = std::make_shared<Built>(Built{binder, std::move(*stored)});
+      // A shard owns its rows; the whole value it was cut from (a derived
+      // gate_up, a generated param) goes with the Binder once unused.
+      auto built = std::make_shared<Built>(
+          Built{getShardSpec(*a) ? nullptr : binder, std::move(*stored)});
       ptrs[i][k] = built->args.ptrs.at(0);
       keep[i][k] = std::move(built);
     }

@@ -237,6 +237,25 @@ TEST_F(SplitAndDerived, ParamsByHand) {
   }
 }
 
+/// Check the case: one source bound by hand, the rest at random;
+/// the derived gate_up takes the caller's up_exps (moe-run --param --seed).
+TEST_F(SplitAndDerived, OneSourceByHandTheRestRandom) {
+  std::string file = kExamples + "/qwen3_tiny.moe";
+  for (std::string pipeline : {"default", kSplit2}) {
+    SCOPED_TRACE("-p '" + pipeline + "'");
+    Layer l = compile(file, pipeline);
+    auto shape = *l.exe.argumentShape("up_exps", {});
+    std::vector<float> up = values(count(shape), 2.0f);
+    writeNpy(kWork + "/up_exps.npy", shape, up);
+    ASSERT_FALSE(bool(l.exe.bindParam("up_exps", {moe::DType::F32, shape, up.data()})));
+    ASSERT_FALSE(bool(l.exe.bindRandomParams(5)));
+    auto got = runOn(l.exe, 4);
+    EXPECT_TRUE(got == moeRun(file, pipeline, "--seed 5 --param up_exps=" + kWork +
+                                                  "/up_exps.npy", 4));
+    EXPECT_FALSE(got == moeRun(file, pipeline, "--seed 5", 4));
+  }
+}
+
 /// Check that a source left unbound is named, with the derived param it feeds.
 TEST_F(SplitAndDerived, UnboundSourceIsNamed) {
   Layer l = compile(kExamples + "/qwen3_tiny.moe", "default");
