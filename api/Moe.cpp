@@ -192,7 +192,8 @@ struct jit::Executable::Impl {
   /// Options::comm as the runtime sees it (null: in-process ranks).
   std::unique_ptr<CommAdapter> comm;
   /// Ranks 1.. of an in-process split run on these (rank 0 on the
-  /// Executable's own pool); one split run at a time.
+  /// Executable's own pool). Runs of a split function are queued, one at
+  /// a time (they share these pools, or the communicator's collectives).
   std::vector<std::unique_ptr<WorkerPool>> rankPools;
   std::mutex ranksMutex;
   /// Bumped by every binding: weights repacked for the kernels are reused
@@ -624,8 +625,11 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
   if (n == 1) { // one rank, or this process's rank of a communicator's
     RunOptions ro;
     ro.paramsVersion = impl->paramsVersion;
-    if (impl->comm && impl->comm->size() > 1)
+    std::unique_lock<std::mutex> lock(impl->ranksMutex, std::defer_lock);
+    if (impl->comm && impl->comm->size() > 1) {
       ro.comm = impl->comm.get();
+      lock.lock(); // the ranks' collectives must not interleave
+    }
     out = impl->exe->runRaw(args[0], rankSyms[0], ro);
   } else { // in-process ranks, one group at a time (they share rankPools)
     std::lock_guard<std::mutex> lock(impl->ranksMutex);

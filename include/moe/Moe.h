@@ -161,7 +161,8 @@ struct Options {
   /// all_reduce through shared memory. Set (e.g. an MpiWorld): this process
   /// runs rank comm->rank() of comm->size(), which must be the function's
   /// rank count, and all_reduce goes through `comm`; it must outlive the
-  /// Executable.
+  /// Executable. Runs of a split function are queued: one group of ranks
+  /// (or, with `comm`, one set of collectives) at a time.
   Communicator *comm = nullptr;
 };
 
