@@ -8,9 +8,7 @@
 // input (moe-run --param/--weights/--seed, --input, --output .npy).
 //
 //===----------------------------------------------------------------------===//
-#include "moe/Moe.h"
-
-#include <gtest/gtest.h>
+#include "tests/api/ApiTestUtil.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,8 +23,9 @@
 namespace {
 
 const std::string kTools = MOE_TOOLS_DIR;
-const std::string kExamples = MOE_EXAMPLES_DIR;
-const std::string kWork = MOE_TEST_WORK_DIR;
+const std::string kExamples = std::string(MOE_SOURCE_DIR) + "/examples";
+/// This test's own directory (SplitAndDerived::SetUp).
+std::string kWork;
 
 /// A float32 .npy file of `shape` (what moe-run --param/--input read).
 void writeNpy(const std::string &path, const std::vector<int64_t> &shape,
@@ -64,16 +63,9 @@ int64_t count(const std::vector<int64_t> &shape) {
   return n;
 }
 
-std::string readFile(const std::string &path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 void run(const std::string &cmd) {
   ASSERT_EQ(std::system((cmd + " > " + kWork + "/cmd.log 2>&1").c_str()), 0)
-      << cmd << "\n" << readFile(kWork + "/cmd.log");
+      << cmd << "\n" << moe::apitest::readFile(kWork + "/cmd.log");
 }
 
 /// Deterministic values for a tensor of n elements (scaled like weights).
@@ -97,7 +89,6 @@ Layer compile(const std::string &path, const std::string &pipeline, unsigned ran
       ADD_FAILURE() << llvm::toString(std::move(e));
   moe::jit::Options o;
   o.ranks = ranks;
-  o.cacheDir = kWork + "/cache";
   auto exe = moe::jit::compile(*m, m->functionNames().at(0), o);
   EXPECT_TRUE(bool(exe)) << llvm::toString(exe.takeError());
   return Layer{std::move(*m), std::move(*exe)};
@@ -138,9 +129,7 @@ std::vector<uint8_t> moeRun(const std::string &file, const std::string &pipeline
     ADD_FAILURE() << llvm::toString(m.takeError());
     return {};
   }
-  moe::jit::Options o;
-  o.cacheDir = kWork + "/cache";
-  auto exe = moe::jit::compile(*m, m->functionNames().at(0), o);
+  auto exe = moe::jit::compile(*m, m->functionNames().at(0));
   if (!exe) {
     ADD_FAILURE() << llvm::toString(exe.takeError());
     return {};
@@ -148,7 +137,7 @@ std::vector<uint8_t> moeRun(const std::string &file, const std::string &pipeline
   for (auto &name : exe->inputNames())
     inputs += " --input " + name + "=" + kWork + "/" + name + ".npy";
   run(kTools + "/moe-run " + file + p + " --sym T=" + std::to_string(T) + inputs +
-      " --cache-dir " + kWork + "/cache --output " + dir + " " + flags);
+      " --output " + dir + " " + flags);
   return readNpyData(dir + "/result0.npy");
 }
 
@@ -156,7 +145,10 @@ const char *kSplit2 = "default,tp-split{ranks=2},delay-allreduce";
 
 class SplitAndDerived : public ::testing::Test {
 protected:
-  void SetUp() override { std::system(("mkdir -p " + kWork).c_str()); }
+  void SetUp() override {
+    kWork = moe::apitest::tempDir(
+        std::string("spmd-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
 };
 
 /// Check that after `default` the caller binds the sources, not gate_up.
@@ -171,10 +163,12 @@ TEST_F(SplitAndDerived, ParamNamesListTheSources) {
   EXPECT_EQ(derived[0].from.size(), 2u);
   EXPECT_NE(derived[0].name, "up_exps");
   std::vector<float> w(8 * 128 * 64);
-  auto e = l.exe.bindParam(derived[0].name, {moe::DType::F32, {8, 128, 64}, w.data()});
-  ASSERT_TRUE(bool(e));
-  EXPECT_NE(llvm::toString(std::move(e)).find("is derived from 'gate_exps', 'up_exps'"),
-            std::string::npos);
+  std::string msg;
+  EXPECT_EQ(moe::apitest::kindOf(
+                l.exe.bindParam(derived[0].name, {moe::DType::F32, {8, 128, 64}, w.data()}),
+                &msg),
+            moe::ErrorKind::Bind);
+  EXPECT_NE(msg.find("is derived from 'gate_exps', 'up_exps'"), std::string::npos) << msg;
 }
 
 /// Check that bindRandomParams equals moe-run --seed bit for bit, whatever
@@ -269,9 +263,10 @@ TEST_F(SplitAndDerived, UnboundSourceIsNamed) {
   }
   std::vector<float> x(64);
   std::vector<moe::HostTensor> out;
-  auto e = l.exe.run({{"x", {moe::DType::F32, {1, 64}, x.data()}}}, out, {{"T", 1}});
-  ASSERT_TRUE(bool(e));
-  std::string msg = llvm::toString(std::move(e));
+  std::string msg;
+  EXPECT_EQ(moe::apitest::kindOf(
+                l.exe.run({{"x", {moe::DType::F32, {1, 64}, x.data()}}}, out, {{"T", 1}}), &msg),
+            moe::ErrorKind::Bind);
   EXPECT_NE(msg.find("param 'up_exps' of @moe_ffn is not bound"), std::string::npos) << msg;
   EXPECT_NE(msg.find("derived param '"), std::string::npos) << msg;
 }
@@ -299,9 +294,10 @@ TEST_F(SplitAndDerived, RankCountMustMatch) {
   ASSERT_TRUE(bool(m));
   moe::jit::Options o;
   o.ranks = 2;
-  auto e = moe::jit::compile(*m, "moe_ffn", o);
-  ASSERT_FALSE(bool(e));
-  EXPECT_EQ(llvm::toString(e.takeError()),
+  std::string msg;
+  EXPECT_EQ(moe::apitest::kindOf(moe::jit::compile(*m, "moe_ffn", o), &msg),
+            moe::ErrorKind::Compile);
+  EXPECT_EQ(msg,
             "Options::ranks = 2: @moe_ffn is not split over ranks (run tp-split{ranks=2} first)");
   ASSERT_FALSE(bool(moe::runPipeline(*m, kSplit2)));
   o.ranks = 3;
@@ -312,6 +308,17 @@ TEST_F(SplitAndDerived, RankCountMustMatch) {
   auto ok = moe::jit::compile(*m, "moe_ffn", o);
   ASSERT_TRUE(bool(ok)) << llvm::toString(ok.takeError());
   EXPECT_EQ(ok->ranks(), 2u);
+  // The rank-dependent symbol is the library's: not listed, not given.
+  for (auto &s : ok->symbols())
+    EXPECT_EQ(s.name, "T");
+  ASSERT_FALSE(bool(ok->bindRandomParams(1)));
+  std::vector<float> x(64);
+  std::vector<moe::HostTensor> out;
+  EXPECT_EQ(moe::apitest::kindOf(ok->run({{"x", {moe::DType::F32, {1, 64}, x.data()}}}, out,
+                                          {{"T", 1}, {"F", 1}}),
+                                  &msg),
+            moe::ErrorKind::Bind);
+  EXPECT_NE(msg.find("symbol F of @moe_ffn is rank-dependent"), std::string::npos) << msg;
 }
 
 } // namespace
