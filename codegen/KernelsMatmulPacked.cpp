@@ -177,6 +177,8 @@ llvm::Value *dot4(KernelEmitter &E, const PackedMode &m, llvm::Value *acc, llvm:
     }
     return sum;
   }
+  case Isa::Bf16_512:
+    break; // bf16 tiles take dotBf16, not byte dot products
   }
   llvm_unreachable("isa");
 }
@@ -498,7 +500,6 @@ int64_t mm::packedColumnBlock(const Target &t) {
 }
 
 ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
-  auto &B = E.B;
   const Value *x = op.getOperand(0), *w = op.getOperand(1);
   const DimExpr K = x->getType().dims.back();
   PackedMode m = packedMode(E.S.target, w->getType().elem);
