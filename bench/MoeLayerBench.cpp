@@ -45,7 +45,9 @@
 // `perf inject --jit`), --moe_profile=1 or MOE_BENCH_PROFILE=1 (after each
 // layer benchmark's timed loop, 4 more runs with a runtime/Profile.h
 // profile, whose per-kernel table, the one `moe-run --profile` prints, goes
-// to standard error; the timing itself is never profiled).
+// to standard error, after each of Google Benchmark's calls of the
+// benchmark, its trial call with one iteration included; the timing itself
+// is never profiled).
 //
 // moe_tp2/<layer>/<type>/T:<T>/<delay|nodelay>: the layer split over 2
 // in-process ranks, with and without delay-allreduce (bench/TpBench.cpp;
