@@ -34,12 +34,14 @@ inline double secondsSince(Clock::time_point t0) {
 inline std::string errStr(llvm::Error e) { return llvm::toString(std::move(e)); }
 
 /// The benchmark's own flags (--moe_threads, --moe_perf, --moe_seed,
-/// --moe_examples).
+/// --moe_examples, --moe_profile) and the probes measured at start-up.
 struct Settings {
   unsigned threads = 0;  ///< JIT worker threads (0: every core)
   bool perf = false;     ///< register the JIT's code with perf (jitdump)
   uint64_t seed = 1;
   std::string examples;  ///< directory of the .moe files
+  bool profile = false;  ///< print each layer benchmark's per-kernel profile
+  double fmaPeakGflops = 0; ///< measured at start-up
 };
 extern Settings gSettings;
 

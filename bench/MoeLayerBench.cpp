@@ -42,7 +42,17 @@
 // also used by the FMA probe), --moe_seed=N (default 1), --moe_examples=DIR
 // (default: examples/ next to this file's bench/ directory), --moe_perf=1
 // (register the JIT's code with perf: `perf record -k 1 ...`, then
-// `perf inject --jit`).
+// `perf inject --jit`), --moe_profile=1 or MOE_BENCH_PROFILE=1 (after each
+// layer benchmark's timed loop, 4 more runs with a runtime/Profile.h
+// profile, whose per-kernel table, the one `moe-run --profile` prints, goes
+// to standard error, after each of Google Benchmark's calls of the
+// benchmark, its trial call with one iteration included; the timing itself
+// is never profiled).
+//
+// moe_tp2/<layer>/<type>/T:<T>/<delay|nodelay>: the layer split over 2
+// in-process ranks, with and without delay-allreduce (bench/TpBench.cpp;
+// counters median_ms, gflops, weight_gbps, allreduce_bytes, arena_bytes);
+// not in the default set.
 //
 // Timing: UseManualTime. Each iteration times one Executable::runRaw call
 // (steady_clock; it includes the run's arena allocation and the copy of the
@@ -100,6 +110,8 @@
 //===----------------------------------------------------------------------===//
 #include "bench/Layers.h"
 #include "bench/Probes.h"
+#include "bench/TpBench.h"
+#include "runtime/Profile.h"
 
 #include "llvm/Support/Path.h"
 
@@ -220,6 +232,24 @@ void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   state.counters["preempt_per_run"] = (double)(u1.preempted - u0.preempted) / runs;
   state.counters["cpu_util"] = (u1.cpuSeconds - u0.cpuSeconds) / (wall * b->exe->threads());
   state.SetLabel(std::to_string(b->exe->threads()) + " threads");
+  if (gSettings.profile) { // after the timed loop: the timing is not profiled
+    constexpr int kProfiled = 4;
+    Profile prof;
+    RunOptions po = ro;
+    po.profile = &prof;
+    for (int i = 0; i < kProfiled; ++i) {
+      setInputs(i % kVariants);
+      auto r = b->exe->runRaw(args, syms, po);
+      if (!r) {
+        llvm::consumeError(r.takeError());
+        return;
+      }
+    }
+    prof.print(llvm::errs(), "profile of moe/" + std::string(L.name) + "/" +
+                                 elemTypeName(wt).str() + "/T:" + std::to_string(T) + ": " + std::to_string(kProfiled) +
+                                 " runs, " + std::to_string(b->exe->threads()) +
+                                 " threads; totals over the runs");
+  }
 }
 
 /// Executable::compile of the real-size layer, as the file has it (its own
@@ -289,6 +319,7 @@ void registerAll() {
             ->MinTime(1.0)
             ->Unit(benchmark::kMillisecond);
       }
+  registerTpBenchmarks();
 }
 
 /// Takes --moe_NAME=VALUE flags out of argv.
@@ -316,6 +347,10 @@ int main(int argc, char **argv) {
     gSettings.seed = std::strtoull(v.c_str(), nullptr, 10);
   if (takeFlag(args, "moe_examples", v))
     gSettings.examples = v;
+  if (takeFlag(args, "moe_profile", v))
+    gSettings.profile = v == "1" || v == "true";
+  if (const char *e = std::getenv("MOE_BENCH_PROFILE"))
+    gSettings.profile |= std::strcmp(e, "1") == 0;
   if (gSettings.examples.empty()) { // <repo>/bench/MoeLayerBench.cpp -> <repo>/examples
     llvm::SmallString<256> p(__FILE__);
     llvm::sys::path::remove_filename(p);
@@ -341,6 +376,7 @@ int main(int argc, char **argv) {
   registerAll();
   if (!listOnly) {
     gFmaPeakGflops = measureFmaPeak(effectiveThreads());
+    gSettings.fmaPeakGflops = gFmaPeakGflops;
     auto [dram1, dramN] = measureDramRead(effectiveThreads());
     gDramReadGbps = dram1;
     char buf[64];

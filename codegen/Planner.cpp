@@ -62,6 +62,10 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
   Extent x = body(E);
   Step s;
   s.symbol = name;
+  s.main = suffix.empty();
+  s.label = s.main || writes.empty()
+                ? fmt::format("{} %{}", op.getName().str(), op.getResult()->getName())
+                : S.buffers[writes[0]].name;
   s.op = &op;
   s.extent = x.factors;
   s.grain = x.grain;
@@ -85,6 +89,8 @@ void StepBuilder::markPrepare(unsigned buf) {
 void StepBuilder::addAllReduce(const Operation &op, unsigned buf) {
   Step s;
   s.kind = StepKind::AllReduce;
+  s.label = fmt::format("{} %{} (sum over ranks)", op.getName().str(),
+                        op.getResult()->getName());
   s.op = &op;
   s.buffer = buf;
   s.reads = s.writes = {buf};

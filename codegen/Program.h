@@ -67,6 +67,14 @@ struct Step {
   /// runtime still holds that buffer for the same argument and symbols.
   bool prepare = false;
   std::string symbol;
+  /// What a profile calls the kernel: `matmul_id %up` for an op's own
+  /// kernel, the buffer it fills for a helper kernel (`route(%ids)`,
+  /// `q8_0(%x3)`, `packed(%up_exps)`), `all_reduce %down (sum over ranks)`
+  /// for the communication of an AllReduce step.
+  std::string label;
+  /// The op's own kernel (not a helper that routes, quantises or packs for
+  /// it): a profile counts the op's FLOPs and weight bytes on this step.
+  bool main = true;
   const Operation *op = nullptr; ///< the op it computes, for messages
   /// Parallel items: the product of ceil(dim / divisor) over the factors.
   std::vector<std::pair<DimExpr, int64_t>> extent;

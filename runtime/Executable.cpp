@@ -113,6 +113,12 @@ uint64_t Executable::newParamsVersion() {
   return next++;
 }
 
+int64_t Executable::allReduceBytes(const SymbolBindings &syms) const {
+  if (Executable *v = variantFor(syms))
+    return v->allReduceBytes(syms);
+  return moe::allReduceBytes(prog, syms);
+}
+
 unsigned Executable::numKernels() const {
   return (unsigned)std::count_if(prog.steps.begin(), prog.steps.end(),
                                  [](const Step &s) { return s.kind == StepKind::Kernel; });
@@ -269,6 +275,11 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
   if (args.size() != fn->getNumArguments())
     return err("@{} takes {} arguments, got {}", fn->getName(), fn->getNumArguments(),
                args.size());
+  using ProfClock = std::chrono::steady_clock;
+  auto msSince = [](ProfClock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(ProfClock::now() - t0).count();
+  };
+  ProfClock::time_point runStart = ro.profile ? ProfClock::now() : ProfClock::time_point();
   auto planned = plan(syms);
   if (!planned)
     return planned.takeError();
@@ -354,6 +365,7 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     const Step &st = prog.steps[s];
     if (st.prepare && packedReady[st.buffer])
       continue;
+    ProfClock::time_point stepStart = ro.profile ? ProfClock::now() : ProfClock::time_point();
     if (st.kind == StepKind::AllReduce) {
       if (!ro.comm)
         continue; // one rank: the identity
@@ -370,6 +382,8 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
                                                   elem); // f16/bf16: f32 sum, one rounding
       if (e)
         return err("{}: {}", st.op->getLabel(), llvm::toString(std::move(e)));
+      if (ro.profile)
+        ro.profile->addStep(st, msSince(stepStart), 0, 0);
       continue;
     }
     int64_t items = 1;
@@ -393,6 +407,11 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       wp->parallelFor(items, st.grain, body);
     if (slot.failed.load())
       return kernelError(slot, syms);
+    if (ro.profile) {
+      double ms = msSince(stepStart);
+      StepWork w = stepWork(prog, st, syms, bufs.data());
+      ro.profile->addStep(st, ms, w.flops, w.weightBytes);
+    }
   }
 
   if (ro.paramsVersion) {
@@ -438,6 +457,8 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
       return shape.takeError();
     out.push_back(Tensor::fromStored(d.elem, std::move(*shape), bufs[b]));
   }
+  if (ro.profile)
+    ro.profile->addRun(msSince(runStart), ro.comm ? moe::allReduceBytes(prog, syms) : 0);
   return out;
 }
 
@@ -490,20 +511,33 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
     ro.bind->ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - b0).count();
   }
-  // The arguments stay bound for every repeat: weights repacked once.
+  // The arguments stay bound for every repeat: weights repacked once. Each
+  // rank's pool lives across the repeats (no thread start-up in a run).
   uint64_t version = Executable::newParamsVersion();
+  std::vector<std::unique_ptr<WorkerPool>> pools(ranks);
+  if (ranks > 1)
+    for (auto &p : pools)
+      p = std::make_unique<WorkerPool>(std::max(1u, ro.threadsPerRank));
+  std::vector<Profile> profiles(ro.profile ? ranks : 0);
+  if (ro.rankMs)
+    ro.rankMs->assign(ranks, {});
+  std::vector<double> rankMs(ranks, 0);
   for (unsigned i = 0; i < std::max(1u, ro.repeat); ++i) {
     auto t0 = std::chrono::steady_clock::now();
     auto out = gatherRanks(ranks, [&](int r, Communicator *comm)
                                       -> llvm::Expected<std::vector<Tensor>> {
       RunOptions o;
       o.paramsVersion = version;
-      if (!comm) // one rank: the Executable's own pool
-        return exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
-      WorkerPool pool(std::max(1u, ro.threadsPerRank));
-      o.comm = comm;
-      o.pool = &pool;
-      return exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
+      o.profile = ro.profile ? &profiles[r] : nullptr;
+      if (comm) { // else one rank: the Executable's own pool
+        o.comm = comm;
+        o.pool = pools[r].get();
+      }
+      auto r0 = std::chrono::steady_clock::now();
+      auto res = exe.runRaw(stored[r].ptrs, binder.symbolsForRank(r), o);
+      rankMs[r] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r0).count();
+      return res;
     });
     if (!out)
       return out.takeError();
@@ -511,6 +545,11 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
     if (ro.runMs)
       ro.runMs->push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (ro.rankMs)
+      for (int r = 0; r < ranks; ++r)
+        (*ro.rankMs)[r].push_back(rankMs[r]);
   }
+  for (Profile &p : profiles)
+    ro.profile->merge(p);
   return results;
 }

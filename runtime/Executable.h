@@ -34,6 +34,7 @@
 #include "runtime/Communicator.h"
 #include "runtime/Tensor.h"
 #include "runtime/HostBuffer.h"
+#include "runtime/Profile.h"
 #include "runtime/WorkerPool.h"
 
 #include <map>
@@ -66,6 +67,9 @@ struct RunOptions {
   /// Tensors. The kernels write there directly; a result that is an
   /// argument, or a buffer returned twice, is copied in.
   llvm::ArrayRef<void *> results;
+  /// Non-null: every step's time and work is added to it, and the run's
+  /// (runtime/Profile.h). Null: no clock is read.
+  Profile *profile = nullptr;
 };
 
 /// Offsets of the planned buffers for one symbol binding.
@@ -88,6 +92,8 @@ public:
   unsigned threads() const { return pool->size(); }
 
   llvm::Expected<MemoryPlan> plan(const SymbolBindings &syms);
+  /// The bytes one rank contributes to all_reduce in one run under `syms`.
+  int64_t allReduceBytes(const SymbolBindings &syms) const;
   /// A value for RunOptions::paramsVersion never returned before.
   static uint64_t newParamsVersion();
 
@@ -150,6 +156,11 @@ struct RankRunOptions {
   unsigned threadsPerRank = 1;
   unsigned repeat = 1;           ///< runs of every rank (arguments bound once)
   std::vector<double> *runMs = nullptr; ///< out: wall time of each run
+  /// out: per rank, what its runRaw took in each run (the ranks start each
+  /// run together; the slowest one's time is close to the run's).
+  std::vector<std::vector<double>> *rankMs = nullptr;
+  /// out: every rank's kernel times, summed over the ranks and the runs.
+  Profile *profile = nullptr;
   /// out: binding every rank's arguments, summed over ranks.
   BindStats *bind = nullptr;
 };

@@ -89,6 +89,42 @@ llvm::Error MpiSession::broadcast(std::string &bytes, int root) {
   return llvm::Error::success();
 }
 
+llvm::Error MpiSession::barrier() {
+  if (int rc = MPI_Barrier(MPI_COMM_WORLD); rc != MPI_SUCCESS)
+    return mpiError(rc, "MPI_Barrier");
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::vector<std::string>> MpiSession::gather(const std::string &bytes,
+                                                            int root) {
+  if (bytes.size() > (size_t)INT32_MAX)
+    return err(fmt::format("gather: {} bytes are too many for one message", bytes.size()));
+  int len = (int)bytes.size();
+  std::vector<int> lens(r == root ? n : 0), offs(r == root ? n : 0);
+  if (int rc = MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
+      rc != MPI_SUCCESS)
+    return mpiError(rc, "MPI_Gather");
+  std::string all;
+  if (r == root) {
+    int64_t total = 0;
+    for (int q = 0; q < n; ++q) {
+      offs[q] = (int)total;
+      total += lens[q];
+    }
+    if (total > INT32_MAX)
+      return err(fmt::format("gather: {} bytes are too many for one message", total));
+    all.resize(total);
+  }
+  if (int rc = MPI_Gatherv(bytes.data(), len, MPI_CHAR, all.data(), lens.data(), offs.data(),
+                           MPI_CHAR, root, MPI_COMM_WORLD);
+      rc != MPI_SUCCESS)
+    return mpiError(rc, "MPI_Gatherv");
+  std::vector<std::string> out;
+  for (int q = 0; q < (int)lens.size(); ++q)
+    out.push_back(all.substr(offs[q], lens[q]));
+  return out;
+}
+
 /// Every rank must reduce the same count: exchange the counts first, so a
 /// mismatch is an error on every rank rather than a truncated gather.
 static llvm::Error checkCounts(size_t count, int n) {
@@ -171,6 +207,10 @@ void MpiSession::abort(int code) {
   std::_Exit(code);
 }
 llvm::Error MpiSession::broadcast(std::string &, int) { return err(kNoMpi); }
+llvm::Error MpiSession::barrier() { return err(kNoMpi); }
+llvm::Expected<std::vector<std::string>> MpiSession::gather(const std::string &, int) {
+  return err(kNoMpi);
+}
 llvm::Expected<bool> MpiSession::anyFailed(bool failed) { return failed; }
 llvm::Error MpiCommunicator::allReduceSum(float *, size_t) { return err(kNoMpi); }
 llvm::Error MpiCommunicator::allReduceSum(uint16_t *, size_t, ElemType) { return err(kNoMpi); }

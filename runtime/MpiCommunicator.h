@@ -71,6 +71,12 @@ public:
 
   /// Collective: `bytes` becomes `root`'s bytes on every rank.
   llvm::Error broadcast(std::string &bytes, int root = 0);
+  /// Collective: returns when every rank has called it (MPI_Barrier); how
+  /// timed runs start together.
+  llvm::Error barrier();
+  /// Collective: `root` gets every rank's `bytes`, in rank order (the others
+  /// an empty list). Small messages only (under 2 GiB each).
+  llvm::Expected<std::vector<std::string>> gather(const std::string &bytes, int root = 0);
 
 private:
   MpiSession(int rank, int size) : r(rank), n(size) {}

@@ -2,7 +2,8 @@
 //
 // moe-run FILE [-p pipeline] [--sym T=7] [--input x=x.npy] [--param w=w.npy]
 //         [--weights model.gguf] [--seed N] [--ranks N] [--output DIR] [--mpi]
-//         [--engine=jit|interp] [--check] [--time] [--threads N]
+//         [--engine=jit|interp] [--check] [--time] [--profile] [--repeat N]
+//         [--threads N]
 //         [--weight-type=TYPE] [--no-cache] [--cache-dir DIR]
 //
 // The JIT (runtime/Executable.h) runs by default; --engine=interp (or
@@ -31,6 +32,16 @@
 // rank is printed naming the rank, then MPI_Abort ends the whole job, so no
 // rank is left waiting in a collective and mpirun exits non-zero.
 //
+// Timing (--time, --repeat N). The arguments are bound once (timed apart:
+// `bind:`), then the JIT runs N times. With ranks, each rank's runs are timed
+// by the rank itself: under --mpi every run starts after a barrier and the
+// run's time is the slowest rank's; in-process the ranks start together and
+// the run's time is the wall time of all of them. `run:` is the median over
+// the runs (and the minimum), then one `run rank R:` line per rank (rank 0
+// gathers the others' times over MPI). --profile times every kernel
+// (runtime/Profile.h) and prints the table after the run: totals over the
+// runs and summed over the ranks.
+//
 //===----------------------------------------------------------------------===//
 #include "tools/lib/RunMain.h"
 #include "ir/Error.h"
@@ -49,6 +60,7 @@
 #include "runtime/InProcessRanks.h"
 #include "runtime/Interpreter.h"
 #include "runtime/MpiCommunicator.h"
+#include "runtime/Profile.h"
 #include "runtime/Random.h"
 #include "runtime/WeightType.h"
 
@@ -101,12 +113,18 @@ struct RunFlags {
                                "max(max|interp|, 1) exceeds its type's tolerance (f32 1e-4, "
                                "f16 2e-3, bf16 1.6e-2, i32 exact)"),
                       cl::cat(cat)};
-  cl::opt<bool> time{"time", cl::desc("Print compile and run times (ms; binding excluded for "
-                                      "the JIT)"),
+  cl::opt<bool> time{"time", cl::desc("Print compile, bind and run times (ms; the run alone, "
+                                      "and each rank's with ranks)"),
                      cl::cat(cat)};
-  cl::opt<unsigned> repeat{"repeat", cl::desc("With --time: run the JIT N times and report the "
-                                              "median and minimum"),
+  cl::opt<unsigned> repeat{"repeat", cl::desc("Run the JIT N times on the same bound arguments: "
+                                              "--time reports the median and minimum, "
+                                              "--profile the totals"),
                            cl::init(1), cl::cat(cat)};
+  cl::opt<bool> profile{"profile",
+                        cl::desc("After the run, one line per JIT kernel sorted by time: calls, "
+                                 "total ms, % of the run, GFLOP/s, GB/s of weights read (totals "
+                                 "over the --repeat runs, summed over the ranks)"),
+                        cl::cat(cat)};
   cl::opt<unsigned> threads{"threads", cl::desc("JIT worker threads (default: every core)"),
                             cl::init(0), cl::cat(cat)};
   cl::opt<std::string> weightType{"weight-type",
@@ -177,11 +195,59 @@ double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// What running the function on its ranks gave.
+struct RunResults {
+  std::vector<Tensor> out;   ///< rank 0's results
+  std::vector<double> runMs; ///< per run (--repeat): see the file comment
+  /// Per rank, per run: what the rank's run took (JIT only).
+  std::vector<std::vector<double>> rankMs;
+  BindStats bound;
+  Profile profile; ///< --profile: every kernel, summed over runs and ranks
+};
+
+/// Rank 0: every rank's run times and profile, gathered; the others send.
+llvm::Error gatherRankTimes(MpiSession &session, const std::vector<double> &ms,
+                            const Profile &mine, RunResults &r) {
+  std::string msg;
+  for (double x : ms)
+    msg += fmt::format("{:.17g} ", x);
+  msg += "\n" + mine.serialize();
+  auto all = session.gather(msg);
+  if (!all)
+    return all.takeError();
+  for (size_t q = 0; q < all->size(); ++q) {
+    auto [times, prof] = llvm::StringRef((*all)[q]).split('\n');
+    llvm::SmallVector<llvm::StringRef> fields;
+    times.split(fields, ' ', -1, /*KeepEmpty=*/false);
+    std::vector<double> rank;
+    for (llvm::StringRef f : fields) {
+      double x;
+      if (f.getAsDouble(x))
+        return err(fmt::format("rank {} sent a malformed run time '{}'", q, f.str()));
+      rank.push_back(x);
+    }
+    if (rank.size() != ms.size())
+      return err(fmt::format("rank {} ran {} times, rank 0 {}", q, rank.size(), ms.size()));
+    auto p = Profile::deserialize(prof);
+    if (!p)
+      return p.takeError();
+    r.profile.merge(*p);
+    r.rankMs.push_back(std::move(rank));
+  }
+  r.runMs.assign(ms.size(), 0); // each run: the slowest rank's time
+  for (auto &rank : r.rankMs)
+    for (size_t i = 0; i < ms.size(); ++i)
+      r.runMs[i] = std::max(r.runMs[i], rank[i]);
+  return llvm::Error::success();
+}
+
 /// This process's rank of `f` under --mpi, all_reduce over MPI; with the
-/// JIT when `exe` is given (`bound` gets what binding took).
+/// JIT when `exe` is given, then `repeat` times, each run after a barrier,
+/// timed, and the times (and --profile) gathered into `*r` on rank 0.
 llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
                                                Binder &binder, MpiSession &session,
-                                               BindStats &bound) {
+                                               RunResults *r = nullptr, unsigned repeat = 1,
+                                               bool profile = false) {
   MpiCommunicator comm(session);
   Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
   SymbolBindings syms = binder.symbolsForRank(session.rank());
@@ -192,11 +258,32 @@ llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *ex
     auto stored = binder.storedArgsForRank(session.rank());
     if (!stored)
       return stored.takeError();
-    bound = stored->stats;
-    bound.ms = msSince(b0);
+    if (r) {
+      r->bound = stored->stats;
+      r->bound.ms = msSince(b0);
+    }
     RunOptions o;
     o.comm = c;
-    return exe->runRaw(stored->ptrs, syms, o);
+    o.paramsVersion = Executable::newParamsVersion(); // weights repacked once
+    Profile mine;
+    if (profile)
+      o.profile = &mine;
+    std::vector<double> ms;
+    llvm::Expected<std::vector<Tensor>> out = std::vector<Tensor>();
+    for (unsigned i = 0; i < std::max(1u, repeat); ++i) {
+      if (session.size() > 1)
+        if (auto e = session.barrier())
+          return e;
+      auto t0 = std::chrono::steady_clock::now();
+      out = exe->runRaw(stored->ptrs, syms, o);
+      ms.push_back(msSince(t0));
+      if (!out)
+        return out.takeError();
+    }
+    if (r)
+      if (auto e = gatherRankTimes(session, ms, mine, *r))
+        return e;
+    return out;
   }
   auto args = binder.argsForRank(session.rank());
   if (!args)
@@ -333,6 +420,8 @@ llvm::Expected<std::unique_ptr<Executable>> compileIfJit(const Function &f,
   if (flags.check && !useJit)
     return err("--check compares the JIT against the interpreter; it cannot be used "
                "with --engine=interp");
+  if (flags.profile && !useJit)
+    return err("--profile times the JIT's kernels; it cannot be used with --engine=interp");
   if (!useJit)
     return nullptr;
   ExecOptions eo;
@@ -344,13 +433,6 @@ llvm::Expected<std::unique_ptr<Executable>> compileIfJit(const Function &f,
   return Executable::compile(f, eo);
 }
 
-/// What running the function on its ranks gave.
-struct RunResults {
-  std::vector<Tensor> out;    ///< rank 0's results
-  std::vector<double> runMs;  ///< one per run (--repeat)
-  BindStats bound;
-};
-
 /// Runs `f` on every rank (this process's rank under --mpi), by the JIT when
 /// `exe` is given, else by the interpreter.
 llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Binder &binder,
@@ -358,7 +440,7 @@ llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Bin
   RunResults r;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = runMpiRank(f, exe, binder, *session, r.bound);
+    auto mine = runMpiRank(f, exe, binder, *session, &r, flags.repeat, flags.profile);
     if (!mine)
       return mine.takeError();
     r.out = std::move(*mine);
@@ -367,7 +449,9 @@ llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Bin
     ro.threadsPerRank = std::max(1u, flags.threads.getValue());
     ro.repeat = flags.repeat;
     ro.runMs = &r.runMs;
+    ro.rankMs = &r.rankMs;
     ro.bind = &r.bound;
+    ro.profile = flags.profile ? &r.profile : nullptr;
     auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(f, binder);
     if (!results)
       return results.takeError();
@@ -386,8 +470,24 @@ void printCompileTime(const Executable &exe) {
                               st.modulesFromCache);
 }
 
-/// --time: what binding and running took, and the memory plan's peak.
-void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mpi) {
+/// Median and minimum of `ms`, as "12.345 ms (median of 5 runs, min 12.000 ms".
+std::string medianOf(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  std::string s = fmt::format("{:.3f} ms", ms[ms.size() / 2]);
+  if (ms.size() > 1)
+    s += fmt::format(" (median of {} runs, min {:.3f} ms)", ms.size(), ms.front());
+  return s;
+}
+
+/// The threads each rank ran on.
+unsigned threadsPerRank(const Executable &exe, const RunFlags &flags, bool mpi, int64_t ranks) {
+  return mpi || ranks == 1 ? exe.threads() : std::max(1u, flags.threads.getValue());
+}
+
+/// --time: what binding and running took, each rank's run, and the memory
+/// plan's peak.
+void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mpi,
+                   const RunFlags &flags) {
   if (exe)
     llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
                                 r.bound.numInPlace, r.bound.numInPlace == 1 ? "" : "s",
@@ -406,19 +506,46 @@ void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mp
   std::string reps = sorted.size() > 1 ? fmt::format(", median of {} runs, min {:.3f} ms",
                                                      sorted.size(), sorted.front())
                                        : "";
-  llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{}{})\n", sorted[sorted.size() / 2],
-                              exe ? "jit" : "interp, binding included",
-                              exe ? fmt::format(", {} threads", exe->threads()) : "", reps,
+  int64_t ranks = (int64_t)r.rankMs.size();
+  std::string how = "interp, binding included";
+  if (exe && ranks <= 1)
+    how = fmt::format("jit, {} threads", exe->threads());
+  else if (exe)
+    how = fmt::format("jit, {} ranks {}, {} thread{} per rank{}", ranks,
+                      mpi ? "over MPI" : "in-process",
+                      threadsPerRank(*exe, flags, mpi, ranks),
+                      threadsPerRank(*exe, flags, mpi, ranks) == 1 ? "" : "s",
+                      mpi ? ", runs start at a barrier, the slowest rank's time"
+                          : ", wall time of all ranks");
+  llvm::outs() << fmt::format("run: {:.3f} ms ({}{}{})\n", sorted[sorted.size() / 2], how, reps,
                               plan);
+  if (ranks > 1)
+    for (int64_t q = 0; q < ranks; ++q)
+      llvm::outs() << fmt::format("run rank {}: {}\n", q, medianOf(r.rankMs[q]));
+}
+
+/// --profile: the per-kernel table (runtime/Profile.h).
+void printProfile(const RunResults &r, const Executable &exe, const RunFlags &flags, bool mpi) {
+  int64_t ranks = std::max<int64_t>(1, (int64_t)r.rankMs.size());
+  unsigned runs = std::max(1u, flags.repeat.getValue());
+  unsigned threads = threadsPerRank(exe, flags, mpi, ranks);
+  std::string title =
+      ranks == 1
+          ? fmt::format("profile: {} run{}, {} thread{}; totals over the runs", runs,
+                        runs == 1 ? "" : "s", threads, threads == 1 ? "" : "s")
+          : fmt::format("profile: {} run{} x {} ranks {}, {} thread{} per rank; totals over the "
+                        "runs, summed over the ranks (%run: of the ranks' summed run time)",
+                        runs, runs == 1 ? "" : "s", ranks, mpi ? "over MPI" : "in-process",
+                        threads, threads == 1 ? "" : "s");
+  r.profile.print(llvm::outs(), title);
 }
 
 /// --check: the interpreter on the same arguments, compared with `out`.
 llvm::Error checkAgainstInterpreter(const Function &f, Binder &binder, MpiSession *session,
                                     llvm::ArrayRef<Tensor> out, bool print) {
   llvm::Expected<std::vector<Tensor>> ref = std::vector<Tensor>();
-  BindStats unused;
   if (session)
-    ref = runMpiRank(f, nullptr, binder, *session, unused);
+    ref = runMpiRank(f, nullptr, binder, *session);
   else if (auto all = interpretOnRanks(f, binder))
     ref = std::move((*all)[0]);
   else
@@ -490,7 +617,9 @@ int moe::moeRunMain(int argc, char **argv) {
   if (!results)
     return failRun(results.takeError());
   if (flags.time && rank0)
-    printRunTimes(*results, exe->get(), binder, mpiSession != nullptr);
+    printRunTimes(*results, exe->get(), binder, mpiSession != nullptr, flags);
+  if (flags.profile && rank0)
+    printProfile(*results, **exe, flags, mpiSession != nullptr);
   if (flags.check)
     if (auto e = checkAgainstInterpreter(**f, binder, mpiSession, results->out, rank0))
       return failRun(std::move(e));
