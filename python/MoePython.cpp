@@ -30,21 +30,31 @@ namespace {
 // Errors
 //===----------------------------------------------------------------------===//
 
-/// moe.Error, created at import.
+/// moe.Error and a subclass per kind, created at import. The kinds are the
+/// library's (moe::ErrorKind's names); an argument the module itself
+/// refuses (a dtype NumPy cannot give, a keyword that is neither an input
+/// nor a symbol) takes the kind the library gives the same fault.
 PyObject *errorType = nullptr;
+const char *const kKinds[] = {"parse", "verify", "pass", "compile", "bind", "shape", "runtime", "io"};
+const char *const kClasses[] = {"ParseError", "VerifyError", "PassError", "CompileError",
+                                "BindError",  "ShapeError",  "RunError",  "FileError"};
+PyObject *kindTypes[std::size(kKinds)] = {};
 
-/// Raises moe.Error(message) with `.kind` set.
+/// Raises the kind's subclass of moe.Error(message) with `.kind` set.
 [[noreturn]] void raise(const std::string &kind, const std::string &message) {
-  py::object type = py::reinterpret_borrow<py::object>(errorType);
-  py::object e = type(message);
+  PyObject *type = errorType;
+  for (size_t i = 0; i < std::size(kKinds); ++i)
+    if (kind == kKinds[i])
+      type = kindTypes[i];
+  py::object e = py::reinterpret_borrow<py::object>(type)(message);
   e.attr("kind") = kind;
   e.attr("message") = message;
-  PyErr_SetObject(errorType, e.ptr());
+  PyErr_SetObject(type, e.ptr());
   throw py::error_already_set();
 }
 
-/// The kind of an error the library returns: what the failing call was
-/// doing (parse, pass, compile, bind, run).
+/// An error the library returned, raised with the kind of the failing call
+/// (`kind`).
 void check(llvm::Error e, const char *kind) {
   if (e)
     raise(kind, llvm::toString(std::move(e)));
@@ -116,18 +126,18 @@ moe::TensorView viewOf(const std::string &what, const py::array &a,
                        const std::optional<std::vector<int64_t>> &shape,
                        const std::optional<std::vector<int64_t>> &declared) {
   if (!(a.flags() & py::array::c_style))
-    raise("dtype", what + ": the array is not C-contiguous (np.ascontiguousarray makes a copy "
+    raise("shape", what + ": the array is not C-contiguous (np.ascontiguousarray makes a copy "
                           "that is)");
   std::optional<DType> natural = naturalDType(a.dtype());
   std::optional<DType> t = natural;
   if (stated) {
     t = dtypeFromName(*stated);
     if (!t)
-      raise("dtype", what + ": unknown dtype '" + *stated +
+      raise("shape", what + ": unknown dtype '" + *stated +
                          "' (f32, f16, bf16, i32, q8_0, q4_0, mxfp4)");
   }
   if (!t)
-    raise("dtype", what + ": a " + numpyName(a) +
+    raise("shape", what + ": a " + numpyName(a) +
                        " array is not an element type of moe (float32, float16, int32; bf16 "
                        "and block-quantised types as uint8 bytes with dtype=...)");
   moe::TensorView v;
@@ -135,7 +145,7 @@ moe::TensorView viewOf(const std::string &what, const py::array &a,
   v.data = a.data();
   std::vector<int64_t> own(a.shape(), a.shape() + a.ndim());
   if (natural && stated && *natural != *t)
-    raise("dtype", what + ": a " + numpyName(a) + " array cannot hold " + *stated);
+    raise("shape", what + ": a " + numpyName(a) + " array cannot hold " + *stated);
   if (natural) { // the array is the tensor, element for element
     if (shape && *shape != own)
       raise("shape", what + ": shape= " + shapeStr(*shape) + " differs from the array's " +
@@ -147,7 +157,7 @@ moe::TensorView viewOf(const std::string &what, const py::array &a,
   bool bytes = a.dtype().kind() == 'u' && a.itemsize() == 1;
   bool halves = a.dtype().kind() == 'u' && a.itemsize() == 2 && *t == DType::BF16;
   if (!bytes && !halves)
-    raise("dtype", what + ": " + *stated + " comes as raw " +
+    raise("shape", what + ": " + *stated + " comes as raw " +
                        (*t == DType::BF16 ? "uint16 or uint8" : "uint8") + " data, got " +
                        numpyName(a));
   if (shape)
@@ -237,7 +247,7 @@ struct PyExecutable {
       py::handle val = item.second;
       if (std::find(names.begin(), names.end(), key) != names.end()) {
         if (!py::isinstance<py::array>(val))
-          raise("dtype", "input '" + key + "': expected a NumPy array, got " +
+          raise("shape", "input '" + key + "': expected a NumPy array, got " +
                              py::str(py::type::of(val)).cast<std::string>());
         // An input is read during the call only: a strided one is copied.
         py::array a = py::array::ensure(val, py::array::c_style);
@@ -247,7 +257,7 @@ struct PyExecutable {
       } else if (py::isinstance<py::int_>(val) && !py::isinstance<py::bool_>(val)) {
         symbols.push_back({key, val.cast<int64_t>()});
       } else {
-        raise("usage", "'" + key + "' is neither an input of the function (" +
+        raise("bind", "'" + key + "' is neither an input of the function (" +
                            py::str(py::cast(names)).cast<std::string>() +
                            ") nor an integer symbol value");
       }
@@ -266,7 +276,7 @@ struct PyExecutable {
       std::lock_guard<std::mutex> lock(runMutex);
       e = exe.run(inputs, out, symbols);
     }
-    check(std::move(e), "run");
+    check(std::move(e), "runtime");
     if (out.size() == 1)
       return toNumpy(std::move(out[0]));
     py::tuple t(out.size());
@@ -295,7 +305,7 @@ struct PyExecutable {
                          .count());
       }
     }
-    check(std::move(e), "run");
+    check(std::move(e), "runtime");
     return ms;
   }
 };
@@ -307,11 +317,17 @@ PYBIND11_MODULE(moe, mod) {
 
   errorType = PyErr_NewExceptionWithDoc(
       "moe.Error",
-      "An error of the moe library. `.kind` says what failed ('parse', 'pass', "
-      "'compile', 'bind', 'run', or for a bad argument 'dtype', 'shape', 'usage'); "
-      "`.message` is the library's text (file:line:col diagnostics included).",
+      "An error of the moe library. `.kind` says what failed: 'parse', 'verify', 'pass', "
+      "'compile', 'bind' (unknown or missing names), 'shape' (element types, shapes, symbol "
+      "values), 'runtime', 'io'; `.message` is the library's text (file:line:col "
+      "diagnostics included). Each kind has its subclass (moe.ShapeError, ...).",
       PyExc_RuntimeError, nullptr);
   mod.add_object("Error", py::reinterpret_borrow<py::object>(errorType));
+  for (size_t i = 0; i < std::size(kKinds); ++i) {
+    std::string name = std::string("moe.") + kClasses[i];
+    kindTypes[i] = PyErr_NewException(name.c_str(), errorType, nullptr);
+    mod.add_object(kClasses[i], py::reinterpret_borrow<py::object>(kindTypes[i]));
+  }
 
   py::class_<PyModule>(mod, "Module", "A parsed and verified module.")
       .def_property_readonly(
@@ -390,7 +406,7 @@ PYBIND11_MODULE(moe, mod) {
         } else if (py::isinstance<py::bool_>(cache)) {
           o.useCache = cache.cast<bool>();
         } else if (!cache.is_none()) {
-          raise("usage", "cache= takes True, False or a directory");
+          raise("bind", "cache= takes True, False or a directory");
         }
         std::optional<llvm::Expected<moe::jit::Executable>> exe;
         {

@@ -205,6 +205,10 @@ def kind_of(fn):
     with pytest.raises(moe.Error) as e:
         fn()
     assert isinstance(e.value, RuntimeError)
+    cls = {"parse": moe.ParseError, "verify": moe.VerifyError, "pass": moe.PassError,
+           "compile": moe.CompileError, "bind": moe.BindError, "shape": moe.ShapeError,
+           "runtime": moe.RunError, "io": moe.FileError}[e.value.kind]
+    assert isinstance(e.value, cls) and e.value.message == str(e.value)
     return e.value.kind, str(e.value)
 
 
@@ -224,39 +228,39 @@ def test_errors_carry_their_kind(qwen3_exe):
     assert kind == "bind" and "/nonexistent.gguf" in msg
     qwen3_exe.bind_random(1)
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(16), T=8))
-    assert kind == "run" and "[7, 64]" in msg
+    assert kind == "runtime" and "[7, 64]" in msg
     kind, msg = kind_of(lambda: qwen3_exe(T=T))
-    assert kind == "run" and "'x'" in msg
+    assert kind == "runtime" and "'x'" in msg
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(16), T=T, y=np.zeros(1)))
-    assert kind == "usage" and "'y'" in msg
+    assert kind == "bind" and "'y'" in msg
 
 
 def test_bad_dtypes_and_shapes_are_clear(qwen3_exe):
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((8, 64))))
-    assert kind == "dtype" and "float64" in msg
+    assert kind == "shape" and "float64" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((8, 64), np.int32)))
     assert kind == "bind" and "expected f32" in msg and "got i32" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((64, 8), np.float32)))
     assert kind == "bind" and "[64, 8]" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((64, 8), np.float32).T))
-    assert kind == "dtype" and "C-contiguous" in msg
+    assert kind == "shape" and "C-contiguous" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(10, np.uint8)))
-    assert kind == "dtype" and "dtype=" in msg
+    assert kind == "shape" and "dtype=" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(10, np.uint8), dtype="q9"))
-    assert kind == "dtype" and "'q9'" in msg
+    assert kind == "shape" and "'q9'" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(10, np.uint8), dtype="q8_0"))
     assert kind == "shape" and "[8, 64, 64]" in msg and "34816 bytes" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros((8, 64, 64), np.float32),
                                                dtype="f16"))
-    assert kind == "dtype" and "float32" in msg
+    assert kind == "shape" and "float32" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(8 * 64 * 68, np.uint8),
                                                dtype="q8_0"))
     assert kind == "bind" and "expected f32" in msg and "q8_0" in msg
     qwen3_exe.bind_random(1)
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(17).astype(np.float64), T=T))
-    assert kind == "dtype" and "input 'x'" in msg and "float64" in msg
+    assert kind == "shape" and "input 'x'" in msg and "float64" in msg
     kind, msg = kind_of(lambda: qwen3_exe(x=[[1.0] * 64], T=1))
-    assert kind == "dtype" and "NumPy array" in msg
+    assert kind == "shape" and "NumPy array" in msg
 
 
 # --- threads -----------------------------------------------------------------------------
