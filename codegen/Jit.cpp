@@ -190,11 +190,14 @@ llvm::Error Jit::addProgram(Program &p) {
   llvm::Module &m = *p.module;
   m.setDataLayout(jit->getDataLayout());
   m.setTargetTriple(jit->getTargetTriple().str());
-  if (llvm::verifyModule(m, &llvm::errs()))
-    return err("internal error: codegen produced invalid LLVM IR");
+  std::string problems;
+  llvm::raw_string_ostream ps(problems);
+  if (llvm::verifyModule(m, &ps))
+    return err("internal error: codegen produced invalid LLVM IR: {}", problems);
 
   ObjectCache cache(opts.cacheDir, [this](const std::string &w) { warn(w); });
   std::string key = ObjectCache::keyOf(m, jit->getTargetTriple().str() + tgt.description());
+  st.cacheKey = key;
   std::string name = m.getModuleIdentifier();
   std::unique_ptr<llvm::MemoryBuffer> obj;
   if (opts.useCache) {

@@ -56,6 +56,9 @@ struct JitStats {
   unsigned modulesFromCache = 0;
   double compileMs = 0; ///< optimise + codegen + link (or cache load + link)
   std::string cachePath; ///< the object's cache file ('' without cache)
+  /// The object cache key (ObjectCache::keyOf) of the program's module,
+  /// computed with or without a cache: every front end's key for a function.
+  std::string cacheKey;
 };
 
 /// The cache directory JitOptions::cacheDir resolves to.

@@ -295,6 +295,24 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     else
       bufs[b] = arena.data() + p.offset[b];
   }
+  // Results into caller memory: the kernels write there directly, unless
+  // the result's buffer is an argument or serves an earlier result too.
+  std::vector<std::pair<unsigned, void *>> copyOut; // (buffer, destination)
+  if (!ro.results.empty()) {
+    if (ro.results.size() != prog.results.size())
+      return err("@{} has {} results, got {} destinations", fn->getName(),
+                 prog.results.size(), ro.results.size());
+    std::vector<bool> redirected(bufs.size(), false);
+    for (size_t k = 0; k < prog.results.size(); ++k) {
+      unsigned b = prog.results[k];
+      if (prog.buffers[b].kind == BufferKind::Temp && !redirected[b]) {
+        bufs[b] = ro.results[k];
+        redirected[b] = true;
+      } else {
+        copyOut.push_back({b, ro.results[k]});
+      }
+    }
+  }
   std::vector<int64_t> symv;
   for (auto &s : prog.symbols)
     symv.push_back(syms.lookup(s));
@@ -380,17 +398,37 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     for (size_t b = 0; b < bufs.size(); ++b) {
       if (!packedData[b] || packedReady[b])
         continue;
+      std::vector<int64_t> key = packedKey(b, syms);
+      const void *src = args[prog.buffers[b].argIndex];
+      // A concurrent run may have packed the same weight meanwhile: keep one.
+      if (std::any_of(packed.begin(), packed.end(), [&](const PackedWeights &pw) {
+            return pw.buffer == b && pw.version == ro.paramsVersion && pw.source == src &&
+                   pw.syms == key;
+          }))
+        continue;
       size_t kept = std::count_if(packed.begin(), packed.end(),
                                   [&](const PackedWeights &pw) { return pw.buffer == b; });
       if (kept >= kPackedPerBuffer)
         packed.erase(std::find_if(packed.begin(), packed.end(),
                                   [&](const PackedWeights &pw) { return pw.buffer == b; }));
-      packed.push_back({(unsigned)b, ro.paramsVersion, args[prog.buffers[b].argIndex],
-                        packedKey(b, syms), packedData[b]});
+      packed.push_back({(unsigned)b, ro.paramsVersion, src, std::move(key), packedData[b]});
     }
   }
 
   std::vector<Tensor> out;
+  if (!ro.results.empty()) {
+    for (auto [b, to] : copyOut) {
+      const BufferDesc &d = prog.buffers[b];
+      auto shape = evaluateShape(TensorType(d.dims, d.elem), syms);
+      if (!shape)
+        return shape.takeError();
+      int64_t n = 1;
+      for (int64_t x : *shape)
+        n *= x;
+      std::memmove(to, bufs[b], rowBytes(d.elem, n));
+    }
+    return out;
+  }
   for (unsigned b : prog.results) {
     const BufferDesc &d = prog.buffers[b];
     auto shape = evaluateShape(TensorType(d.dims, d.elem), syms);

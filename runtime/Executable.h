@@ -21,7 +21,10 @@
 // 16-bit patterns, block types as GGUF blocks. The Tensor overload checks
 // them like the interpreter (checkArguments) and converts f16/bf16; the raw
 // overload uses caller memory as it is, without copying. run() may be called
-// from several threads at once (ranks) if each passes its own pool or none.
+// from several threads at once (ranks, or the library's concurrent runs):
+// each call has its own arena, and a call that finds the pool busy with
+// another call's kernel runs its own kernel on its thread alone
+// (WorkerPool::parallelFor); repacked weights are shared under a lock.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -58,6 +61,11 @@ struct RunOptions {
   /// from Executable::newParamsVersion(); use a new one after changing any
   /// argument's memory in place.
   uint64_t paramsVersion = 0;
+  /// Non-empty: result k is written to results[k] (caller memory shaped as
+  /// the result's type under the run's symbols) and runRaw returns no
+  /// Tensors. The kernels write there directly; a result that is an
+  /// argument, or a buffer returned twice, is copied in.
+  llvm::ArrayRef<void *> results;
 };
 
 /// Offsets of the planned buffers for one symbol binding.

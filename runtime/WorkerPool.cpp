@@ -57,6 +57,11 @@ void WorkerPool::parallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
+  std::unique_lock<std::mutex> owner(busy, std::try_to_lock);
+  if (!owner) { // another caller's job has the workers: do this one alone
+    fn(0, n);
+    return;
+  }
   // Chunks small enough that every thread gets some.
   grain = std::max<int64_t>(1, std::min(grain, n / (int64_t)size()));
   {

@@ -4,7 +4,10 @@
 // created once and sleep between kernels; parallelFor hands out chunks of
 // `grain` items from an atomic counter (so experts with many tokens and
 // experts with none balance out), runs chunks on the calling thread too, and
-// returns when every item is done. One parallelFor at a time per pool.
+// returns when every item is done. One parallelFor at a time uses the
+// workers: a parallelFor called while another holds the pool (concurrent
+// runs of one Executable) runs all its items on its calling thread, at once
+// and alone, rather than waiting: no deadlock, no mixing of two jobs.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -35,6 +38,7 @@ public:
 
 private:
   std::vector<std::thread> workers;
+  std::mutex busy; ///< held by the parallelFor that has the workers
   std::mutex m;
   std::condition_variable wake, done;
   uint64_t generation = 0;

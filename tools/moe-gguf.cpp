@@ -33,56 +33,62 @@
 using namespace llvm;
 using namespace moe::gguf;
 
+/// Every option of moe-gguf, so --help can hide LLVM's own (as the other
+/// tools do).
+static cl::OptionCategory GgufCat("moe-gguf options");
+
 static cl::SubCommand DumpCmd("dump", "Print the header, metadata and tensors");
 static cl::opt<std::string> DumpFile(cl::Positional, cl::Required,
-                                     cl::desc("<file.gguf>"), cl::sub(DumpCmd));
+                                     cl::desc("<file.gguf>"), cl::sub(DumpCmd), cl::cat(GgufCat));
 
 static cl::SubCommand DataCmd("data", "Check and hash one tensor's data");
 static cl::opt<std::string> DataFile(cl::Positional, cl::Required,
-                                     cl::desc("<file.gguf>"), cl::sub(DataCmd));
+                                     cl::desc("<file.gguf>"), cl::sub(DataCmd), cl::cat(GgufCat));
 static cl::opt<std::string> DataTensor(cl::Positional, cl::Required,
-                                       cl::desc("<tensor>"), cl::sub(DataCmd));
+                                       cl::desc("<tensor>"), cl::sub(DataCmd), cl::cat(GgufCat));
 static cl::opt<bool> AnyType("any-type",
                              cl::desc("Accept types moe does not use"),
-                             cl::sub(DataCmd));
+                             cl::sub(DataCmd), cl::cat(GgufCat));
 
 #ifndef MOE_GGUF_READER_ONLY
 static cl::SubCommand TinyCmd("tiny", "Write a tiny model of a MoE architecture");
 static cl::opt<std::string> TinyArch(cl::Positional, cl::Required, cl::desc("<architecture>"),
-                                     cl::sub(TinyCmd));
+                                     cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<std::string> TinyOut("o", cl::Required, cl::desc("Output file"),
-                                    cl::value_desc("FILE"), cl::sub(TinyCmd));
+                                    cl::value_desc("FILE"), cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<std::string> TinyType("type", cl::init("f32"),
                                      cl::desc("Matmul weight type: f32, f16, bf16, q8_0, "
                                               "q4_0, mxfp4"),
-                                     cl::sub(TinyCmd));
-static cl::opt<int64_t> TinyBlocks("blocks", cl::init(2), cl::desc("Blocks"), cl::sub(TinyCmd));
-static cl::opt<int64_t> TinyEmbd("n-embd", cl::init(64), cl::desc("n_embd"), cl::sub(TinyCmd));
-static cl::opt<int64_t> TinyFf("n-ff", cl::init(64), cl::desc("Expert n_ff"), cl::sub(TinyCmd));
+                                     cl::sub(TinyCmd), cl::cat(GgufCat));
+static cl::opt<int64_t> TinyBlocks("blocks", cl::init(2), cl::desc("Blocks"), cl::sub(TinyCmd), cl::cat(GgufCat));
+static cl::opt<int64_t> TinyEmbd("n-embd", cl::init(64), cl::desc("n_embd"), cl::sub(TinyCmd), cl::cat(GgufCat));
+static cl::opt<int64_t> TinyFf("n-ff", cl::init(64), cl::desc("Expert n_ff"), cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<int64_t> TinyExperts("experts", cl::init(8), cl::desc("Experts"),
-                                    cl::sub(TinyCmd));
+                                    cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<int64_t> TinyTopK("top-k", cl::init(2), cl::desc("Experts used per token"),
-                                 cl::sub(TinyCmd));
+                                 cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<int64_t> TinyShared("n-ff-shared", cl::init(64),
-                                   cl::desc("Shared expert n_ff (qwen2moe, qwen35moe)"), cl::sub(TinyCmd));
+                                   cl::desc("Shared expert n_ff (qwen2moe, qwen35moe)"), cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<int64_t> TinyDense("n-ff-dense", cl::init(64),
-                                  cl::desc("Dense MLP n_ff (gemma4)"), cl::sub(TinyCmd));
+                                  cl::desc("Dense MLP n_ff (gemma4)"), cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<bool> TinyMerged("merged-gate-up",
                                 cl::desc("One ffn_gate_up_exps (gate rows first) instead of "
                                          "ffn_gate_exps and ffn_up_exps"),
-                                cl::sub(TinyCmd));
+                                cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<bool> TinyNoGate("no-gate", cl::desc("llama: experts without ffn_gate_exps"),
-                                cl::sub(TinyCmd));
+                                cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<bool> TinyScales("expert-scales",
                                 cl::desc("Per-expert ffn_*_exps.scale tensors"),
-                                cl::sub(TinyCmd));
+                                cl::sub(TinyCmd), cl::cat(GgufCat));
 static cl::opt<uint64_t> TinySeed("seed", cl::init(1), cl::desc("Seed of the values"),
-                                  cl::sub(TinyCmd));
+                                  cl::sub(TinyCmd), cl::cat(GgufCat));
 #endif
 
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  for (cl::SubCommand *sub : {&cl::SubCommand::getTopLevel(), &DumpCmd, &DataCmd, &TinyCmd})
+    cl::HideUnrelatedOptions(GgufCat, *sub);
   cl::ParseCommandLineOptions(argc, argv,
                               "moe-gguf: inspect GGUF files, write tiny test models\n");
 

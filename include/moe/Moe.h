@@ -2,23 +2,55 @@
 //
 // Parse an MoE layer written in moe's text IR, optimise it with a pass
 // pipeline, JIT-compile one of its functions to native kernels and run it.
-// Every fallible call returns llvm::Error / llvm::Expected; nothing throws.
+// Every fallible call returns llvm::Error / llvm::Expected (marked
+// [[nodiscard]] by LLVM: check each); nothing throws. Every error the API
+// returns is a moe::ApiError carrying an ErrorKind, so a caller can branch
+// on what went wrong without matching the message (moe::errorKind).
 //
-//   auto m = moe::parse(text);                       // or parseFile(path)
-//   if (auto e = moe::runPipeline(*m, "default")) ...
-//   auto exe = moe::jit::compile(*m, "moe_ffn", {}); // Expected<Executable>
-//   exe->bindParam("gate_inp", {moe::DType::F32, {8, 64}, data});
-//   exe->bindRandomParams(/*seed=*/1);               // the rest, as moe-run
-//   std::vector<moe::HostTensor> out;
-//   exe->run({{"x", {moe::DType::F32, {7, 64}, x}}}, out, {{"T", 7}});
+//   auto m = moe::parse(text);                        // or parseFile(path)
+//   if (!m) return report(m.takeError());
+//   if (auto e = moe::runPipeline(*m, "default")) return report(std::move(e));
+//   auto exe = moe::jit::compile(*m, "moe_ffn");      // Expected<Executable>
+//   if (!exe) return report(exe.takeError());
+//   if (auto e = exe->bindParam("gate_inp", {moe::DType::F32, {8, 64}, data}))
+//     return report(std::move(e));
+//   if (auto e = exe->bindRandomParams(/*seed=*/1))   // the rest, as moe-run
+//     return report(std::move(e));
+//   std::vector<moe::HostTensor> out;                 // T = 7 from x's shape
+//   if (auto e = exe->run({{"x", {moe::DType::F32, {7, 64}, x}}}, out))
+//     return report(std::move(e));
 //
 // Tensors are row-major, outermost dim first, in their stored layout: f32 and
 // i32 as such, f16/bf16 as 16-bit patterns, q8_0/q4_0/mxfp4 as GGUF blocks.
-// A bound param is used in place (no copy): its memory must outlive the
-// Executable's runs and stay unchanged while it is bound, because a kernel
-// may stream a weight repacked from it, repacked on the first run after a
-// binding and reused until the next binding. To change a weight's values in
-// place, bind it again. Symbols (e.g. T) are bound per run.
+//
+// Ownership and lifetime. A ModuleHandle owns its module; an Executable owns
+// a private copy of its function, so the module may be destroyed after
+// compile. A bound param is used in place (no copy): its memory must
+// outlive the Executable's runs and stay unchanged while it is bound,
+// because a kernel may stream a weight repacked from it, repacked on the
+// first run after a binding and reused until the next binding. To change a
+// weight's values in place, bind it again. Params from bindRandomParams are
+// owned by the Executable; a GGUF file bound with bindGgufParams stays
+// mapped as long as the Executable lives. Inputs are read during `run`
+// only. Symbols (e.g. T) are given per run, or inferred from the inputs.
+//
+// Thread safety. `run` (both forms) and the const queries may be called on
+// one Executable from several threads at once: each call takes its own
+// arena (from a locked free list of a few, allocated when none is free),
+// its own error slot and its own outputs; no state of one call is visible
+// to another. The Executable's worker pool serves one kernel at a time: a
+// call that finds the pool busy runs that kernel on its own thread alone
+// (it never waits for the pool, so there is no deadlock), so concurrent
+// calls cost each other parallelism, not correctness; for independent
+// throughput compile one Executable per thread (the object cache makes the
+// second compile a load). The weights repacked for the kernels are shared:
+// the first runs after a binding that race may each repack (extra work and
+// memory once), after which every run reuses one copy. The bind* calls
+// change the bound params: they must not run concurrently with `run` or
+// with each other (the caller orders them, e.g. bind everything, then
+// start the threads). Moving or destroying an Executable while it runs is
+// undefined. parse, runPipeline on distinct modules and compile are safe
+// from several threads.
 //
 // The library is found by CMake with `find_package(moe CONFIG REQUIRED)` and
 // linked as `moe::moe`.
@@ -31,7 +63,9 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +85,105 @@ struct TensorView {
   std::vector<int64_t> shape;
   const void *data = nullptr;
 };
+
+/// Caller memory a run writes a result into (run's output-view form);
+/// aligned at least to its element (4 bytes for f32/i32, 2 for f16/bf16).
+struct MutableTensorView {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  void *data = nullptr;
+};
+
+/// A symbol's value for one run, by name (e.g. {"T", 7}).
+using SymbolValues = std::vector<std::pair<std::string, int64_t>>;
+
+/// A symbol of a function and its declared range, inclusive.
+struct SymbolInfo {
+  std::string name;
+  int64_t lo = 0, hi = 0;
+};
+
+/// An argument's or result's element type and concrete shape for given
+/// symbol values, with its declared (symbolic) type, e.g. "tensor<T x 64 x f32>".
+struct TensorDesc {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::string type;
+};
+
+//===----------------------------------------------------------------------===//
+// Errors and diagnostics
+//===----------------------------------------------------------------------===//
+
+/// What an API error is about.
+enum class ErrorKind : uint8_t {
+  Parse,   ///< module text that does not parse
+  Verify,  ///< a module that parses but breaks a rule (types, shapes, SSA)
+  Pass,    ///< a pipeline that does not parse or whose pass failed
+  Compile, ///< no such function, or one codegen cannot lower
+  Bind,    ///< unknown or missing names: params, inputs, symbols, GGUF tensors, architecture
+  Shape,   ///< element types, ranks, shapes and symbol values that do not fit
+  Runtime, ///< a kernel's run-time error (an id out of range), allocation
+  IO,      ///< a file that cannot be read
+};
+/// "parse", "verify", "pass", "compile", "bind", "shape", "runtime", "io".
+const char *errorKindName(ErrorKind k);
+
+/// The payload of every llvm::Error the API returns: a kind and a message
+/// (message(), what llvm::toString gives, unchanged). Handle it with
+/// llvm::handleErrors / llvm::handleAllErrors, or read the kind without
+/// consuming the error with moe::errorKind.
+class ApiError : public llvm::ErrorInfo<ApiError> {
+public:
+  static char ID;
+  ApiError(ErrorKind kind, std::string message);
+  ErrorKind kind() const { return k; }
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override;
+  /// Also answers for the kind's tag (detail::ErrorKindTag), which is how
+  /// errorKind reads the kind of an error it must not consume.
+  bool isA(const void *const classID) const override;
+
+private:
+  ErrorKind k;
+  std::string msg;
+};
+
+namespace detail {
+/// An identity per kind for llvm::Error::isA (see ApiError::isA).
+const void *errorKindID(ErrorKind k);
+template <ErrorKind K> struct ErrorKindTag {
+  static const void *classID() { return errorKindID(K); }
+};
+} // namespace detail
+
+/// The kind of a failed API call's error, without consuming it (the error
+/// still has to be handled); nullopt for success or an error not from moe.
+std::optional<ErrorKind> errorKind(const llvm::Error &e);
+template <typename T> std::optional<ErrorKind> errorKind(const llvm::Expected<T> &x) {
+  using K = ErrorKind;
+  using detail::ErrorKindTag;
+  if (x.template errorIsA<ErrorKindTag<K::Parse>>()) return K::Parse;
+  if (x.template errorIsA<ErrorKindTag<K::Verify>>()) return K::Verify;
+  if (x.template errorIsA<ErrorKindTag<K::Pass>>()) return K::Pass;
+  if (x.template errorIsA<ErrorKindTag<K::Compile>>()) return K::Compile;
+  if (x.template errorIsA<ErrorKindTag<K::Bind>>()) return K::Bind;
+  if (x.template errorIsA<ErrorKindTag<K::Shape>>()) return K::Shape;
+  if (x.template errorIsA<ErrorKindTag<K::Runtime>>()) return K::Runtime;
+  if (x.template errorIsA<ErrorKindTag<K::IO>>()) return K::IO;
+  return std::nullopt;
+}
+
+/// Warnings and remarks the library would otherwise print (a corrupt object
+/// cache, a pass's remark on a rewrite it refused). Errors are never sent
+/// here: they are returned.
+enum class DiagnosticSeverity : uint8_t { Warning, Remark };
+using DiagnosticHandler = std::function<void(DiagnosticSeverity, const std::string &message)>;
+/// Sets the process-wide handler and returns the previous one; an empty
+/// handler restores the default, which prints "moe: warning: ..." (or
+/// "moe: remark: ...") to standard error. The handler may be called from
+/// any thread that calls into the library, one call at a time.
+DiagnosticHandler setDiagnosticHandler(DiagnosticHandler h);
 
 /// A result, owning its elements (stored layout, as TensorView).
 struct HostTensor {
@@ -93,7 +226,8 @@ namespace jit {
 struct Options {
   /// Worker threads (the caller included); 0: every core.
   unsigned threads = 0;
-  /// The on-disk object cache (default $XDG_CACHE_HOME/moe).
+  /// The on-disk object cache (default $MOE_CACHE_DIR, else
+  /// $XDG_CACHE_HOME/moe, else ~/.cache/moe).
   bool useCache = true;
   std::string cacheDir;
 };
@@ -108,10 +242,30 @@ public:
   /// Names of the inputs (non-param arguments) and params, in order.
   std::vector<std::string> inputNames() const;
   std::vector<std::string> paramNames() const;
-  /// The concrete shape of argument `name` with the given symbol values.
-  llvm::Expected<std::vector<int64_t>>
-  argumentShape(llvm::StringRef name,
-                const std::vector<std::pair<std::string, int64_t>> &symbols) const;
+  /// The concrete shape of argument `name` with the given symbol values
+  /// (each checked against its range; every symbol of the shape given).
+  llvm::Expected<std::vector<int64_t>> argumentShape(llvm::StringRef name,
+                                                     const SymbolValues &symbols) const;
+
+  /// Queries before running (all range-check the symbols they are given).
+  /// The function's symbols with their declared ranges, in declaration order.
+  std::vector<SymbolInfo> symbols() const;
+  /// Argument `name`'s (input or param) element type and shape.
+  llvm::Expected<TensorDesc> argumentDesc(llvm::StringRef name,
+                                          const SymbolValues &symbols) const;
+  /// The number of results, and result `index`'s element type and shape.
+  unsigned numResults() const;
+  llvm::Expected<TensorDesc> resultDesc(unsigned index, const SymbolValues &symbols) const;
+  /// Every symbol's value for a run with these inputs: those given, and the
+  /// rest read from the inputs' shapes (a dim that is `S`, `a*S` or `S+b`
+  /// determines S). Two inputs that imply different values, or an implied
+  /// value different from a given one, or a value outside the symbol's
+  /// range, is a Shape error; a symbol given twice or unknown, a Bind
+  /// error; a symbol that no input determines and that is not given, a
+  /// Bind error. `run` calls this first.
+  llvm::Expected<SymbolValues>
+  inferSymbols(const std::vector<std::pair<std::string, TensorView>> &inputs,
+               const SymbolValues &given = {}) const;
 
   /// Binds param `name` to caller memory (checked against its declared type
   /// for every symbol-free dim; symbolic dims are checked at run time).
@@ -122,21 +276,40 @@ public:
   /// named like the param; type and dims must match exactly. The file is
   /// memory-mapped and kept open by the Executable; its tensors are used in
   /// place, never copied. A derived param (merge-up-gate's gate_up) is
-  /// computed once here from the tensors it derives from.
+  /// computed once here from the tensors it derives from. A function that
+  /// records the architecture it was imported for (moe-import writes
+  /// `attributes {architecture = "qwen3moe"}`) binds only a file whose
+  /// `general.architecture` is the same (else a Bind error, nothing bound);
+  /// a function without the attribute binds any file whose tensors fit.
   llvm::Error bindGgufParams(llvm::StringRef path);
   /// Binds every param not bound yet to moe-run's seeded generator (values
   /// quantised to the param's type); they are owned by the Executable.
   llvm::Error bindRandomParams(uint64_t seed);
 
-  /// Runs with the given inputs (by name) and symbol values; `outputs`
-  /// receives the function's results in order.
+  /// Runs with the given inputs (by name) and symbol values (those not
+  /// given are inferred from the inputs' shapes: inferSymbols); `outputs`
+  /// receives the function's results in order, owned. On failure `outputs`
+  /// is left empty (never the results of an earlier run). Safe from several
+  /// threads at once (see the file comment).
   llvm::Error run(const std::vector<std::pair<std::string, TensorView>> &inputs,
-                  std::vector<HostTensor> &outputs,
-                  const std::vector<std::pair<std::string, int64_t>> &symbols);
+                  std::vector<HostTensor> &outputs, const SymbolValues &symbols = {});
+  /// The same, writing the results into caller memory: one view per result,
+  /// each checked (dtype and shape) against resultDesc for this run's
+  /// symbols before anything runs. The kernels write the results there
+  /// directly (no copy), except a result that is an input itself or that
+  /// the function returns twice, which is copied in. The views must not
+  /// overlap each other or the inputs and params. On failure their contents
+  /// are unspecified.
+  llvm::Error run(const std::vector<std::pair<std::string, TensorView>> &inputs,
+                  llvm::ArrayRef<MutableTensorView> outputs, const SymbolValues &symbols = {});
 
   /// Compile time of this Executable, and whether it came from the cache.
   double compileMs() const;
   bool fromCache() const;
+  /// The object cache key of the compiled kernels: the same as `moe-run`'s
+  /// for the same function and target (codegen::ObjectCache::keyOf is the
+  /// one place it is computed), so either front end hits the other's cache.
+  std::string cacheKey() const;
 
 private:
   friend llvm::Expected<Executable> compile(const ModuleHandle &, llvm::StringRef,

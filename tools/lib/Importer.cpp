@@ -6,6 +6,7 @@
 //
 //   func @ffn_blk_L(%x: tensor<T x n_embd x f32>, <params>)
 //       -> tensor<T x n_embd x f32> where T in [1, 8192]
+//          attributes {architecture = "<general.architecture>"}
 //
 // %x is the residual stream entering the sub-block (llama.cpp's ffn_inp);
 // the result is what llama.cpp adds back to it (the residual add itself is
@@ -371,7 +372,9 @@ llvm::Expected<std::string> emitLayer(const gguf::GgufFile &f, const ModelInfo &
     t += fmt::format(",\n    %{}: {} {{param, gguf = \"{}\"}}", p.name,
                      tensorType(d, elemTypeName(p.elem)), p.gguf);
   }
-  t += fmt::format(")\n    -> {} where T in [1, 8192] {{\n", tensorType({"T", D}, "f32"));
+  // The file's architecture, which bindGgufParams checks a model against.
+  t += fmt::format(")\n    -> {} where T in [1, 8192] attributes {{architecture = \"{}\"}} {{\n",
+                   tensorType({"T", D}, "f32"), m.prefix);
   t += em.body();
   t += "}\n";
   return t;
