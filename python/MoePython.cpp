@@ -53,15 +53,17 @@ PyObject *kindTypes[std::size(kKinds)] = {};
   throw py::error_already_set();
 }
 
-/// An error the library returned, raised with the kind of the failing call
-/// (`kind`).
-void check(llvm::Error e, const char *kind) {
-  if (e)
-    raise(kind, llvm::toString(std::move(e)));
+/// An error the library returned, raised with its kind (moe::errorKind);
+/// `fallback` names an error without one (none of the API's should lack it).
+void check(llvm::Error e, const char *fallback) {
+  if (!e)
+    return;
+  std::optional<moe::ErrorKind> k = moe::errorKind(e);
+  raise(k ? moe::errorKindName(*k) : fallback, llvm::toString(std::move(e)));
 }
-template <typename T> T check(llvm::Expected<T> v, const char *kind) {
+template <typename T> T check(llvm::Expected<T> v, const char *fallback) {
   if (!v)
-    raise(kind, llvm::toString(v.takeError()));
+    check(v.takeError(), fallback);
   return std::move(*v);
 }
 
@@ -202,6 +204,47 @@ py::array toNumpy(moe::HostTensor &&h) {
   }
 }
 
+moe::SymbolValues symbolValues(const py::kwargs &kw) {
+  moe::SymbolValues syms;
+  for (auto item : kw) {
+    if (!py::isinstance<py::int_>(item.second) || py::isinstance<py::bool_>(item.second))
+      raise("shape", "symbol '" + py::str(item.first).cast<std::string>() +
+                         "': expected an integer value");
+    syms.push_back({py::str(item.first), item.second.cast<int64_t>()});
+  }
+  return syms;
+}
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+/// The Python handler of moe.set_diagnostic_handler; never destroyed (it
+/// may be called until the process ends), reset at interpreter exit.
+py::object *diagnosticHandler = nullptr;
+
+void setDiagnosticHandler(py::object fn) {
+  if (fn.is_none()) {
+    moe::setDiagnosticHandler(nullptr);
+    return;
+  }
+  if (!PyCallable_Check(fn.ptr()))
+    raise("bind", "set_diagnostic_handler takes a callable(severity, message) or None");
+  if (!diagnosticHandler)
+    diagnosticHandler = new py::object();
+  *diagnosticHandler = fn;
+  moe::setDiagnosticHandler([](moe::DiagnosticSeverity s, const std::string &message) {
+    if (!Py_IsInitialized())
+      return;
+    py::gil_scoped_acquire gil; // called from whichever thread is in the library
+    try {
+      (*diagnosticHandler)(s == moe::DiagnosticSeverity::Warning ? "warning" : "remark", message);
+    } catch (py::error_already_set &e) {
+      e.discard_as_unraisable("moe diagnostic handler");
+    }
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // Module and Executable
 //===----------------------------------------------------------------------===//
@@ -215,7 +258,8 @@ struct PyExecutable {
   /// Arrays bound with bind(), kept alive while bound (the library reads
   /// them in place).
   std::map<std::string, py::object> arrays;
-  /// run() calls on one Executable are serialised here, outside the GIL.
+  /// run() calls on one Executable are serialised here, outside the GIL,
+  /// until the library's run is safe from several threads (issue 16).
   std::mutex runMutex;
 
   using Inputs = std::vector<std::pair<std::string, moe::TensorView>>;
@@ -237,15 +281,19 @@ struct PyExecutable {
     arrays[name] = a;
   }
 
-  /// Splits keyword arguments into inputs (by the function's input names)
-  /// and symbols (integers under any other name).
+  /// Splits keyword arguments into inputs (by the function's input names),
+  /// `out` (result arrays, unless an input has that name) and symbols
+  /// (integers under any other name).
   void split(const py::kwargs &kw, Inputs &inputs, Symbols &symbols,
-             std::vector<py::array> &keep) {
+             std::vector<py::array> &keep, py::object *out = nullptr) {
     std::vector<std::string> names = exe.inputNames();
     for (auto item : kw) {
       std::string key = py::str(item.first);
       py::handle val = item.second;
-      if (std::find(names.begin(), names.end(), key) != names.end()) {
+      bool isInput = std::find(names.begin(), names.end(), key) != names.end();
+      if (out && key == "out" && !isInput) {
+        *out = py::reinterpret_borrow<py::object>(val);
+      } else if (isInput) {
         if (!py::isinstance<py::array>(val))
           raise("shape", "input '" + key + "': expected a NumPy array, got " +
                              py::str(py::type::of(val)).cast<std::string>());
@@ -264,11 +312,53 @@ struct PyExecutable {
     }
   }
 
+  /// A writable result array seen as a MutableTensorView (bf16 as uint16).
+  static moe::MutableTensorView outView(size_t i, py::handle h) {
+    std::string what = "out[" + std::to_string(i) + "]";
+    if (!py::isinstance<py::array>(h))
+      raise("shape", what + ": expected a NumPy array, got " +
+                         py::str(py::type::of(h)).cast<std::string>());
+    py::array a = py::reinterpret_borrow<py::array>(h);
+    if (!(a.flags() & py::array::c_style) || !a.writeable())
+      raise("shape", what + ": the array must be C-contiguous and writable");
+    moe::MutableTensorView v;
+    if (std::optional<DType> t = naturalDType(a.dtype()))
+      v.dtype = *t;
+    else if (a.dtype().kind() == 'u' && a.itemsize() == 2)
+      v.dtype = DType::BF16;
+    else
+      raise("shape", what + ": a " + numpyName(a) +
+                         " array cannot hold a result (float32, float16, int32; uint16 for bf16)");
+    v.shape.assign(a.shape(), a.shape() + a.ndim());
+    v.data = a.mutable_data();
+    return v;
+  }
+
+  /// exe(..., out=arrays): the kernels write the results into the arrays.
+  py::object callInto(py::object outs, Inputs &inputs, Symbols &symbols) {
+    bool single = py::isinstance<py::array>(outs);
+    py::tuple arrays = single ? py::make_tuple(outs) : py::tuple(outs);
+    std::vector<moe::MutableTensorView> views;
+    for (size_t i = 0; i < arrays.size(); ++i)
+      views.push_back(outView(i, arrays[i]));
+    llvm::Error e = llvm::Error::success();
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(runMutex);
+      e = exe.run(inputs, views, symbols);
+    }
+    check(std::move(e), "runtime");
+    return single ? outs : py::object(arrays);
+  }
+
   py::object call(py::kwargs kw) {
     Inputs inputs;
     Symbols symbols;
     std::vector<py::array> keep;
-    split(kw, inputs, symbols, keep);
+    py::object outs;
+    split(kw, inputs, symbols, keep, &outs);
+    if (outs)
+      return callInto(outs, inputs, symbols);
     std::vector<moe::HostTensor> out;
     llvm::Error e = llvm::Error::success();
     {
@@ -359,6 +449,18 @@ PYBIND11_MODULE(moe, mod) {
       [](const std::string &path) { return PyModule{check(moe::parseFile(path), "parse")}; },
       py::arg("path"));
 
+  py::class_<moe::TensorDesc>(mod, "TensorDesc",
+                              "An argument's or result's element type and shape for given "
+                              "symbol values, with its declared type.")
+      .def_property_readonly("dtype", [](const moe::TensorDesc &d) { return moe::dtypeName(d.dtype); })
+      .def_property_readonly("shape",
+                             [](const moe::TensorDesc &d) { return py::tuple(py::cast(d.shape)); })
+      .def_readonly("type", &moe::TensorDesc::type)
+      .def("__repr__", [](const moe::TensorDesc &d) {
+        return std::string("TensorDesc(") + moe::dtypeName(d.dtype) + ", " + shapeStr(d.shape) +
+               ", '" + d.type + "')";
+      });
+
   py::class_<PyExecutable>(mod, "Executable", "A compiled function with its bound params.")
       .def_property_readonly("inputs", [](const PyExecutable &e) { return e.exe.inputNames(); })
       .def_property_readonly("params", [](const PyExecutable &e) { return e.exe.paramNames(); })
@@ -373,6 +475,47 @@ PYBIND11_MODULE(moe, mod) {
           },
           py::arg("name"),
           "The shape of argument `name` for the given symbol values, e.g. shape('x', T=7).")
+      .def_property_readonly(
+          "symbols",
+          [](const PyExecutable &e) {
+            py::dict d;
+            for (const moe::SymbolInfo &s : e.exe.symbols())
+              d[py::str(s.name)] = py::make_tuple(s.lo, s.hi);
+            return d;
+          },
+          "The function's symbols and their declared ranges, {'T': (1, 512)}.")
+      .def(
+          "argument",
+          [](const PyExecutable &e, const std::string &name, py::kwargs kw) {
+            return check(e.exe.argumentDesc(name, symbolValues(kw)), "shape");
+          },
+          py::arg("name"),
+          "Argument `name`'s TensorDesc for the given symbol values, e.g. argument('x', T=7).")
+      .def(
+          "results",
+          [](const PyExecutable &e, py::kwargs kw) {
+            moe::SymbolValues syms = symbolValues(kw);
+            std::vector<moe::TensorDesc> r;
+            for (unsigned i = 0; i < e.exe.numResults(); ++i)
+              r.push_back(check(e.exe.resultDesc(i, syms), "shape"));
+            return r;
+          },
+          "Each result's TensorDesc for the given symbol values.")
+      .def(
+          "infer_symbols",
+          [](PyExecutable &e, py::kwargs kw) {
+            PyExecutable::Inputs inputs;
+            PyExecutable::Symbols given;
+            std::vector<py::array> keep;
+            e.split(kw, inputs, given, keep);
+            py::dict d;
+            for (auto &[n, v] : check(e.exe.inferSymbols(inputs, given), "bind"))
+              d[py::str(n)] = v;
+            return d;
+          },
+          "Every symbol's value for a call with these inputs (and symbols), as the call infers it.")
+      .def_property_readonly("cache_key", [](const PyExecutable &e) { return e.exe.cacheKey(); },
+                             "The object cache key of the compiled kernels (moe-run's too).")
       .def("bind", &PyExecutable::bind, py::arg("name"), py::arg("array"), py::kw_only(),
            py::arg("dtype") = py::none(), py::arg("shape") = py::none(),
            "Binds param `name` to `array` in place (no copy); the Executable keeps the "
@@ -395,6 +538,13 @@ PYBIND11_MODULE(moe, mod) {
            "(the C++ side of bench/python_call.py).")
       .def_property_readonly("compile_ms", [](const PyExecutable &e) { return e.exe.compileMs(); })
       .def_property_readonly("from_cache", [](const PyExecutable &e) { return e.exe.fromCache(); });
+
+  mod.def("set_diagnostic_handler", &setDiagnosticHandler, py::arg("handler"),
+          "Sends the library's warnings and remarks to handler(severity, message), severity "
+          "'warning' or 'remark' (default: printed to stderr); None restores the default.");
+  // The handler calls into Python: back to the default before Python ends.
+  py::module_::import("atexit").attr("register")(
+      py::cpp_function([] { moe::setDiagnosticHandler(nullptr); }));
 
   mod.def(
       "compile",

@@ -217,7 +217,7 @@ def test_errors_carry_their_kind(qwen3_exe):
                                           "  %y = frob %x\n  return %y\n}", "bad.moe"))
     assert kind == "parse" and "bad.moe:2:" in msg and "frob" in msg
     kind, msg = kind_of(lambda: moe.parse_file("/nonexistent.moe"))
-    assert kind == "parse" and "/nonexistent.moe" in msg
+    assert kind == "io" and "/nonexistent.moe" in msg
     kind, msg = kind_of(lambda: example("qwen3_tiny.moe").run_pipeline("no-such-pass"))
     assert kind == "pass" and "no-such-pass" in msg
     kind, msg = kind_of(lambda: moe.compile(example("qwen3_tiny.moe"), "nope"))
@@ -225,12 +225,12 @@ def test_errors_carry_their_kind(qwen3_exe):
     kind, msg = kind_of(lambda: qwen3_exe.bind("nope", np.zeros(3, np.float32)))
     assert kind == "bind" and "'nope'" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind_gguf("/nonexistent.gguf"))
-    assert kind == "bind" and "/nonexistent.gguf" in msg
+    assert kind == "io" and "/nonexistent.gguf" in msg
     qwen3_exe.bind_random(1)
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(16), T=8))
-    assert kind == "runtime" and "[7, 64]" in msg
+    assert kind == "shape" and "[7, 64]" in msg
     kind, msg = kind_of(lambda: qwen3_exe(T=T))
-    assert kind == "runtime" and "'x'" in msg
+    assert kind == "bind" and "'x'" in msg
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(16), T=T, y=np.zeros(1)))
     assert kind == "bind" and "'y'" in msg
 
@@ -239,9 +239,9 @@ def test_bad_dtypes_and_shapes_are_clear(qwen3_exe):
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((8, 64))))
     assert kind == "shape" and "float64" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((8, 64), np.int32)))
-    assert kind == "bind" and "expected f32" in msg and "got i32" in msg
+    assert kind == "shape" and "expected f32" in msg and "got i32" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((64, 8), np.float32)))
-    assert kind == "bind" and "[64, 8]" in msg
+    assert kind == "shape" and "[64, 8]" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("gate_inp", np.zeros((64, 8), np.float32).T))
     assert kind == "shape" and "C-contiguous" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(10, np.uint8)))
@@ -255,7 +255,7 @@ def test_bad_dtypes_and_shapes_are_clear(qwen3_exe):
     assert kind == "shape" and "float32" in msg
     kind, msg = kind_of(lambda: qwen3_exe.bind("up_exps", np.zeros(8 * 64 * 68, np.uint8),
                                                dtype="q8_0"))
-    assert kind == "bind" and "expected f32" in msg and "q8_0" in msg
+    assert kind == "shape" and "expected f32" in msg and "q8_0" in msg
     qwen3_exe.bind_random(1)
     kind, msg = kind_of(lambda: qwen3_exe(x=tokens(17).astype(np.float64), T=T))
     assert kind == "shape" and "input 'x'" in msg and "float64" in msg
