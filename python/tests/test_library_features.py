@@ -109,3 +109,27 @@ func @f(%x: tensor<T x 1 x 64 x f32>, %ids: tensor<T x 2 x i32>,
     with pytest.raises(moe.RunError) as e:
         exe(x=x, ids=np.array([[0, 1], [2, 7], [3, 0]], np.int32))
     assert e.value.kind == "runtime" and "7" in str(e.value)
+
+
+def test_every_result_type_into_caller_arrays():
+    exe = compiled("""
+func @route(%x: tensor<T x 8 x f32>) -> tensor<T x 8 x f32>, tensor<T x 2 x i32>,
+                                         tensor<T x 8 x f16>, tensor<T x 8 x bf16>
+    where T in [1, 64] {
+  %p = softmax %x {axis = -1}
+  %ids = topk %p {k = 2}
+  %h = cast %p {to = f16}
+  %b = cast %p {to = bf16}
+  return %p, %ids, %h, %b
+}""", "route")
+    x = rng(50).standard_normal((5, 8)).astype(np.float32)
+    p, ids, h, b = exe(x=x)
+    outs = (np.empty((5, 8), np.float32), np.empty((5, 2), np.int32),
+            np.empty((5, 8), np.float16), np.empty((5, 8), np.uint16))
+    assert exe(x=x, out=outs) is outs
+    np.testing.assert_array_equal(outs[0], p)
+    np.testing.assert_array_equal(outs[1], ids)
+    np.testing.assert_array_equal(outs[2], h)
+    np.testing.assert_array_equal(outs[3], ref.to_bf16_bits(p)[0])
+    with pytest.raises(moe.ShapeError):
+        exe(x=x, out=outs[:3])
