@@ -362,7 +362,8 @@ static llvm::Error checkView(const Value &a, const TensorView &v, const SymbolBi
                     formatShape(v.shape));
     if (want)
       return apiErr(ErrorKind::Shape, "%{}: expected shape {} ({}), got {}", a.getName(),
-                    t.shapeStr(), t.str(), formatShape(v.shape));
+                    concreteShapeStr(t, syms ? *syms : SymbolBindings()), t.str(),
+                    formatShape(v.shape));
   }
   if (!v.data && !v.shape.empty()) {
     int64_t n = 1;

@@ -57,13 +57,16 @@ void WorkerPool::parallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  std::unique_lock<std::mutex> owner(busy, std::try_to_lock);
-  if (!owner) { // another caller's job has the workers: do this one alone
-    fn(0, n);
-    return;
-  }
   // Chunks small enough that every thread gets some.
   grain = std::max<int64_t>(1, std::min(grain, n / (int64_t)size()));
+  std::unique_lock<std::mutex> owner(busy, std::try_to_lock);
+  if (!owner) {
+    // Another caller's job has the workers: run this one alone, in the same
+    // chunks the workers would take, so its results are the same bits.
+    for (int64_t b = 0; b < n; b += grain)
+      fn(b, std::min(n, b + grain));
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(m);
     job = fn;

@@ -6,8 +6,9 @@
 // experts with none balance out), runs chunks on the calling thread too, and
 // returns when every item is done. One parallelFor at a time uses the
 // workers: a parallelFor called while another holds the pool (concurrent
-// runs of one Executable) runs all its items on its calling thread, at once
-// and alone, rather than waiting: no deadlock, no mixing of two jobs.
+// runs of one Executable) runs its items on its calling thread alone, in
+// the chunks the workers would have taken (so the results are the same
+// bits), rather than waiting: no deadlock, no mixing of two jobs.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

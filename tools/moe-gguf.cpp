@@ -87,7 +87,11 @@ static cl::opt<uint64_t> TinySeed("seed", cl::init(1), cl::desc("Seed of the val
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  for (cl::SubCommand *sub : {&cl::SubCommand::getTopLevel(), &DumpCmd, &DataCmd, &TinyCmd})
+  std::vector<cl::SubCommand *> subs = {&cl::SubCommand::getTopLevel(), &DumpCmd, &DataCmd};
+#ifndef MOE_GGUF_READER_ONLY
+  subs.push_back(&TinyCmd);
+#endif
+  for (cl::SubCommand *sub : subs)
     cl::HideUnrelatedOptions(GgufCat, *sub);
   cl::ParseCommandLineOptions(argc, argv,
                               "moe-gguf: inspect GGUF files, write tiny test models\n");

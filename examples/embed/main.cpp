@@ -1,11 +1,13 @@
 // moe-embed: a small MoE layer held as text, parsed, optimised with the
-// default pipeline, JIT-compiled and run on inputs made here. Prints one line
-// per output and exits 0; any error is printed and exits 1. No arguments,
-// no files: it runs from any directory.
+// default pipeline, JIT-compiled and run on inputs made here. Prints what
+// the queries say, one line per output, the same run into caller memory and
+// a deliberate mistake's error kind, and exits 0; any other error is printed
+// and exits 1. No arguments, no files: it runs from any directory.
 #include "moe/Moe.h"
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 // The layer: routed as gpt-oss routes (top-k of the raw logits, then a
@@ -43,6 +45,12 @@ static int fail(llvm::Error e) {
 }
 
 int main() {
+  // The library's warnings (e.g. a corrupt cache object) and remarks, here
+  // printed with this program's name; errors are returned, not sent here.
+  moe::setDiagnosticHandler([](moe::DiagnosticSeverity s, const std::string &m) {
+    std::fprintf(stderr, "moe-embed: %s: %s\n",
+                 s == moe::DiagnosticSeverity::Warning ? "warning" : "remark", m.c_str());
+  });
   auto module = moe::parse(kLayer, "embedded-layer");
   if (!module)
     return fail(module.takeError());
@@ -62,13 +70,42 @@ int main() {
   if (auto e = exe->bindRandomParams(/*seed=*/42))
     return fail(std::move(e));
 
+  // What the function takes and gives, asked before running.
+  for (const moe::SymbolInfo &s : exe->symbols())
+    std::printf("symbol %s in [%lld, %lld]\n", s.name.c_str(), (long long)s.lo,
+                (long long)s.hi);
   const int64_t T = 5;
+  auto result = exe->resultDesc(0, {{"T", T}});
+  if (!result)
+    return fail(result.takeError());
+  std::printf("result 0 at T = %lld: %s [%lld, %lld] (%s)\n", (long long)T,
+              moe::dtypeName(result->dtype), (long long)result->shape[0],
+              (long long)result->shape[1], result->type.c_str());
+
   std::vector<float> x(T * 32);
   for (size_t i = 0; i < x.size(); ++i)
     x[i] = std::cos(0.11f * (float)i);
   std::vector<moe::HostTensor> out;
   if (auto e = exe->run({{"x", {moe::DType::F32, {T, 32}, x.data()}}}, out, {{"T", T}}))
     return fail(std::move(e));
+
+  // The same run with T read from x's shape, its result written straight
+  // into this program's memory.
+  std::vector<float> y(T * 32);
+  if (auto e = exe->run({{"x", {moe::DType::F32, {T, 32}, x.data()}}},
+                        {moe::MutableTensorView{moe::DType::F32, {T, 32}, y.data()}}))
+    return fail(std::move(e));
+  std::printf("into caller memory, T inferred: %s\n",
+              std::memcmp(y.data(), out[0].bytes.data(), out[0].bytes.size()) == 0 ? "equal"
+                                                                                 : "DIFFERENT");
+
+  // A mistake, told apart by its kind rather than its text.
+  std::vector<moe::HostTensor> none;
+  if (llvm::Error e = exe->run({{"x", {moe::DType::F32, {7, 32}, x.data()}}}, none, {{"T", T}})) {
+    std::optional<moe::ErrorKind> kind = moe::errorKind(e);
+    std::printf("%s error: %s\n", kind ? moe::errorKindName(*kind) : "unknown",
+                llvm::toString(std::move(e)).c_str());
+  }
 
   for (size_t i = 0; i < out.size(); ++i) {
     std::vector<float> v = out[i].toFloat();

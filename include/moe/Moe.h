@@ -39,8 +39,9 @@
 // arena (from a locked free list of a few, allocated when none is free),
 // its own error slot and its own outputs; no state of one call is visible
 // to another. The Executable's worker pool serves one kernel at a time: a
-// call that finds the pool busy runs that kernel on its own thread alone
-// (it never waits for the pool, so there is no deadlock), so concurrent
+// call that finds the pool busy runs that kernel on its own thread alone,
+// in the chunks the workers would have taken, so its results are the same
+// bits (it never waits for the pool, so there is no deadlock); concurrent
 // calls cost each other parallelism, not correctness; for independent
 // throughput compile one Executable per thread (the object cache makes the
 // second compile a load). The weights repacked for the kernels are shared:
@@ -49,8 +50,9 @@
 // change the bound params: they must not run concurrently with `run` or
 // with each other (the caller orders them, e.g. bind everything, then
 // start the threads). Moving or destroying an Executable while it runs is
-// undefined. parse, runPipeline on distinct modules and compile are safe
-// from several threads.
+// undefined. parse, runPipeline and compile are not made for several
+// threads at once: call them from one thread at a time. The diagnostic
+// handler is process-wide (setDiagnosticHandler).
 //
 // The library is found by CMake with `find_package(moe CONFIG REQUIRED)` and
 // linked as `moe::moe`.

@@ -17,6 +17,11 @@ cmake --build "$work/build" >"$work/build.log"
 cd /
 MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed" | tee "$work/out.txt"
 grep -q '^output 0: f32 \[5, 32\] sum=' "$work/out.txt"
+# The queries, the run into caller memory (T inferred) and the error kind.
+grep -qx 'symbol T in \[1, 256\]' "$work/out.txt"
+grep -qxF 'result 0 at T = 5: f32 [5, 32] (tensor<T x 32 x f32>)' "$work/out.txt"
+grep -qx 'into caller memory, T inferred: equal' "$work/out.txt"
+grep -qxF 'shape error: %x: expected [5, 32] (T x 32 with T = 5), got [7, 32]' "$work/out.txt"
 # Twice: the second run links the cached object.
 MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed" | cmp - "$work/out.txt"
 # A layer imported from a GGUF model, its weights bound from the mapped file
