@@ -17,7 +17,6 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -258,9 +257,6 @@ struct PyExecutable {
   /// Arrays bound with bind(), kept alive while bound (the library reads
   /// them in place).
   std::map<std::string, py::object> arrays;
-  /// run() calls on one Executable are serialised here, outside the GIL,
-  /// until the library's run is safe from several threads (issue 16).
-  std::mutex runMutex;
 
   using Inputs = std::vector<std::pair<std::string, moe::TensorView>>;
   using Symbols = std::vector<std::pair<std::string, int64_t>>;
@@ -344,7 +340,6 @@ struct PyExecutable {
     llvm::Error e = llvm::Error::success();
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(runMutex);
       e = exe.run(inputs, views, symbols);
     }
     check(std::move(e), "runtime");
@@ -363,7 +358,6 @@ struct PyExecutable {
     llvm::Error e = llvm::Error::success();
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(runMutex);
       e = exe.run(inputs, out, symbols);
     }
     check(std::move(e), "runtime");
@@ -386,7 +380,6 @@ struct PyExecutable {
     llvm::Error e = llvm::Error::success();
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(runMutex);
       std::vector<moe::HostTensor> out;
       for (int i = 0; i < repeat && !e; ++i) {
         auto t0 = std::chrono::steady_clock::now();
@@ -564,7 +557,7 @@ PYBIND11_MODULE(moe, mod) {
           exe.emplace(moe::jit::compile(m.m, fn, o));
         }
         return std::unique_ptr<PyExecutable>(
-            new PyExecutable{check(std::move(*exe), "compile"), {}, {}});
+            new PyExecutable{check(std::move(*exe), "compile"), {}});
       },
       py::arg("module"), py::arg("function"), py::kw_only(), py::arg("threads") = 0,
       py::arg("cache") = py::none(),
