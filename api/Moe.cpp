@@ -21,8 +21,11 @@
 #include "runtime/Executable.h"
 #include "runtime/Formats.h"
 #include "runtime/GgufSource.h"
+#include "runtime/InProcessRanks.h"
 #include "runtime/Interpreter.h"
+#include "runtime/MpiCommunicator.h"
 #include "runtime/Random.h"
+#include "ir/Spmd.h"
 
 #include "fmt/format.h"
 #include "llvm/ADT/StringExtras.h"
@@ -32,6 +35,7 @@
 
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 using namespace moe;
 
@@ -254,16 +258,79 @@ llvm::Error moe::runPipeline(ModuleHandle &m, llvm::StringRef pipeline) {
 // Executables
 //===----------------------------------------------------------------------===//
 
+/// A jit::Communicator as the runtime's Communicator.
+namespace {
+class CommAdapter : public moe::Communicator {
+public:
+  explicit CommAdapter(jit::Communicator &c) : c(c) {}
+  int rank() const override { return c.rank(); }
+  int size() const override { return c.size(); }
+  llvm::Error allReduceSum(float *data, size_t n) override { return c.allReduceSum(data, n); }
+  llvm::Error allReduceSum(uint16_t *data, size_t n, ElemType elem) override {
+    return c.allReduceSum(data, n, toDType(elem));
+  }
+
+private:
+  jit::Communicator &c;
+};
+} // namespace
+
 struct jit::Executable::Impl {
   std::unique_ptr<moe::Executable> exe;
-  std::vector<const void *> bound;       ///< per argument (params only)
-  std::vector<Tensor> owned;             ///< random params
-  std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 random params
+  /// How each param the caller binds is bound, per argument (None for
+  /// inputs, derived params and params not bound yet).
+  struct Source {
+    enum Kind { None, Memory, Random } kind = None;
+    const void *data = nullptr; ///< Memory: the whole value, stored layout
+    uint64_t seed = 0;          ///< Random
+  };
+  std::vector<Source> sources;
+  /// The function's rank count; the ranks this process runs (all of them,
+  /// or Options::comm's one).
+  int ranks = 1;
+  std::vector<int> myRanks{0};
+  /// What each of myRanks is given: ptrs[i][k] is argument k of rank
+  /// myRanks[i] (params only; null: not bound), kept alive by keep[i][k]
+  /// (a shard, a derived value, a generated param, and the Binder that
+  /// built them). Built when a param is bound, never per run.
+  std::vector<std::vector<const void *>> ptrs;
+  std::vector<std::vector<std::shared_ptr<void>>> keep;
   std::vector<std::shared_ptr<const gguf::GgufFile>> files; ///< mapped models
-  std::vector<std::unique_ptr<Binder>> binders; ///< derived params built from them
+  /// Options::comm as the runtime sees it (null: in-process ranks).
+  std::unique_ptr<CommAdapter> comm;
+  /// Ranks 1.. of an in-process split run on these (rank 0 on the
+  /// Executable's own pool). Runs of a split function are queued, one at
+  /// a time (they share these pools, or the communicator's collectives).
+  std::vector<std::unique_ptr<WorkerPool>> rankPools;
+  std::mutex ranksMutex;
   /// Bumped by every binding: weights repacked for the kernels are reused
   /// between two bindings (moe::RunOptions::paramsVersion).
   uint64_t paramsVersion = moe::Executable::newParamsVersion();
+
+  const Function &function() const { return exe->function(); }
+  /// Whether `a` can be given to the kernels: bound, or derived from
+  /// params that can.
+  bool ready(const Value &a) const;
+  /// The first param `a` needs that is not bound: itself, or a source.
+  const Value *firstUnbound(const Value &a) const;
+  bool isBound(const Value &a) const { return sources[a.getArgIndex()].kind != Source::None; }
+  /// The arguments of a run: for each rank this process runs, its params
+  /// and the inputs (the same on every rank), with its symbols (the
+  /// caller's, those inferred from the inputs, and the rank's).
+  struct PreparedRun {
+    std::vector<std::vector<const void *>> args;
+    std::vector<SymbolBindings> syms;
+  };
+  llvm::Expected<PreparedRun>
+  prepareRun(const std::vector<std::pair<std::string, TensorView>> &inputs,
+             const SymbolValues &symbols) const;
+  /// Runs every rank this process runs; rank 0's results (or this
+  /// process's rank's, with a communicator). `ro`: rank 0's options (its
+  /// output views); the other ranks' results are their own.
+  llvm::Expected<std::vector<Tensor>> runRanks(const PreparedRun &p, RunOptions ro);
+  /// Rebuilds what the ranks are given for the params named in `changed`
+  /// and every param derived from them.
+  llvm::Error prepare(const std::vector<const Value *> &changed);
 };
 
 jit::Executable::Executable(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
@@ -276,8 +343,27 @@ llvm::Expected<jit::Executable> jit::compile(const ModuleHandle &m, llvm::String
   const Function *f = m.get().lookup(function);
   if (!f)
     return apiErr(ErrorKind::Compile, "no function @{} in the module", function.str());
+  // The rank count: the function's, which Options::ranks and the
+  // communicator's size must equal (as moe-run's --ranks and --mpi).
+  int split = (int)numRanks(*f);
+  auto mismatch = [&](std::string what, int n) {
+    if (split == 1)
+      return apiErr(ErrorKind::Compile,
+                    "{}: @{} is not split over ranks (run tp-split{{ranks={}}} first)", what,
+                    f->getName(), n);
+    return apiErr(ErrorKind::Compile, "{}: @{} was split for {} ranks", what, f->getName(),
+                  split);
+  };
+  if (opts.ranks != 0 && (int)opts.ranks != split)
+    return mismatch(fmt::format("Options::ranks = {}", opts.ranks), (int)opts.ranks);
+  if (opts.comm && opts.comm->size() != split)
+    return mismatch(fmt::format("a communicator of {} rank{}", opts.comm->size(),
+                                opts.comm->size() == 1 ? "" : "s"),
+                    opts.comm->size());
+  unsigned threads = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned perRank = std::max(1u, threads / (unsigned)(opts.comm ? 1 : split));
   ExecOptions eo;
-  eo.threads = opts.threads;
+  eo.threads = split > 1 && !opts.comm ? perRank : opts.threads;
   eo.jit.useCache = opts.useCache;
   eo.jit.cacheDir = opts.cacheDir;
   eo.jit.warn = [](const std::string &w) { diagnose(DiagnosticSeverity::Warning, w); };
@@ -285,7 +371,21 @@ llvm::Expected<jit::Executable> jit::compile(const ModuleHandle &m, llvm::String
   if (!exe)
     return withKind(ErrorKind::Compile, exe.takeError());
   auto impl = std::make_unique<Executable::Impl>();
-  impl->bound.assign(f->getNumArguments(), nullptr);
+  impl->sources.resize(f->getNumArguments());
+  impl->ranks = split;
+  if (opts.comm) {
+    impl->myRanks = {opts.comm->rank()};
+    impl->comm = std::make_unique<CommAdapter>(*opts.comm);
+  } else {
+    impl->myRanks.clear();
+    for (int r = 0; r < split; ++r)
+      impl->myRanks.push_back(r);
+    for (int r = 1; r < split; ++r)
+      impl->rankPools.push_back(std::make_unique<WorkerPool>(perRank));
+  }
+  impl->ptrs.assign(impl->myRanks.size(), std::vector<const void *>(f->getNumArguments()));
+  impl->keep.assign(impl->myRanks.size(),
+                    std::vector<std::shared_ptr<void>>(f->getNumArguments()));
   impl->exe = std::move(*exe);
   return Executable(std::move(impl));
 }
@@ -301,10 +401,26 @@ std::vector<std::string> jit::Executable::inputNames() const {
 std::vector<std::string> jit::Executable::paramNames() const {
   std::vector<std::string> n;
   for (const Value *a : impl->exe->function().getArguments())
-    if (a->isParam())
+    if (a->isParam() && !a->argAttrs().get("derive"))
       n.push_back(a->getName());
   return n;
 }
+
+std::vector<jit::DerivedParam> jit::Executable::derivedParams() const {
+  std::vector<DerivedParam> out;
+  for (const Value *a : impl->exe->function().getArguments()) {
+    auto d = getDerivation(*a);
+    if (!d) { // the verifier has checked every derivation
+      llvm::consumeError(d.takeError());
+      continue;
+    }
+    if (a->isParam() && *d)
+      out.push_back({a->getName(), (*d)->from});
+  }
+  return out;
+}
+
+unsigned jit::Executable::ranks() const { return (unsigned)impl->ranks; }
 
 /// A type's shape with every dim the bindings determine evaluated and the
 /// others as written: `[5, 64]`, `[5, N]`.
@@ -343,8 +459,9 @@ static std::string bindingsOf(const TensorType &t, const SymbolBindings &syms,
 /// errors say the shape expected for the bound symbols:
 /// `expected [5, 64] (T x 64 with T = 5), got [7, 64]`.
 static llvm::Error checkView(const Value &a, const TensorView &v, const SymbolBindings *syms,
-                             const llvm::StringMap<std::string> *from = nullptr) {
-  const TensorType &t = a.getType();
+                             const llvm::StringMap<std::string> *from = nullptr,
+                             const TensorType *type = nullptr) {
+  const TensorType &t = type ? *type : a.getType();
   if (toElem(v.dtype) != t.elem)
     return apiErr(ErrorKind::Shape, "%{}: expected {} ({}), got {}", a.getName(),
                   elemTypeName(t.elem).str(), t.str(), dtypeName(v.dtype));
@@ -377,20 +494,131 @@ static llvm::Error checkView(const Value &a, const TensorView &v, const SymbolBi
   return llvm::Error::success();
 }
 
-llvm::Error jit::Executable::bindParam(llvm::StringRef name, const TensorView &v) {
-  const Function &f = impl->exe->function();
-  const Value *a = f.lookupArgument(name);
-  if (!a || !a->isParam())
-    return apiErr(ErrorKind::Bind, "@{} has no param '{}'", f.getName(), name.str());
-  if (auto e = checkView(*a, v, nullptr))
-    return e;
-  impl->bound[a->getArgIndex()] = v.data;
-  impl->paramsVersion = moe::Executable::newParamsVersion();
+//===----------------------------------------------------------------------===//
+// Params: sources, derived params, shards
+//===----------------------------------------------------------------------===//
+
+bool jit::Executable::Impl::ready(const Value &a) const {
+  auto d = getDerivation(a);
+  if (!d) {
+    llvm::consumeError(d.takeError());
+    return false;
+  }
+  if (!*d)
+    return sources[a.getArgIndex()].kind != Source::None;
+  for (auto &name : (*d)->from) // no cycles: the verifier checked them
+    if (const Value *s = function().lookupArgument(name); !s || !ready(*s))
+      return false;
+  return true;
+}
+
+llvm::Error jit::Executable::Impl::prepare(const std::vector<const Value *> &changed) {
+  const Function &f = function();
+  // The changed params and every param derived from them, transitively.
+  std::vector<bool> affected(f.getNumArguments(), false);
+  for (const Value *a : changed)
+    affected[a->getArgIndex()] = true;
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const Value *a : f.getArguments()) {
+      auto d = getDerivation(*a);
+      if (!d)
+        return d.takeError();
+      if (affected[a->getArgIndex()] || !*d)
+        continue;
+      for (auto &name : (*d)->from)
+        if (const Value *s = f.lookupArgument(name); s && affected[s->getArgIndex()]) {
+          affected[a->getArgIndex()] = grew = true;
+          break;
+        }
+    }
+  }
+  // moe-run's Binder over what is bound now: caller and file memory in
+  // place, the seeded generator for the rest; it derives and shards exactly
+  // as moe-run --weights / --seed does, and keeps what it built.
+  std::vector<Source> snapshot = sources;
+  ArgSource source = [snapshot](const Value &a, ElemType elem,
+                                llvm::ArrayRef<int64_t> shape) -> llvm::Expected<Tensor> {
+    const Source &s = snapshot[a.getArgIndex()];
+    if (s.kind == Source::Random)
+      return randomSource(s.seed)(a, elem, shape);
+    if (s.kind == Source::Memory)
+      return Tensor::fromStored(elem, std::vector<int64_t>(shape.begin(), shape.end()), s.data);
+    return apiErr(ErrorKind::Bind, "param '{}' is not bound", a.getName());
+  };
+  InPlaceSource inPlace = [snapshot](const Value &a, ElemType,
+                                     llvm::ArrayRef<int64_t>) -> llvm::Expected<const void *> {
+    const Source &s = snapshot[a.getArgIndex()];
+    return s.kind == Source::Memory ? s.data : nullptr;
+  };
+  auto binder = std::make_shared<Binder>(f, source, SymbolBindings(), inPlace);
+  struct Built { // one argument of one rank, and what it points into
+    std::shared_ptr<Binder> binder; ///< whole values (null for a shard)
+    StoredArgs args;                ///< a shard's own copy
+  };
+  for (const Value *a : f.getArguments()) {
+    unsigned k = a->getArgIndex();
+    if (!affected[k])
+      continue;
+    for (size_t i = 0; i < myRanks.size(); ++i) {
+      ptrs[i][k] = nullptr;
+      keep[i][k].reset();
+    }
+    if (!ready(*a))
+      continue;
+    for (size_t i = 0; i < myRanks.size(); ++i) {
+      auto stored = binder->storedArgForRank(*a, myRanks[i]);
+      if (!stored)
+        return stored.takeError();
+      // A shard owns its rows; the whole value it was cut from (a derived
+      // gate_up, a generated param) goes with the Binder once unused.
+      auto built = std::make_shared<Built>(
+          Built{getShardSpec(*a) ? nullptr : binder, std::move(*stored)});
+      ptrs[i][k] = built->args.ptrs.at(0);
+      keep[i][k] = std::move(built);
+    }
+  }
+  paramsVersion = moe::Executable::newParamsVersion();
   return llvm::Error::success();
 }
 
-/// Calls `fn` with each param not bound yet and its concrete shape; params
-/// with symbolic dims are an error (the library binds params before symbols).
+/// A param the caller may bind: a param, not derived; its whole type.
+static llvm::Expected<TensorType> bindableParam(const Function &f, llvm::StringRef name) {
+  const Value *a = f.lookupArgument(name);
+  if (!a || !a->isParam())
+    return apiErr(ErrorKind::Bind, "@{} has no param '{}'", f.getName(), name.str());
+  auto d = getDerivation(*a);
+  if (!d)
+    return d.takeError();
+  if (*d) {
+    std::string from;
+    for (auto &s : (*d)->from)
+      from += (from.empty() ? "'" : ", '") + s + "'";
+    return apiErr(ErrorKind::Bind, "param '{}' is derived from {}: bind {} instead",
+                  a->getName(), from, (*d)->from.size() == 1 ? "it" : "those");
+  }
+  return fullParamType(f, *a);
+}
+
+llvm::Error jit::Executable::bindParam(llvm::StringRef name, const TensorView &v) {
+  const Function &f = impl->exe->function();
+  auto type = bindableParam(f, name);
+  if (!type)
+    return withKind(ErrorKind::Bind, type.takeError());
+  const Value *a = f.lookupArgument(name);
+  if (auto e = checkView(*a, v, nullptr, nullptr, &*type))
+    return e;
+  if (!type->isStatic())
+    return apiErr(ErrorKind::Bind,
+                  "param '{}' has symbolic dims ({}); the library binds params before symbols",
+                  a->getName(), type->str());
+  impl->sources[a->getArgIndex()] = {Impl::Source::Memory, v.data, 0};
+  return withKind(ErrorKind::Bind, impl->prepare({a}));
+}
+
+/// Calls `fn` with each param not bound yet and its concrete whole shape;
+/// params with symbolic dims are an error (the library binds params before
+/// symbols).
 namespace moe::jit {
 /// The internals of an Executable, for the helpers of this file.
 struct ImplAccess {
@@ -402,13 +630,15 @@ static llvm::Error
 forEachUnboundParam(jit::Executable &exe,
                     llvm::function_ref<llvm::Error(const Value &, llvm::ArrayRef<int64_t>)> fn) {
   auto &impl = jit::ImplAccess::of(exe);
-  for (const Value *a : impl.exe->function().getArguments()) {
-    if (!a->isParam() || impl.bound[a->getArgIndex()])
+  const Function &f = impl.function();
+  for (const Value *a : f.getArguments()) {
+    if (!a->isParam() || a->argAttrs().get("derive") || impl.isBound(*a))
       continue;
-    auto shape = a->getType().evaluate({});
+    TensorType whole = fullParamType(f, *a);
+    auto shape = whole.evaluate({});
     if (!shape)
       return apiErr(ErrorKind::Bind, "param %{} has symbolic dims ({}); bind it with bindParam",
-                    a->getName(), a->getType().str());
+                    a->getName(), whole.str());
     if (auto e = fn(*a, *shape))
       return e;
   }
@@ -419,6 +649,12 @@ forEachUnboundParam(jit::Executable &exe,
 // Queries and symbols
 //===----------------------------------------------------------------------===//
 
+/// Whether symbol `name` of `f` is rank-dependent (tp-split's F): bound
+/// per rank by the library, never given by the caller.
+static bool isRankSymbol(const Function &f, llvm::StringRef name) {
+  return rankBindings(f, 0).count(name) != 0;
+}
+
 /// The given symbol values as bindings: each declared, given once, and in
 /// its range.
 static llvm::Expected<SymbolBindings> bindingsFrom(const Function &f, const SymbolValues &given) {
@@ -428,6 +664,11 @@ static llvm::Expected<SymbolBindings> bindingsFrom(const Function &f, const Symb
     if (!s)
       return apiErr(ErrorKind::Bind, "symbol {} is given but @{} declares no such symbol", n,
                     f.getName());
+    if (isRankSymbol(f, n))
+      return apiErr(ErrorKind::Bind,
+                    "symbol {} of @{} is rank-dependent (set per rank by tp-split); do not "
+                    "give it",
+                    n, f.getName());
     if (!syms.insert({n, v}).second)
       return apiErr(ErrorKind::Bind, "symbol {} is given twice", n);
     if (v < s->lo || v > s->hi)
@@ -440,7 +681,8 @@ static llvm::Expected<SymbolBindings> bindingsFrom(const Function &f, const Symb
 std::vector<SymbolInfo> jit::Executable::symbols() const {
   std::vector<SymbolInfo> out;
   for (const SymbolDecl &s : impl->exe->function().symbols())
-    out.push_back({s.name, s.lo, s.hi});
+    if (!isRankSymbol(impl->exe->function(), s.name)) // the library binds those
+      out.push_back({s.name, s.lo, s.hi});
   return out;
 }
 
@@ -472,7 +714,9 @@ llvm::Expected<TensorDesc> jit::Executable::argumentDesc(llvm::StringRef name,
   const Value *a = f.lookupArgument(name);
   if (!a)
     return apiErr(ErrorKind::Bind, "@{} has no argument '{}'", f.getName(), name.str());
-  return describe(f, a->getType(), symbols, "%" + name.str());
+  // A param's is its whole type, as the caller binds it.
+  return describe(f, a->isParam() ? fullParamType(f, *a) : a->getType(), symbols,
+                  "%" + name.str());
 }
 
 llvm::Expected<TensorDesc> jit::Executable::resultDesc(unsigned index,
@@ -548,7 +792,7 @@ inferBindings(const Function &f, const std::vector<std::pair<std::string, Tensor
     }
   }
   for (const SymbolDecl &s : f.symbols())
-    if (!syms->count(s.name))
+    if (!syms->count(s.name) && !isRankSymbol(f, s.name))
       return apiErr(ErrorKind::Bind,
                     "symbol {} of @{} is not given and no input's shape determines it "
                     "(declared in [{}, {}])",
@@ -566,7 +810,8 @@ jit::Executable::inferSymbols(const std::vector<std::pair<std::string, TensorVie
     return syms.takeError();
   SymbolValues out;
   for (const SymbolDecl &s : f.symbols())
-    out.push_back({s.name, syms->lookup(s.name)});
+    if (!isRankSymbol(f, s.name))
+      out.push_back({s.name, syms->lookup(s.name)});
   return out;
 }
 
@@ -597,73 +842,66 @@ llvm::Error jit::Executable::bindGgufParams(llvm::StringRef path) {
       return apiErr(ErrorKind::Bind, "{}: general.architecture is '{}', but @{} was imported "
                     "for '{}'; nothing bound", path.str(), got->str(), f.getName(), want);
   }
-  // A derived param (merge-up-gate's gate_up) is built once from its
-  // sources in the file, as moe-run does; the Binder keeps it.
-  auto binder = std::make_unique<Binder>(f, ggufSource(file, randomSource(0)), SymbolBindings(),
-                                         ggufInPlaceSource(file));
-  std::vector<std::pair<unsigned, const void *>> got; // all or nothing
+  // All or nothing: every unbound param's tensor is found and checked first.
+  std::vector<std::pair<const Value *, const void *>> got;
   auto e = forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t> shape) -> llvm::Error {
-    auto d = getDerivation(a);
-    if (!d)
-      return d.takeError();
-    if (*d) {
-      auto built = binder->derivedInPlace(a);
-      if (!built)
-        return built.takeError();
-      if (*built) {
-        got.push_back({a.getArgIndex(), *built});
-        return llvm::Error::success();
-      }
-      auto w = binder->whole(a.getName()); // a source of another type
-      if (!w)
-        return w.takeError();
-      got.push_back({a.getArgIndex(), storedData(**w, impl->storage)});
-      return llvm::Error::success();
-    }
     auto data = ggufParamData(*file, a, a.getType().elem, shape);
     if (!data)
       return data.takeError();
-    got.push_back({a.getArgIndex(), data->data()});
+    got.push_back({&a, data->data()});
     return llvm::Error::success();
   });
   if (e)
     return withKind(ErrorKind::Bind, std::move(e));
-  for (auto [k, p] : got)
-    impl->bound[k] = p;
-  impl->paramsVersion = moe::Executable::newParamsVersion();
+  std::vector<const Value *> changed;
+  for (auto [a, p] : got) {
+    impl->sources[a->getArgIndex()] = {Impl::Source::Memory, p, 0};
+    changed.push_back(a);
+  }
   impl->files.push_back(std::move(file));
-  impl->binders.push_back(std::move(binder));
-  return llvm::Error::success();
+  return withKind(ErrorKind::Bind, impl->prepare(changed));
 }
 
 llvm::Error jit::Executable::bindRandomParams(uint64_t seed) {
-  return withKind(ErrorKind::Bind, forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t> shape) -> llvm::Error {
-    auto t = randomTensor(seed, a.getName(), a.getType().elem, shape, true);
-    if (!t)
-      return t.takeError();
-    impl->paramsVersion = moe::Executable::newParamsVersion();
-    impl->bound[a.getArgIndex()] = storedData(impl->owned.emplace_back(std::move(*t)),
-                                               impl->storage);
+  std::vector<const Value *> changed;
+  auto e = forEachUnboundParam(*this, [&](const Value &a, llvm::ArrayRef<int64_t>) {
+    changed.push_back(&a);
     return llvm::Error::success();
-  }));
+  });
+  if (e)
+    return withKind(ErrorKind::Bind, std::move(e));
+  for (const Value *a : changed)
+    impl->sources[a->getArgIndex()] = {Impl::Source::Random, nullptr, seed};
+  return withKind(ErrorKind::Bind, impl->prepare(changed));
 }
 
 //===----------------------------------------------------------------------===//
 // Running
 //===----------------------------------------------------------------------===//
 
-/// The arguments of a run (params bound, inputs checked) and its symbols.
-struct PreparedRun {
-  std::vector<const void *> args;
-  SymbolBindings syms;
-};
+const Value *jit::Executable::Impl::firstUnbound(const Value &a) const {
+  const Impl &impl = *this;
+  if (impl.ready(a))
+    return nullptr;
+  auto d = getDerivation(a);
+  if (!d) {
+    llvm::consumeError(d.takeError());
+    return &a;
+  }
+  if (!*d)
+    return &a;
+  for (auto &name : (*d)->from)
+    if (const Value *s = impl.function().lookupArgument(name))
+      if (const Value *u = impl.firstUnbound(*s))
+        return u;
+  return &a;
+}
 
-static llvm::Expected<PreparedRun>
-prepareRun(const Function &f, const std::vector<const void *> &bound,
-           const std::vector<std::pair<std::string, TensorView>> &inputs,
-           const SymbolValues &symbols) {
-  PreparedRun r;
-  r.args = bound;
+llvm::Expected<jit::Executable::Impl::PreparedRun>
+jit::Executable::Impl::prepareRun(const std::vector<std::pair<std::string, TensorView>> &inputs,
+                                  const SymbolValues &symbols) const {
+  const Impl &impl = *this;
+  const Function &f = impl.function();
   std::vector<bool> given(f.getNumArguments(), false);
   for (auto &[name, v] : inputs) {
     const Value *a = f.lookupArgument(name);
@@ -673,45 +911,83 @@ prepareRun(const Function &f, const std::vector<const void *> &bound,
       return apiErr(ErrorKind::Bind, "input '{}' given twice", name);
     given[a->getArgIndex()] = true;
   }
-  for (const Value *a : f.getArguments())
+  for (const Value *a : f.getArguments()) {
     if (!a->isParam() && !given[a->getArgIndex()])
       return apiErr(ErrorKind::Bind, "input '{}' of @{} is not given", a->getName(), f.getName());
-    else if (a->isParam() && !r.args[a->getArgIndex()])
-      return apiErr(ErrorKind::Bind,
-                    "param '{}' of @{} is not bound (bindParam, bindGgufParams or "
-                    "bindRandomParams)",
-                    a->getName(), f.getName());
+    if (!a->isParam() || impl.ptrs[0][a->getArgIndex()])
+      continue;
+    // Name the source the caller must bind, and a derived param it feeds.
+    const Value *u = impl.firstUnbound(*a), *derived = u == a ? nullptr : a;
+    for (const Value *d : f.getArguments())
+      if (!derived && d != u && d->argAttrs().get("derive") && impl.firstUnbound(*d) == u)
+        derived = d;
+    return apiErr(ErrorKind::Bind,
+                  "param '{}' of @{} is not bound (bindParam, bindGgufParams or "
+                  "bindRandomParams){}",
+                  u->getName(), f.getName(),
+                  derived ? fmt::format("; derived param '{}' is built from it", derived->getName())
+                          : std::string());
+  }
   llvm::StringMap<std::string> from;
   auto syms = inferBindings(f, inputs, symbols, from);
   if (!syms)
     return syms.takeError();
-  r.syms = std::move(*syms);
+  PreparedRun r;
+  for (size_t i = 0; i < impl.myRanks.size(); ++i) {
+    SymbolBindings rs = *syms;
+    for (auto &e : rankBindings(f, impl.myRanks[i]))
+      rs[e.getKey()] = e.getValue();
+    if (auto e = checkSymbols(f, rs))
+      return withKind(ErrorKind::Shape, std::move(e));
+    r.args.push_back(impl.ptrs[i]);
+    r.syms.push_back(std::move(rs));
+  }
   for (auto &[name, v] : inputs) {
     const Value *a = f.lookupArgument(name);
-    if (auto e = checkView(*a, v, &r.syms, &from))
+    if (auto e = checkView(*a, v, &*syms, &from))
       return e;
-    r.args[a->getArgIndex()] = v.data;
+    for (auto &args : r.args)
+      args[a->getArgIndex()] = v.data;
   }
-  // Params' symbolic dims are checked now that the symbols are known.
-  for (const Value *a : f.getArguments())
-    if (a->isParam() && !a->getType().isStatic())
-      return apiErr(ErrorKind::Bind,
-                    "param '{}' has symbolic dims; not supported by the library API yet",
-                    a->getName());
   return r;
+}
+
+llvm::Expected<std::vector<Tensor>> jit::Executable::Impl::runRanks(const PreparedRun &p,
+                                                                    RunOptions ro) {
+  Impl &impl = *this;
+  ro.paramsVersion = impl.paramsVersion;
+  size_t n = impl.myRanks.size();
+  if (n == 1) { // one rank, or this process's rank of a communicator's
+    std::unique_lock<std::mutex> lock(impl.ranksMutex, std::defer_lock);
+    if (impl.comm && impl.comm->size() > 1) {
+      ro.comm = impl.comm.get();
+      lock.lock(); // the ranks' collectives must not interleave
+    }
+    return withKind(ErrorKind::Runtime, impl.exe->runRaw(p.args[0], p.syms[0], ro));
+  }
+  // In-process ranks, one group at a time (they share rankPools).
+  std::lock_guard<std::mutex> lock(impl.ranksMutex);
+  auto all = gatherRanks((int)n, [&](int r, moe::Communicator *comm) {
+    RunOptions o = r == 0 ? ro : RunOptions();
+    o.paramsVersion = impl.paramsVersion;
+    o.comm = comm;
+    o.pool = r == 0 ? nullptr : impl.rankPools[r - 1].get();
+    return impl.exe->runRaw(p.args[r], p.syms[r], o);
+  });
+  if (!all)
+    return withKind(ErrorKind::Runtime, all.takeError());
+  return std::move((*all)[0]);
 }
 
 llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, TensorView>> &inputs,
                                  std::vector<HostTensor> &outputs, const SymbolValues &symbols) {
   outputs.clear(); // no stale results after a failure
-  auto prepared = prepareRun(impl->exe->function(), impl->bound, inputs, symbols);
+  auto prepared = impl->prepareRun(inputs, symbols);
   if (!prepared)
     return prepared.takeError();
-  RunOptions ro;
-  ro.paramsVersion = impl->paramsVersion;
-  auto out = impl->exe->runRaw(prepared->args, prepared->syms, ro);
+  auto out = impl->runRanks(*prepared, RunOptions());
   if (!out)
-    return withKind(ErrorKind::Runtime, out.takeError());
+    return out.takeError();
   for (Tensor &t : *out) {
     HostTensor h;
     h.dtype = toDType(t.elem);
@@ -726,9 +1002,10 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
                                  llvm::ArrayRef<MutableTensorView> outputs,
                                  const SymbolValues &symbols) {
   const Function &f = impl->exe->function();
-  auto prepared = prepareRun(f, impl->bound, inputs, symbols);
+  auto prepared = impl->prepareRun(inputs, symbols);
   if (!prepared)
     return prepared.takeError();
+  const SymbolBindings &syms0 = prepared->syms[0];
   if (outputs.size() != f.resultTypes().size())
     return apiErr(ErrorKind::Shape, "@{} has {} result{}, got {} output view{}", f.getName(),
                   f.resultTypes().size(), f.resultTypes().size() == 1 ? "" : "s",
@@ -737,13 +1014,13 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
   for (size_t k = 0; k < outputs.size(); ++k) {
     const MutableTensorView &o = outputs[k];
     const TensorType &t = f.resultTypes()[k];
-    auto want = evaluateShape(t, prepared->syms);
+    auto want = evaluateShape(t, syms0);
     if (!want)
       return apiErr(ErrorKind::Shape, "result {}: {}", k, llvm::toString(want.takeError()));
     if (toElem(o.dtype) != t.elem || o.shape != *want)
       return apiErr(ErrorKind::Shape, "output view {}: expected {} {} ({}{}{}), got {} {}", k,
                     elemTypeName(t.elem).str(), formatShape(*want), t.str(),
-                    t.isStatic() ? "" : " with ", bindingsOf(t, prepared->syms, nullptr),
+                    t.isStatic() ? "" : " with ", bindingsOf(t, syms0, nullptr),
                     dtypeName(o.dtype), formatShape(o.shape));
     if (!o.data && rowBytes(t.elem, [&] {
           int64_t n = 1;
@@ -755,13 +1032,71 @@ llvm::Error jit::Executable::run(const std::vector<std::pair<std::string, Tensor
     dst.push_back(o.data);
   }
   RunOptions ro;
-  ro.paramsVersion = impl->paramsVersion;
   ro.results = dst;
-  auto out = impl->exe->runRaw(prepared->args, prepared->syms, ro);
+  auto out = impl->runRanks(*prepared, ro);
   if (!out)
-    return withKind(ErrorKind::Runtime, out.takeError());
+    return out.takeError();
   return llvm::Error::success();
 }
+
+
+//===----------------------------------------------------------------------===//
+// Communicators
+//===----------------------------------------------------------------------===//
+
+jit::Communicator::~Communicator() = default;
+
+llvm::Error jit::Communicator::allReduceSum(uint16_t *data, size_t n, DType elem) {
+  if (elem != DType::F16 && elem != DType::BF16)
+    return apiErr(ErrorKind::Runtime, "allReduceSum: 16-bit sums are f16 or bf16, not {}",
+                  dtypeName(elem));
+  ElemType e = toElem(elem);
+  std::vector<float> wide(n);
+  for (size_t i = 0; i < n; ++i)
+    wide[i] = widen16(e, data[i]);
+  if (auto x = allReduceSum(wide.data(), n))
+    return x;
+  for (size_t i = 0; i < n; ++i)
+    data[i] = narrow16(e, wide[i]);
+  return llvm::Error::success();
+}
+
+struct jit::MpiWorld::State {
+  std::unique_ptr<MpiSession> session;
+  std::unique_ptr<MpiCommunicator> comm;
+};
+
+jit::MpiWorld::MpiWorld(std::unique_ptr<State> s) : s(std::move(s)) {}
+jit::MpiWorld::~MpiWorld() {
+  s->comm.reset();
+  s->session.reset(); // MPI_Finalize
+}
+
+llvm::Expected<std::unique_ptr<jit::MpiWorld>> jit::MpiWorld::init(int *argc, char ***argv) {
+  if (!mpiSupported())
+    return apiErr(ErrorKind::Runtime,
+                  "this libmoe was built without MPI (no MPI was found when it was configured)");
+  auto session = MpiSession::init(argc, argv);
+  if (!session)
+    return withKind(ErrorKind::Runtime, session.takeError());
+  auto st = std::make_unique<State>();
+  st->comm = std::make_unique<MpiCommunicator>(**session);
+  st->session = std::move(*session);
+  return std::unique_ptr<MpiWorld>(new MpiWorld(std::move(st)));
+}
+
+int jit::MpiWorld::rank() const { return s->session->rank(); }
+int jit::MpiWorld::size() const { return s->session->size(); }
+llvm::Error jit::MpiWorld::allReduceSum(float *data, size_t n) {
+  return s->comm->allReduceSum(data, n);
+}
+llvm::Error jit::MpiWorld::allReduceSum(uint16_t *data, size_t n, DType elem) {
+  if (elem != DType::F16 && elem != DType::BF16)
+    return apiErr(ErrorKind::Runtime, "allReduceSum: 16-bit sums are f16 or bf16, not {}",
+                  dtypeName(elem));
+  return s->comm->allReduceSum(data, n, toElem(elem));
+}
+void jit::MpiWorld::abort(int code) { s->session->abort(code); }
 
 double jit::Executable::compileMs() const { return impl->exe->jitStats().compileMs; }
 bool jit::Executable::fromCache() const { return impl->exe->jitStats().modulesFromCache > 0; }

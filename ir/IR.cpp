@@ -72,10 +72,19 @@ void Operation::dropAllReferences() {
 
 void Operation::erase() {
   dropAllReferences();
-  if (parent)
+  bool used = false;
+  for (auto &r : results)
+    used |= !r->use_empty();
+  if (parent && used) { // a rewrite's bug: keep it for the verifier to report
+    Function *f = parent;
+    f->getBody().remove(this);
+    parent = nullptr;
+    f->erasedInUse.emplace_back(this);
+  } else if (parent) {
     parent->getBody().erase(this);
-  else
+  } else {
     delete this;
+  }
 }
 
 Function::~Function() {

@@ -105,7 +105,10 @@ public:
 
   /// Drop operand uses (before erasing a dead op or a cycle).
   void dropAllReferences();
-  /// Unlink from the parent and delete. Results must be unused.
+  /// Unlink from the parent and delete. Results must be unused; if a
+  /// buggy rewrite leaves a use, the op is unlinked but kept (freed with
+  /// its function), so the verifier reports the use as a value defined
+  /// outside the function instead of the program reading freed memory.
   void erase();
 
   /// `matmul_id %up`: the op's name and its first result, for messages.
@@ -205,6 +208,9 @@ private:
   std::vector<SymbolDecl> syms;
   AttrDict attributes;
   OpList body;
+  /// Ops erased while their results were still used (Operation::erase).
+  std::vector<std::unique_ptr<Operation>> erasedInUse;
+  friend class Operation;
 };
 
 class Module {

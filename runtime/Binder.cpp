@@ -215,7 +215,23 @@ llvm::Expected<std::vector<Tensor>> Binder::argsForRank(int64_t rank) {
 llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
   SymbolBindings rs = symbolsForRank(rank);
   StoredArgs out;
-  for (auto *arg : f.getArguments()) {
+  for (auto *arg : f.getArguments())
+    if (auto e = appendStoredArg(*arg, rank, rs, out))
+      return e;
+  return out;
+}
+
+llvm::Expected<StoredArgs> Binder::storedArgForRank(const Value &arg, int64_t rank) {
+  StoredArgs out;
+  if (auto e = appendStoredArg(arg, rank, symbolsForRank(rank), out))
+    return e;
+  return out;
+}
+
+llvm::Error Binder::appendStoredArg(const Value &argRef, int64_t rank, const SymbolBindings &rs,
+                                    StoredArgs &out) {
+  const Value *arg = &argRef;
+  {
     auto spec = getShardSpec(*arg);
     // The whole value in stored layout: in place, else the Binder's cached
     // whole value (computed once, shared by the ranks, not copied per rank).
@@ -258,7 +274,7 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
         ++out.stats.numInPlace;
       else
         out.stats.copiedBytes += wholeBytes;
-      continue;
+      return llvm::Error::success();
     }
     // A shard: only this rank's rows, cut from the whole value.
     auto ranges = shardRanges(f, *arg, rank, syms);
@@ -274,5 +290,5 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
     out.ptrs.push_back(buf);
     out.stats.copiedBytes += *n;
   }
-  return out;
+  return llvm::Error::success();
 }

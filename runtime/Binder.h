@@ -92,6 +92,9 @@ public:
   /// shape checked against its type (checkArguments' errors). The result
   /// points into this Binder's cache: it must not outlive the Binder.
   llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank);
+  /// One argument of rank r the same way (ptrs holds just it): for a binding
+  /// that prepares arguments one at a time (the library's bindParam).
+  llvm::Expected<StoredArgs> storedArgForRank(const Value &arg, int64_t rank);
   /// The whole value of the argument named `name` (derived if it is).
   llvm::Expected<const Tensor *> whole(llvm::StringRef name);
   /// A derived param's whole value in stored layout, built straight from
@@ -107,6 +110,9 @@ private:
   InPlaceSource inPlace;
   /// Argument `arg` of rank r as a Tensor (whole, derived or cut).
   llvm::Expected<Tensor> rankTensor(const Value &arg, int64_t rank);
+  /// Appends argument `arg` of rank r (symbols `rs`) to `out`.
+  llvm::Error appendStoredArg(const Value &arg, int64_t rank, const SymbolBindings &rs,
+                              StoredArgs &out);
   /// `arg`'s whole stored data from inPlace (null if it has none).
   llvm::Expected<const void *> inPlaceData(const Value &arg);
   llvm::StringMap<HostBuffer> derivedCache; ///< derivedInPlace's values

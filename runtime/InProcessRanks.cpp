@@ -15,6 +15,13 @@ llvm::Error InProcessGroup::allReduceSum(int rank, float *data, size_t n) {
   std::unique_lock<std::mutex> lock(m);
   // Wait until the previous reduction has been read by every rank.
   cv.wait(lock, [&] { return failed || departed == 0; });
+  if (!failed && finished >= 0) {
+    failed = true;
+    failure = fmt::format("rank {} returned without joining the all_reduce rank {} entered "
+                          "(the ranks disagree on the collectives)",
+                          finished, rank);
+    cv.notify_all();
+  }
   if (failed)
     return err(failure);
   if (arrived == 0)
@@ -58,6 +65,20 @@ void InProcessGroup::abort(int rank, const std::string &why) {
   cv.notify_all();
 }
 
+void InProcessGroup::finish(int rank) {
+  std::lock_guard<std::mutex> lock(m);
+  if (finished < 0)
+    finished = rank;
+  // Ranks waiting for the others to arrive wait for this one in vain.
+  if (!failed && arrived > 0 && arrived < size) {
+    failed = true;
+    failure = fmt::format("rank {} returned without joining an all_reduce {} other rank{} "
+                          "entered (the ranks disagree on the collectives)",
+                          rank, arrived, arrived == 1 ? "" : "s");
+    cv.notify_all();
+  }
+}
+
 llvm::Error moe::runInProcessRanks(int ranks,
                                    const std::function<llvm::Error(int, Communicator &)> &body) {
   InProcessGroup group(ranks);
@@ -69,6 +90,8 @@ llvm::Error moe::runInProcessRanks(int ranks,
       if (auto e = body(r, comm)) {
         errors[r] = llvm::toString(std::move(e));
         group.abort(r, errors[r]);
+      } else {
+        group.finish(r);
       }
     });
   for (auto &t : threads)

@@ -4,7 +4,9 @@
 // first) into one buffer that every rank copies, so results are bit-identical
 // on every rank and from run to run. A rank that fails aborts the group: the
 // others return an error from their next all_reduce instead of waiting
-// forever.
+// forever. So does a rank that returns while others wait in an all_reduce
+// it never joins (ranks that disagree on the collectives): the waiting ranks
+// get an error naming it, instead of a hang.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -28,6 +30,9 @@ public:
   llvm::Error allReduceSum(int rank, float *data, size_t n);
   /// Marks the group failed; every waiting and later all_reduce errors.
   void abort(int rank, const std::string &why);
+  /// Rank `rank` has returned: an all_reduce that waits for it (or is
+  /// entered later) can never complete, so the group fails.
+  void finish(int rank);
   /// The failure that aborted the group, if any.
   std::optional<std::string> firstFailure() {
     std::lock_guard<std::mutex> lock(m);
@@ -41,6 +46,7 @@ private:
   std::vector<float *> contributions;
   std::vector<float> sum;
   int arrived = 0, departed = 0;
+  int finished = -1; ///< the first rank that returned (-1: none yet)
   uint64_t generation = 0;
   size_t count = 0;
   bool failed = false;

@@ -54,6 +54,19 @@
 // threads at once: call them from one thread at a time. The diagnostic
 // handler is process-wide (setDiagnosticHandler).
 //
+// Derived and sharded params. The caller binds the params paramNames()
+// lists, whole, as a model file holds them. A param a pass derived from
+// others (derivedParams(): merge-up-gate's gate_up) is built by the library
+// from its bound sources, however they were bound, once, when the last of
+// them is bound (again when one is bound again), never per run. Of a split
+// function (Options::ranks) each rank takes its shard of every sharded param,
+// cut once at bind time as `moe-run --weights` cuts it. Params used whole by
+// a rank are used in place; the derived values and the shards are copies the
+// Executable owns and frees when the param is bound again or the Executable
+// dies. So a split or merged function holds up to one extra copy of its
+// sharded and derived weights; the caller's memory is read only while
+// binding those, and stays in use (no copy) for the others.
+//
 // The library is found by CMake with `find_package(moe CONFIG REQUIRED)` and
 // linked as `moe::moe`.
 //
@@ -64,6 +77,7 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -225,13 +239,74 @@ llvm::Error runPipeline(ModuleHandle &m, llvm::StringRef pipeline);
 
 namespace jit {
 
+/// The ranks of a split function (tp-split{ranks=N}) when they run in
+/// several processes: every rank calls the collectives at the same points
+/// with the same counts. Implement it over your own transport, or take
+/// mpiWorld()'s.
+class Communicator {
+public:
+  virtual ~Communicator();
+  /// This process's rank, in [0, size()), and the rank count.
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  /// Collective: data[0, n) becomes the element-wise sum over the ranks,
+  /// added in rank order (rank 0 first, starting from +0.0f) so every rank
+  /// holds bit-identical sums, equal to the in-process ranks' sums.
+  virtual llvm::Error allReduceSum(float *data, size_t n) = 0;
+  /// The same for f16/bf16 values (`elem`; 16-bit patterns): summed in f32
+  /// as above and rounded once to `elem`. The default widens, calls the f32
+  /// overload and rounds.
+  virtual llvm::Error allReduceSum(uint16_t *data, size_t n, DType elem);
+};
+
+/// MPI_COMM_WORLD as a Communicator, for a program started under
+/// `mpirun -np N` (started without mpirun: a world of one). Calls MPI_Init
+/// (MPI must not be initialised yet) and MPI_Finalize when destroyed; at
+/// most one per process. An error when this libmoe was built without MPI.
+class MpiWorld : public Communicator {
+public:
+  static llvm::Expected<std::unique_ptr<MpiWorld>> init(int *argc, char ***argv);
+  ~MpiWorld() override;
+  int rank() const override;
+  int size() const override;
+  llvm::Error allReduceSum(float *data, size_t n) override;
+  llvm::Error allReduceSum(uint16_t *data, size_t n, DType elem) override;
+  /// Ends every process of the job (MPI_Abort). A rank whose run fails
+  /// must not return to a collective the others wait in: print the error,
+  /// then call this (as `moe-run --mpi` does).
+  [[noreturn]] void abort(int code = 1);
+
+private:
+  struct State;
+  explicit MpiWorld(std::unique_ptr<State> s);
+  std::unique_ptr<State> s;
+};
+
 struct Options {
-  /// Worker threads (the caller included); 0: every core.
+  /// Worker threads (the caller included); 0: every core. A split function
+  /// run in this process gives each rank threads / ranks of them (at least 1).
   unsigned threads = 0;
   /// The on-disk object cache (default $MOE_CACHE_DIR, else
   /// $XDG_CACHE_HOME/moe, else ~/.cache/moe).
   bool useCache = true;
   std::string cacheDir;
+  /// The rank count the function was split for (tp-split{ranks=N}); 0: the
+  /// function's own (1 when it is not split). Any other count is an error.
+  unsigned ranks = 0;
+  /// Null: run() runs every rank in this process, one thread each, their
+  /// all_reduce through shared memory. Set (e.g. an MpiWorld): this process
+  /// runs rank comm->rank() of comm->size(), which must be the function's
+  /// rank count, and all_reduce goes through `comm`; it must outlive the
+  /// Executable. Runs of a split function are queued: one group of ranks
+  /// (or, with `comm`, one set of collectives) at a time.
+  Communicator *comm = nullptr;
+};
+
+/// A param a pass derived from others (merge-up-gate's gate_up_exps from
+/// gate_exps and up_exps, split-gate-up's halves): the caller never binds it.
+struct DerivedParam {
+  std::string name;
+  std::vector<std::string> from; ///< the params it is built from, in order
 };
 
 /// A compiled function with its bound params.
@@ -241,16 +316,24 @@ public:
   Executable &operator=(Executable &&) noexcept;
   ~Executable();
 
-  /// Names of the inputs (non-param arguments) and params, in order.
+  /// Names of the inputs (non-param arguments) and of the params the caller
+  /// binds, in order. A derived param is not among them (derivedParams());
+  /// a sharded param is, bound whole (the library cuts each rank's shard).
   std::vector<std::string> inputNames() const;
   std::vector<std::string> paramNames() const;
+  /// The derived params and what each is built from.
+  std::vector<DerivedParam> derivedParams() const;
+  /// The rank count of the function (1 when it is not split).
+  unsigned ranks() const;
   /// The concrete shape of argument `name` with the given symbol values
-  /// (each checked against its range; every symbol of the shape given).
+  /// (each checked against its range; every symbol of the shape given). A
+  /// param's is its whole shape, as the caller binds it.
   llvm::Expected<std::vector<int64_t>> argumentShape(llvm::StringRef name,
                                                      const SymbolValues &symbols) const;
 
   /// Queries before running (all range-check the symbols they are given).
-  /// The function's symbols with their declared ranges, in declaration order.
+  /// The function's symbols with their declared ranges, in declaration order
+  /// (not a split function's rank-dependent ones, which the library binds).
   std::vector<SymbolInfo> symbols() const;
   /// Argument `name`'s (input or param) element type and shape.
   llvm::Expected<TensorDesc> argumentDesc(llvm::StringRef name,
@@ -269,8 +352,9 @@ public:
   inferSymbols(const std::vector<std::pair<std::string, TensorView>> &inputs,
                const SymbolValues &given = {}) const;
 
-  /// Binds param `name` to caller memory (checked against its declared type
-  /// for every symbol-free dim; symbolic dims are checked at run time).
+  /// Binds param `name` to caller memory, its whole value (checked against
+  /// its declared whole type). A derived param cannot be bound: bind what it
+  /// derives from.
   llvm::Error bindParam(llvm::StringRef name, const TensorView &v);
   /// Binds every param not bound yet from a GGUF model file (llama.cpp's
   /// format), as `moe-run --weights`: each param takes the tensor named by
@@ -285,14 +369,18 @@ public:
   /// a function without the attribute binds any file whose tensors fit.
   llvm::Error bindGgufParams(llvm::StringRef path);
   /// Binds every param not bound yet to moe-run's seeded generator (values
-  /// quantised to the param's type); they are owned by the Executable.
+  /// quantised to the param's type); they are owned by the Executable. The
+  /// derived ones are built from the generated sources, so after any
+  /// pipeline the results equal `moe-run --seed seed`'s bit for bit.
   llvm::Error bindRandomParams(uint64_t seed);
 
   /// Runs with the given inputs (by name) and symbol values (those not
   /// given are inferred from the inputs' shapes: inferSymbols); `outputs`
   /// receives the function's results in order, owned. On failure `outputs`
   /// is left empty (never the results of an earlier run). Safe from several
-  /// threads at once (see the file comment).
+  /// threads at once (see the file comment). A split function runs all its
+  /// ranks (or, with Options::comm, this process's rank); the outputs are
+  /// rank 0's (every rank's are equal after the all_reduce).
   llvm::Error run(const std::vector<std::pair<std::string, TensorView>> &inputs,
                   std::vector<HostTensor> &outputs, const SymbolValues &symbols = {});
   /// The same, writing the results into caller memory: one view per result,

@@ -47,3 +47,31 @@ assert abs(s - got.sum()) <= 1e-5 * max(1.0, abs(got).sum()), (s, got.sum())
 assert abs(a - abs(got).max()) <= 1e-6 * abs(got).max(), (a, abs(got).max())
 print("moe-embed-gguf equals moe-run --weights")
 PY
+# A split function (default,tp-split{ranks=2},delay-allreduce) through the
+# library on 2 in-process ranks, and under mpirun -np 2 (one rank per
+# process) where MPI is installed: both equal moe-run --ranks 2 bit for bit.
+# moe-embed-split's input, exactly: x.flat[i] = ((37 i) mod 101 - 50) / 64.
+/usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], (((np.arange(7 * 64) * 37) % 101 - 50) / 64).astype(np.float32).reshape(7, 64))" "$work/xs.npy"
+"$build/tools/moe-run" "$src/examples/qwen3_tiny.moe" -p 'default,tp-split{ranks=2},delay-allreduce' \
+  --ranks 2 --seed 3 --sym T=7 --input x="$work/xs.npy" --output "$work/split-run" >/dev/null
+MOE_CACHE_DIR="$work/cache" "$work/build/moe-embed-split" "$src/examples/qwen3_tiny.moe" 7 3 \
+  "$work/split.f32" | tee "$work/split.txt"
+grep -q '^output 0: f32 \[7, 64\] on 2 ranks sum=' "$work/split.txt"
+same_as_moe_run() {
+  /usr/bin/python3 - "$work/split-run/result0.npy" "$1" <<'PY'
+import sys
+import numpy as np
+want = np.load(sys.argv[1])
+got = np.fromfile(sys.argv[2], dtype=np.float32).reshape(want.shape)
+assert got.tobytes() == want.tobytes(), abs(got - want).max()
+print(sys.argv[2], "equals moe-run --ranks 2")
+PY
+}
+same_as_moe_run "$work/split.f32"
+if command -v mpirun >/dev/null && grep -q '^MPI_C_LIB_NAMES:STRING=.' "$build/CMakeCache.txt"; then
+  MOE_CACHE_DIR="$work/cache" timeout 120 mpirun --allow-run-as-root --mca btl self,vader \
+    --oversubscribe -np 2 "$work/build/moe-embed-split" "$src/examples/qwen3_tiny.moe" 7 3 \
+    "$work/split-mpi.f32" --mpi | tee "$work/split-mpi.txt"
+  grep -q '^output 0: f32 \[7, 64\] on 2 ranks (MPI) sum=' "$work/split-mpi.txt"
+  same_as_moe_run "$work/split-mpi.f32"
+fi

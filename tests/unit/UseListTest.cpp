@@ -210,6 +210,24 @@ TEST(UseList, EraseRemovesTheUses) {
   EXPECT_EQ(fx.x->getUses().size(), 1u);
 }
 
+/// An op erased while its result is still used (a rewrite's bug, e.g.
+/// delay-allreduce under the mutant delay-allreduce-merge-one-use) is not
+/// freed: the verifier names the use, and the function's destruction does
+/// not touch freed memory (it used to corrupt the heap, and a tool then
+/// crashed or hung in the crash handler instead of failing).
+TEST(UseList, EraseOfAUsedOpIsReportedNotFreed) {
+  auto fx = std::make_unique<Fixture>();
+  Operation *a = fx->op(OpKind::Add, {fx->x, fx->y}, "a");
+  fx->ret(a->getResult());
+  a->erase();
+  EXPECT_EQ(order(*fx->f), (std::vector<std::string>{"return"}));
+  EXPECT_TRUE(fx->x->use_empty()); // its own operands are dropped
+  std::string first;
+  EXPECT_FALSE(verifies(*fx->f, &first));
+  EXPECT_NE(first.find("defined outside this function"), std::string::npos) << first;
+  fx.reset(); // under ASan: no use after free
+}
+
 TEST(UseList, DropAllReferences) {
   Fixture fx;
   Operation *a = fx.op(OpKind::Add, {fx.x, fx.y}, "a");
