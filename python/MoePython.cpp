@@ -252,8 +252,15 @@ struct PyModule {
   moe::ModuleHandle m;
 };
 
+/// moe.MpiWorld: MPI_COMM_WORLD of a program started under mpirun.
+struct PyMpiWorld {
+  std::unique_ptr<moe::jit::MpiWorld> world;
+};
+
 struct PyExecutable {
   moe::jit::Executable exe;
+  /// The moe.MpiWorld its ranks talk through, kept alive with it.
+  py::object comm;
   /// Arrays bound with bind(), kept alive while bound (the library reads
   /// them in place).
   std::map<std::string, py::object> arrays;
@@ -507,6 +514,18 @@ PYBIND11_MODULE(moe, mod) {
             return d;
           },
           "Every symbol's value for a call with these inputs (and symbols), as the call infers it.")
+      .def_property_readonly("ranks", [](const PyExecutable &e) { return e.exe.ranks(); },
+                             "The function's rank count (1 unless it is split).")
+      .def_property_readonly(
+          "derived_params",
+          [](const PyExecutable &e) {
+            py::dict d;
+            for (const moe::jit::DerivedParam &p : e.exe.derivedParams())
+              d[py::str(p.name)] = p.from;
+            return d;
+          },
+          "The params the library builds from others, {'gate_up_exps': ['gate_exps', "
+          "'up_exps']}: bind the sources, never these.")
       .def_property_readonly("cache_key", [](const PyExecutable &e) { return e.exe.cacheKey(); },
                              "The object cache key of the compiled kernels (moe-run's too).")
       .def("bind", &PyExecutable::bind, py::arg("name"), py::arg("array"), py::kw_only(),
@@ -532,6 +551,21 @@ PYBIND11_MODULE(moe, mod) {
       .def_property_readonly("compile_ms", [](const PyExecutable &e) { return e.exe.compileMs(); })
       .def_property_readonly("from_cache", [](const PyExecutable &e) { return e.exe.fromCache(); });
 
+  py::class_<PyMpiWorld>(mod, "MpiWorld",
+                         "MPI_COMM_WORLD for a program started under mpirun (MPI_Init when "
+                         "created, MPI_Finalize when released; one per process). Pass it as "
+                         "compile(..., comm=world): this process then runs its rank.")
+      .def(py::init([] {
+        return std::unique_ptr<PyMpiWorld>(
+            new PyMpiWorld{check(moe::jit::MpiWorld::init(nullptr, nullptr), "runtime")});
+      }))
+      .def_property_readonly("rank", [](const PyMpiWorld &w) { return w.world->rank(); })
+      .def_property_readonly("size", [](const PyMpiWorld &w) { return w.world->size(); })
+      .def(
+          "abort", [](PyMpiWorld &w, int code) { w.world->abort(code); }, py::arg("code") = 1,
+          "Ends every process of the job (MPI_Abort): what a rank whose call failed must do "
+          "instead of returning to a collective the others wait in.");
+
   mod.def("set_diagnostic_handler", &setDiagnosticHandler, py::arg("handler"),
           "Sends the library's warnings and remarks to handler(severity, message), severity "
           "'warning' or 'remark' (default: printed to stderr); None restores the default.");
@@ -541,9 +575,16 @@ PYBIND11_MODULE(moe, mod) {
 
   mod.def(
       "compile",
-      [](const PyModule &m, const std::string &fn, unsigned threads, py::object cache) {
+      [](const PyModule &m, const std::string &fn, unsigned threads, unsigned ranks,
+         py::object comm, py::object cache) {
         moe::jit::Options o;
         o.threads = threads;
+        o.ranks = ranks;
+        if (!comm.is_none()) {
+          if (!py::isinstance<PyMpiWorld>(comm))
+            raise("bind", "comm= takes a moe.MpiWorld");
+          o.comm = comm.cast<PyMpiWorld &>().world.get();
+        }
         if (py::isinstance<py::str>(cache)) {
           o.cacheDir = cache.cast<std::string>();
         } else if (py::isinstance<py::bool_>(cache)) {
@@ -557,10 +598,12 @@ PYBIND11_MODULE(moe, mod) {
           exe.emplace(moe::jit::compile(m.m, fn, o));
         }
         return std::unique_ptr<PyExecutable>(
-            new PyExecutable{check(std::move(*exe), "compile"), {}});
+            new PyExecutable{check(std::move(*exe), "compile"), comm, {}});
       },
       py::arg("module"), py::arg("function"), py::kw_only(), py::arg("threads") = 0,
-      py::arg("cache") = py::none(),
-      "Compiles `function` of `module` to native code; threads=0 uses every core, "
-      "cache=False skips the object cache, cache='dir' puts it there.");
+      py::arg("ranks") = 0, py::arg("comm") = py::none(), py::arg("cache") = py::none(),
+      "Compiles `function` of `module` to native code; threads=0 uses every core; ranks= "
+      "the rank count of a split function (0: its own), run as threads of this process, or "
+      "with comm=moe.MpiWorld() this process's rank under mpirun; cache=False skips the "
+      "object cache, cache='dir' puts it there.");
 }

@@ -97,20 +97,24 @@ def test_bind_random_equals_moe_run_seed(tools_dir, tmp_path):
     np.testing.assert_array_equal(exe(x=x, T=T), np.load(tmp_path / "out" / "result0.npy"))
 
 
-def test_bind_gguf_equals_moe_run_weights(tools_dir, tmp_path):
+@pytest.mark.parametrize("pipeline,ranks", [("default", 1),
+                                            ("default,tp-split{ranks=2},delay-allreduce", 2)])
+def test_bind_gguf_equals_moe_run_weights(tools_dir, tmp_path, pipeline, ranks):
     """A layer imported from a q8_0 GGUF model, its weights bound from the
-    mapped file: equal to moe-run --weights on the same file."""
+    mapped file (sharded by the library on 2 ranks): equal to moe-run
+    --weights on the same file."""
     g, m = tmp_path / "g.gguf", tmp_path / "g.moe"
     subprocess.run([str(tools_dir / "moe-gguf"), "tiny", "gemma4", "--type", "q8_0", "-o", str(g)],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([str(tools_dir / "moe-import"), str(g), "--layer", "1", "-o", str(m)], check=True)
     layer = moe.parse_file(str(m))
-    exe = compiled(layer, layer.functions[0], pipeline="default")
+    exe = compiled(layer, layer.functions[0], pipeline=pipeline)
+    assert exe.ranks == ranks
     exe.bind_gguf(str(g))
     x = tokens(5)
     np.save(tmp_path / "x.npy", x)
-    subprocess.run([str(tools_dir / "moe-run"), str(m), "-p", "default", "--weights", str(g),
-                    "--sym", f"T={T}", "--input", f"x={tmp_path / 'x.npy'}",
+    subprocess.run([str(tools_dir / "moe-run"), str(m), "-p", pipeline, "--ranks", str(ranks),
+                    "--weights", str(g), "--sym", f"T={T}", "--input", f"x={tmp_path / 'x.npy'}",
                     "--output", str(tmp_path / "out")], check=True, stdout=subprocess.DEVNULL)
     np.testing.assert_array_equal(exe(x=x, T=T), np.load(tmp_path / "out" / "result0.npy"))
 
