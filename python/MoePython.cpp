@@ -258,12 +258,13 @@ struct PyMpiWorld {
 };
 
 struct PyExecutable {
-  moe::jit::Executable exe;
+  // Declared before `exe`, so destroyed after it.
   /// The moe.MpiWorld its ranks talk through, kept alive with it.
   py::object comm;
   /// Arrays bound with bind(), kept alive while bound (the library reads
   /// them in place).
   std::map<std::string, py::object> arrays;
+  moe::jit::Executable exe;
 
   using Inputs = std::vector<std::pair<std::string, moe::TensorView>>;
   using Symbols = std::vector<std::pair<std::string, int64_t>>;
@@ -598,7 +599,7 @@ PYBIND11_MODULE(moe, mod) {
           exe.emplace(moe::jit::compile(m.m, fn, o));
         }
         return std::unique_ptr<PyExecutable>(
-            new PyExecutable{check(std::move(*exe), "compile"), comm, {}});
+            new PyExecutable{comm, {}, check(std::move(*exe), "compile")});
       },
       py::arg("module"), py::arg("function"), py::kw_only(), py::arg("threads") = 0,
       py::arg("ranks") = 0, py::arg("comm") = py::none(), py::arg("cache") = py::none(),

@@ -297,8 +297,8 @@ def test_gil_is_released_during_a_run():
     library: its longest pause is far shorter than the call."""
     exe = compiled(BIG, threads=1)
     exe.bind_random(1)
-    x = tokens(18, t=4096, n=512)
-    exe(x=x, T=4096)  # first run: repacks the weights
+    x = tokens(18, t=1024, n=512)
+    exe(x=x, T=1024)  # first run: repacks the weights
     gaps, stop = [], threading.Event()
 
     def spin():
@@ -315,7 +315,7 @@ def test_gil_is_released_during_a_run():
         th.start()
         time.sleep(0.01)
         t0 = time.perf_counter()
-        exe(x=x, T=4096)
+        exe(x=x, T=1024)
         call = time.perf_counter() - t0
         stop.set()
         th.join()
