@@ -297,8 +297,13 @@ def test_gil_is_released_during_a_run():
     library: its longest pause is far shorter than the call."""
     exe = compiled(BIG, threads=1)
     exe.bind_random(1)
-    x = tokens(18, t=1024, n=512)
-    exe(x=x, T=1024)  # first run: repacks the weights
+    exe(x=tokens(18, t=1, n=512))  # the first run after binding repacks the weights
+    for t in (1024, 2048, 4096, 8192):  # a call of 0.1 s or more on this machine
+        x = tokens(18, t=t, n=512)
+        t0 = time.perf_counter()
+        exe(x=x)
+        if time.perf_counter() - t0 > 0.1:
+            break
     gaps, stop = [], threading.Event()
 
     def spin():
@@ -315,7 +320,7 @@ def test_gil_is_released_during_a_run():
         th.start()
         time.sleep(0.01)
         t0 = time.perf_counter()
-        exe(x=x, T=1024)
+        exe(x=x)
         call = time.perf_counter() - t0
         stop.set()
         th.join()
