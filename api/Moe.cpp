@@ -440,11 +440,12 @@ static std::string bindingsOf(const TensorType &t, const SymbolBindings &syms,
   std::vector<std::string> names;
   for (const DimExpr &d : t.dims)
     d.collectSymbols(names);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
   std::vector<std::string> parts;
   for (auto &n : names) {
     auto it = syms.find(n);
-    if (it == syms.end() ||
-        llvm::is_contained(parts, fmt::format("{} = {}", n, it->second)))
+    if (it == syms.end())
       continue;
     std::string p = fmt::format("{} = {}", n, it->second);
     if (from && from->count(n) && !from->lookup(n).empty())
@@ -775,8 +776,10 @@ inferBindings(const Function &f, const std::vector<std::pair<std::string, Tensor
       int64_t n = v.shape[d] - add;
       auto it = syms->find(sym);
       if (n < 0 || n % mul != 0 || (it != syms->end() && it->second != n / mul)) {
-        if (it != syms->end()) // the shape these bindings expect
-          return checkView(*a, v, &*syms, &from);
+        if (it != syms->end()) { // the shape these bindings expect
+          if (llvm::Error e = checkView(*a, v, &*syms, &from))
+            return e;
+        }
         return apiErr(ErrorKind::Shape, "%{}: dim {} is {}, which is no value of {}", name, d,
                       v.shape[d], t.dims[d].str());
       }

@@ -305,6 +305,8 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
     std::vector<bool> redirected(bufs.size(), false);
     for (size_t k = 0; k < prog.results.size(); ++k) {
       unsigned b = prog.results[k];
+      if (!ro.results[k]) // an empty result: nothing to write
+        continue;
       if (prog.buffers[b].kind == BufferKind::Temp && !redirected[b]) {
         bufs[b] = ro.results[k];
         redirected[b] = true;

@@ -11,6 +11,9 @@
 #include "tests/api/ApiTestUtil.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -286,6 +289,105 @@ TEST_F(SplitAndDerived, GgufParams) {
       EXPECT_TRUE(got == moeRun(layer, pipeline, "--weights " + gguf, 7));
     }
   }
+}
+
+/// A Communicator of the caller's own, over threads of this process (as a
+/// program with its own transport would write one): sums in rank order.
+class ThreadComm : public moe::jit::Communicator {
+public:
+  struct Shared {
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<float *> parts = std::vector<float *>(2);
+    std::vector<float> sum;
+    int arrived = 0, departed = 0;
+    uint64_t generation = 0;
+  };
+  ThreadComm(Shared &s, int rank) : s(s), r(rank) {}
+  int rank() const override { return r; }
+  int size() const override { return 2; }
+  llvm::Error allReduceSum(float *data, size_t n) override {
+    std::unique_lock<std::mutex> lock(s.m);
+    s.cv.wait(lock, [&] { return s.departed == 0; });
+    s.parts[r] = data;
+    uint64_t gen = s.generation;
+    if (++s.arrived == 2) {
+      s.sum.assign(n, 0.0f);
+      for (int k = 0; k < 2; ++k) // rank order, as the library's own ranks
+        for (size_t i = 0; i < n; ++i)
+          s.sum[i] += s.parts[k][i];
+      ++s.generation;
+      s.departed = 2;
+      s.cv.notify_all();
+    } else {
+      s.cv.wait(lock, [&] { return s.generation != gen; });
+    }
+    std::copy(s.sum.begin(), s.sum.begin() + (long)n, data);
+    if (--s.departed == 0) {
+      s.arrived = 0;
+      s.cv.notify_all();
+    }
+    return llvm::Error::success();
+  }
+
+private:
+  Shared &s;
+  int r;
+};
+
+/// Check that a split function runs one rank per Executable through a
+/// caller's Communicator (Options::comm), equal to the in-process ranks, and
+/// that output views of a split run equal its owned results.
+TEST_F(SplitAndDerived, CallersCommunicatorAndOutputViews) {
+  std::string file = kExamples + "/gemma4_tiny.moe";
+  Layer all = compile(file, kSplit2);
+  ASSERT_FALSE(bool(all.exe.bindRandomParams(9)));
+  auto want = runOn(all.exe, 3);
+  ASSERT_FALSE(want.empty());
+  // Output views: rank 0 writes the caller's memory.
+  // runOn's inputs: x, then logits.
+  std::vector<float> x = values(3 * 64, 3.0f), logits = values(3 * 8, 4.0f);
+  std::vector<float> viewed(3 * 64, -1.0f);
+  std::vector<moe::MutableTensorView> views{{moe::DType::F32, {3, 64}, viewed.data()}};
+  ASSERT_FALSE(bool(all.exe.run({{"x", {moe::DType::F32, {3, 64}, x.data()}},
+                                 {"logits", {moe::DType::F32, {3, 8}, logits.data()}}},
+                                views, {{"T", 3}})));
+  EXPECT_EQ(std::memcmp(viewed.data(), want.data(), want.size()), 0);
+  // One Executable per rank, each on its own thread, the caller's transport.
+  ThreadComm::Shared shared;
+  std::vector<std::vector<uint8_t>> got(2);
+  std::vector<std::string> errors(2);
+  auto m = moe::parseFile(file);
+  ASSERT_TRUE(bool(m));
+  ASSERT_FALSE(bool(moe::runPipeline(*m, kSplit2)));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      ThreadComm comm(shared, r);
+      moe::jit::Options o;
+      o.comm = &comm;
+      auto exe = moe::jit::compile(*m, "moe_ffn", o);
+      if (!exe) {
+        errors[r] = llvm::toString(exe.takeError());
+        return;
+      }
+      if (auto e = exe->bindRandomParams(9)) {
+        errors[r] = llvm::toString(std::move(e));
+        return;
+      }
+      std::vector<moe::HostTensor> out;
+      if (auto e = exe->run({{"x", {moe::DType::F32, {3, 64}, x.data()}},
+                             {"logits", {moe::DType::F32, {3, 8}, logits.data()}}},
+                            out, {{"T", 3}}))
+        errors[r] = llvm::toString(std::move(e));
+      else
+        got[r] = out.at(0).bytes;
+    });
+  for (auto &t : threads)
+    t.join();
+  EXPECT_EQ(errors, (std::vector<std::string>{"", ""}));
+  EXPECT_TRUE(got[0] == want);
+  EXPECT_TRUE(got[1] == want);
 }
 
 /// Check that the rank count is the function's: another is an error.
