@@ -304,7 +304,11 @@ struct PyExecutable {
         // An input is read during the call only: a strided one is copied.
         py::array a = py::array::ensure(val, py::array::c_style);
         keep.push_back(a);
-        inputs.push_back({key, viewOf("input '" + key + "'", a, std::nullopt, std::nullopt,
+        // bf16 comes as its uint16 bit patterns, as results do with out=.
+        std::optional<std::string> stated;
+        if (a.dtype().kind() == 'u' && a.itemsize() == 2)
+          stated = "bf16";
+        inputs.push_back({key, viewOf("input '" + key + "'", a, stated, std::nullopt,
                                       std::nullopt)});
       } else if (py::isinstance<py::int_>(val) && !py::isinstance<py::bool_>(val)) {
         symbols.push_back({key, val.cast<int64_t>()});

@@ -374,3 +374,15 @@ func @route(%x: tensor<T x 8 x f32>) -> tensor<T x 8 x f32>, tensor<T x 2 x i32>
     np.testing.assert_array_equal(ids, ref.topk(want, 2))
     np.testing.assert_array_equal(h, p.astype(np.float16))
     np.testing.assert_array_equal(b, ref.to_bf16_bits(p)[1])
+
+
+def test_bf16_input_as_uint16_bits():
+    exe = compiled("""
+func @widen(%x: tensor<T x 8 x bf16>) -> tensor<T x 8 x f32> where T in [1, 64] {
+  %y = cast %x {to = f32}
+  return %y
+}""", "widen")
+    bits, values = ref.to_bf16_bits(tokens(31, t=3, n=8))
+    np.testing.assert_array_equal(exe(x=bits), values)
+    with pytest.raises(moe.ShapeError, match="expected bf16"):
+        exe(x=values)
