@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(cmake ninja-build g++ llvm-19-dev llvm-19-tools libfmt-dev libgtest-dev
-      libbenchmark-dev python3 python3-numpy openmpi-bin libopenmpi-dev)
+      libbenchmark-dev python3 python3-numpy openmpi-bin libopenmpi-dev
+      python3-dev pybind11-dev python3-pytest)
 
 missing=()
 for p in "${PKGS[@]}"; do
