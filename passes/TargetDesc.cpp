@@ -114,7 +114,7 @@ llvm::Expected<KernelShapeLimits> parseLimits(const ObjectReader &r) {
       return r.unknownKey(k, known);
     }();
     if (e)
-      return std::move(e);
+      return e;
   }
   const llvm::json::Object &o = r.obj;
   if (o.get("dynamic_rows") && o.get("static_rows_only") &&

@@ -136,7 +136,7 @@ Tensor Tensor::zeros(ElemType elem, llvm::ArrayRef<int64_t> shape) {
 llvm::Expected<Tensor> Tensor::fromF32(ElemType elem, llvm::ArrayRef<int64_t> shape,
                                        llvm::ArrayRef<float> values) {
   if (auto e = checkShape(elem, shape))
-    return std::move(e);
+    return e;
   Tensor t = zeros(elem, shape);
   if ((int64_t)values.size() != t.numElements())
     return err("{} values for a {} tensor of shape {} ({} elements)", values.size(),
@@ -157,7 +157,7 @@ llvm::Expected<Tensor> Tensor::fromF32(ElemType elem, llvm::ArrayRef<int64_t> sh
 llvm::Expected<Tensor> Tensor::fromI32(llvm::ArrayRef<int64_t> shape,
                                        llvm::ArrayRef<int32_t> values) {
   if (auto e = checkShape(ElemType::I32, shape))
-    return std::move(e);
+    return e;
   Tensor t = zeros(ElemType::I32, shape);
   if ((int64_t)values.size() != t.numElements())
     return err("{} values for an i32 tensor of shape {} ({} elements)", values.size(),
