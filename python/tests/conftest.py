@@ -33,5 +33,19 @@ def compiled(text_or_module, fn="moe_ffn", pipeline=None, threads=2):
     return moe.compile(m, fn, threads=threads)
 
 
+# A function with a result of each type a layer returns: f32, i32 ids, f16
+# and bf16.
+ROUTE4 = """
+func @route(%x: tensor<T x 8 x f32>) -> tensor<T x 8 x f32>, tensor<T x 2 x i32>,
+                                         tensor<T x 8 x f16>, tensor<T x 8 x bf16>
+    where T in [1, 64] {
+  %p = softmax %x {axis = -1}
+  %ids = topk %p {k = 2}
+  %h = cast %p {to = f16}
+  %b = cast %p {to = bf16}
+  return %p, %ids, %h, %b
+}"""
+
+
 def rng(seed):
     return np.random.default_rng(seed)

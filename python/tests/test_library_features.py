@@ -6,7 +6,7 @@ import pytest
 
 import moe
 import reference as ref
-from conftest import compiled, example, rng
+from conftest import ROUTE4, compiled, example, rng
 
 T = 7
 
@@ -112,16 +112,7 @@ func @f(%x: tensor<T x 1 x 64 x f32>, %ids: tensor<T x 2 x i32>,
 
 
 def test_every_result_type_into_caller_arrays():
-    exe = compiled("""
-func @route(%x: tensor<T x 8 x f32>) -> tensor<T x 8 x f32>, tensor<T x 2 x i32>,
-                                         tensor<T x 8 x f16>, tensor<T x 8 x bf16>
-    where T in [1, 64] {
-  %p = softmax %x {axis = -1}
-  %ids = topk %p {k = 2}
-  %h = cast %p {to = f16}
-  %b = cast %p {to = bf16}
-  return %p, %ids, %h, %b
-}""", "route")
+    exe = compiled(ROUTE4, "route")
     x = rng(50).standard_normal((5, 8)).astype(np.float32)
     p, ids, h, b = exe(x=x)
     outs = (np.empty((5, 8), np.float32), np.empty((5, 2), np.int32),

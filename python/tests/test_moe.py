@@ -12,7 +12,7 @@ import pytest
 
 import moe
 import reference as ref
-from conftest import EXAMPLES, compiled, example, rng
+from conftest import EXAMPLES, ROUTE4, compiled, example, rng
 
 T = 7
 
@@ -356,16 +356,7 @@ def test_calls_from_several_threads_agree(qwen3_exe):
 def test_several_results_and_their_types():
     """Results of every type a layer returns: f32, i32 ids, f16 and bf16
     (the latter decoded to float32), as a tuple in the function's order."""
-    exe = compiled("""
-func @route(%x: tensor<T x 8 x f32>) -> tensor<T x 8 x f32>, tensor<T x 2 x i32>,
-                                         tensor<T x 8 x f16>, tensor<T x 8 x bf16>
-    where T in [1, 64] {
-  %p = softmax %x {axis = -1}
-  %ids = topk %p {k = 2}
-  %h = cast %p {to = f16}
-  %b = cast %p {to = bf16}
-  return %p, %ids, %h, %b
-}""", "route")
+    exe = compiled(ROUTE4, "route")
     x = tokens(30, t=5, n=8)
     p, ids, h, b = exe(x=x, T=5)
     want = ref.softmax(x.astype(np.float64))
