@@ -19,15 +19,8 @@ llvm::Error jit::Communicator::allReduceSum(uint16_t *data, size_t n, DType elem
   if (elem != DType::F16 && elem != DType::BF16)
     return apiErr(ErrorKind::Runtime, "allReduceSum: 16-bit sums are f16 or bf16, not {}",
                   dtypeName(elem));
-  ElemType e = toElem(elem);
-  std::vector<float> wide(n);
-  for (size_t i = 0; i < n; ++i)
-    wide[i] = widen16(e, data[i]);
-  if (auto x = allReduceSum(wide.data(), n))
-    return x;
-  for (size_t i = 0; i < n; ++i)
-    data[i] = narrow16(e, wide[i]);
-  return llvm::Error::success();
+  return allReduceSumWidened(data, n, toElem(elem),
+                             [this](float *d, size_t m) { return allReduceSum(d, m); });
 }
 
 struct jit::MpiWorld::State {

@@ -11,6 +11,7 @@
 
 #include "ir/ElemType.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
 
 #include <cstddef>
@@ -41,5 +42,9 @@ public:
 /// Communicators' 16-bit sums.
 float widen16(ElemType elem, uint16_t h);
 uint16_t narrow16(ElemType elem, float f);
+/// The 16-bit sum every rank agrees on: `data` widened to f32, summed by
+/// `sumF32` (an f32 all_reduce), rounded once back to `elem`.
+llvm::Error allReduceSumWidened(uint16_t *data, size_t n, ElemType elem,
+                                llvm::function_ref<llvm::Error(float *, size_t)> sumF32);
 
 } // namespace moe
