@@ -19,7 +19,7 @@
 // only.
 //
 // act = q8_0, and bf16 where the target has AVX-512 BF16:
-// KernelsMatmulPacked.cpp.
+// KernelsMatmulPacked.cpp; act = bf16 on AMX: KernelsMatmulAmx.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"
@@ -189,12 +189,22 @@ static bool packedKernel(const StepBuilder &K, const Operation &op) {
   return act == ElemType::Q8_0 || (act == ElemType::BF16 && hasBf16Kernel(K.S.target, op));
 }
 
+/// The packed kernels' per-item body: AMX tiles where the target has them
+/// for `op` (rows of `rows` in list order), else the vector one.
+static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned quant, unsigned rows,
+                         unsigned packed) {
+  ItemFn vector = packedItems(E, op, quant, packed);
+  if (!hasAmxBf16Kernel(E.S.target, op))
+    return vector;
+  return amxBf16Items(E, op, rows, packed, std::move(vector));
+}
+
 void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
   if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulItems(E, op, kRowBlock, packedColumnBlock(E.S.target),
-                             packedItems(E, op, quant, packed));
+                             packedBody(E, op, quant, quant, packed));
     }, {quant, packed});
     return;
   }
@@ -208,10 +218,12 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
   unsigned route = routeFor(K, op);
   if (packedKernel(K, op)) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
+    unsigned rows = hasAmxBf16Kernel(K.S.target, op) ? gatheredActivations(K, op, quant, route)
+                                                     : quant;
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
-                               packedItems(E, op, quant, packed));
-    }, {route, quant, packed});
+                               packedBody(E, op, quant, rows, packed));
+    }, {route, quant, packed, rows});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {

@@ -404,7 +404,9 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
     const Shape &xs = x->getType().dims;
     BufferDesc d;
     d.kind = BufferKind::Scratch;
-    d.scratchBytes = numElements(Shape(xs.begin(), xs.end() - 1)) * quantRowBytes(xs.back());
+    // 16 rows of slack: the AMX kernel loads whole 16-row tiles.
+    d.scratchBytes = (numElements(Shape(xs.begin(), xs.end() - 1)) + DimExpr(16)) *
+                     quantRowBytes(xs.back());
     d.name = (bf16 ? "bf16(%" : "q8_0(%") + x->getName() + ")";
     unsigned quant = K.addBuffer(std::move(d));
     K.S.quantOf[key] = quant;
@@ -497,6 +499,22 @@ bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
 int64_t mm::packedColumnBlock(const Target &t) {
   PackedMode m = packedMode(t, ElemType::Q8_0);
   return 2 * m.lanes * m.tg;
+}
+
+unsigned mm::packedTileRows(const Target &t, ElemType welem) {
+  PackedMode m = packedMode(t, welem);
+  return m.lanes * m.tg;
+}
+
+llvm::Value *mm::packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
+                            llvm::Value *expert, llvm::Value *c) {
+  auto &B = E.B;
+  PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
+  unsigned tr = m.lanes * m.tg;
+  llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
+  llvm::Value *tile = B.CreateAdd(B.CreateMul(expert, nt), B.CreateUDiv(c, E.c64(tr)));
+  return B.CreateGEP(E.i8(), E.bufferPtr(packed),
+                     B.CreateMul(tile, tileBytes(E, m, E.dim(op.getOperand(0)->getType().dims.back()))));
 }
 
 ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {

@@ -181,6 +181,23 @@ Extent mm::emitMatmulItems(KernelEmitter &E, const Operation &op, int64_t rowBlo
   return {{{rows, rowBlock}, {N, colBlock}}, 1};
 }
 
+llvm::Value *mm::routeList(KernelEmitter &E, const Operation &op, unsigned route) {
+  int64_t nE = *op.getOperand(1)->getType().dims[0].getConstant();
+  return E.B.CreateConstGEP1_64(E.i32(), E.bufferPtr(route), 2 * nE + 1);
+}
+
+llvm::Value *mm::routedRow(KernelEmitter &E, const Operation &op, llvm::Value *list,
+                           llvm::Value *p) {
+  auto &B = E.B;
+  // List position p holds the pair tj = t * k + j: x row t * B + (B == 1 ? 0 : j).
+  const DimExpr &Bd = op.getOperand(0)->getType().dims[1];
+  llvm::Value *k = E.dim(op.getOperand(2)->getType().dims[1]);
+  llvm::Value *tj = B.CreateSExt(E.loadElem(list, ElemType::I32, p), E.i64());
+  llvm::Value *t = B.CreateUDiv(tj, k);
+  llvm::Value *b = Bd.isConstant(1) ? E.c64(0) : B.CreateURem(tj, k);
+  return B.CreateAdd(B.CreateMul(t, E.dim(Bd)), b);
+}
+
 /// Scratch layout (i32): counts[E] | offsets[E + 1] | list[T * k].
 static DimExpr routeScratchBytes(const Operation &op) {
   const Shape &ids = op.getOperand(2)->getType().dims;
@@ -247,7 +264,7 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
   auto &B = E.B;
   const Value *x = op.getOperand(0), *w = op.getOperand(1), *v = op.getResult();
   const Shape &xs = x->getType().dims, &ws = w->getType().dims;
-  const DimExpr &K = xs[2], &N = ws[1], &Bd = xs[1];
+  const DimExpr &K = xs[2], &N = ws[1];
   int64_t nE = *ws[0].getConstant();
   ElemType welem = w->getType().elem;
   llvm::Value *sb = E.bufferPtr(route);
@@ -255,7 +272,6 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
               *list = B.CreateConstGEP1_64(E.i32(), sb, 2 * nE + 1);
   llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w));
   llvm::Value *ob = E.bufferPtr(E.S.bufferOf.lookup(v));
-  llvm::Value *k = E.dim(op.getOperand(2)->getType().dims[1]);
   llvm::Value *nBlocks = ceilDivV(E, E.dim(N), colBlock);
   E.loop(E.begin, E.end, [&](llvm::Value *it) {
     llvm::Value *e = B.CreateUDiv(it, nBlocks), *nb = B.CreateURem(it, nBlocks);
@@ -265,16 +281,10 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
     i.n0 = B.CreateMul(nb, E.c64(colBlock));
     i.n1 = minI64(E, B.CreateAdd(i.n0, E.c64(colBlock)), E.dim(N));
     i.expert = e;
-    // List position p holds the pair tj = t * k + j: x row t * B + (B == 1 ? 0 : j).
     auto pairAt = [&](llvm::Value *p) {
       return B.CreateSExt(E.loadElem(list, ElemType::I32, p), E.i64());
     };
-    i.xRow = [&](llvm::Value *p) {
-      llvm::Value *tj = pairAt(p);
-      llvm::Value *t = B.CreateUDiv(tj, k);
-      llvm::Value *b = Bd.isConstant(1) ? E.c64(0) : B.CreateURem(tj, k);
-      return B.CreateAdd(B.CreateMul(t, E.dim(Bd)), b);
-    };
+    i.xRow = [&](llvm::Value *p) { return routedRow(E, op, list, p); };
     i.outRow = [&](llvm::Value *p) {
       return B.CreateGEP(E.f32(), ob, B.CreateMul(pairAt(p), E.dim(N)));
     };

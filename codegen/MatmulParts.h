@@ -70,6 +70,13 @@ Extent emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned route, 
 /// The routing scratch of matmul_id `op`'s ids (one kernel per ids value,
 /// shared by every matmul_id routing by them).
 unsigned routeFor(StepBuilder &K, const Operation &op);
+/// The list of (token, slot) pairs, expert by expert, in routing scratch
+/// `route` (i32 pairs tj = t * k + j).
+llvm::Value *routeList(KernelEmitter &E, const Operation &op, unsigned route);
+/// The activation row (of x seen as [rows, K]) that list position `p`
+/// reads.
+llvm::Value *routedRow(KernelEmitter &E, const Operation &op, llvm::Value *list,
+                       llvm::Value *p);
 
 /// The packed-weight (act = q8_0, and bf16 with vdpbf16ps) parts,
 /// KernelsMatmulPacked.cpp: the scratch holding
@@ -86,5 +93,26 @@ bool hasBf16Kernel(const Target &t, const Operation &op);
 /// Output columns per item of the int8 kernels.
 int64_t packedColumnBlock(const Target &t);
 ItemFn packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);
+/// Weight rows per packed column tile, and the byte pointer to the tile of
+/// expert `expert` (0 for matmul) holding rows [c, c + rows) (c a multiple
+/// of rows). For bf16 weights a tile is 4 groups of 16 rows; group g's
+/// block b of 16 elements is 8 vectors of 64 bytes (a row's pair of
+/// consecutive weights per 32-bit lane) at byte (g * K/16 + b) * 512.
+unsigned packedTileRows(const Target &t, ElemType welem);
+llvm::Value *packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
+                        llvm::Value *expert, llvm::Value *c);
+
+/// The AMX parts, KernelsMatmulAmx.cpp. Does `t` have the AMX bf16 kernel
+/// for act = bf16 `op` (bf16 weights, K a multiple of 32)?
+bool hasAmxBf16Kernel(const Target &t, const Operation &op);
+/// matmul_id: the bf16 activation rows `quant` copied in the routing list's
+/// order (expert by expert, one kernel per activation and ids value), so
+/// that an expert's rows are equally spaced for a tile load; 16 rows of
+/// slack at the end.
+unsigned gatheredActivations(StepBuilder &K, const Operation &op, unsigned quant, unsigned route);
+/// The per-item body: list position p's bf16 row is row p of `rows`; items
+/// with fewer rows than a tile pays for take `small` (the vdpbf16ps body).
+ItemFn amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
+                    ItemFn small);
 
 } // namespace moe::codegen::mm

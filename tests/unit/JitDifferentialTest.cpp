@@ -728,9 +728,10 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffMatmul,
 // expert with nearly every token.
 //===----------------------------------------------------------------------===//
 
-/// The CPUs whose code paths the kernels have: the host (AVX-512 VNNI where
-/// present), AVX-512 without VNNI, AVX2 and the x86-64 baseline.
-const char *const kCpus[] = {"", "x86-64-v4", "x86-64-v3", "x86-64"};
+/// The CPUs whose code paths the kernels have: the host (AMX where present,
+/// else AVX-512 VNNI and BF16 where present), AVX-512 VNNI and BF16 without
+/// AMX (cooperlake), AVX-512 without VNNI, AVX2 and the x86-64 baseline.
+const char *const kCpus[] = {"", "cooperlake", "x86-64-v4", "x86-64-v3", "x86-64"};
 
 /// Can the host run code generated for `cpu`?
 bool hostRuns(const std::string &cpu) {
@@ -745,7 +746,8 @@ bool hostRuns(const std::string &cpu) {
   }
   return (t->vectorBits <= host->vectorBits) && (!t->avx2 || host->avx2) &&
          (!t->avx512bw || host->avx512bw) && (!t->avx512vnni || host->avx512vnni) &&
-         (!t->fma || host->fma) && (!t->f16c || host->f16c);
+         (!t->fma || host->fma) && (!t->f16c || host->f16c) &&
+         (!t->avx512bf16 || host->avx512bf16) && (!t->amxBf16 || host->amxBf16);
 }
 
 /// The `act` attribute quantize-activations gives weights of type W, as

@@ -1,0 +1,179 @@
+//===- KernelsMatmulAmx.cpp - matmul on AMX tiles: act = bf16 -------------===//
+//
+// act = bf16 with bf16 weights, on a host with AMX (amx-tile, amx-bf16) that
+// grants this process the tile state (codegen/Target.h): tdpbf16ps
+// multiplies a tile of 16 activation rows x 32 bf16 by a tile of 32 bf16 x
+// 16 output columns into 16 x 16 f32 accumulators, 8192 multiply-adds an
+// instruction (about 16 times the work of an AVX-512 FMA a cycle).
+//
+// The weights are the packed bf16 tiles of KernelsMatmulPacked.cpp as they
+// are: a group's 8 vectors of 16 row-pairs per block of 16 are exactly the
+// tile B of tdpbf16ps (16 rows of 64 bytes per 32 elements of K). The
+// activations are the bf16 rows of the conversion kernel; matmul_id copies
+// them once per layer in the routing list's order (`gatheredActivations`),
+// so the rows of an expert are equally spaced for one tile load. An item
+// (expert, 64 columns) then runs 16 of its rows at a time: four f32
+// accumulator tiles (64 columns), for each 32 elements of K one activation
+// tile and four weight tiles, four tdpbf16ps; the accumulators are stored
+// once, through a stack buffer, to the rows' outputs (masked at the last
+// column). The rows past an item's last row in its last tile are computed
+// and dropped (the activation scratch has 16 rows of slack).
+//
+// An item with fewer than kMinRows rows (decode: an expert with a token or
+// two) takes the vdpbf16ps body instead, where a tile would be mostly
+// padding. Which body runs depends on the expert's row count, never on the
+// thread count. tdpbf16ps, like vdpbf16ps, rounds each pair product sum
+// into the f32 accumulator and flushes denormals.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/MatmulParts.h"
+
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/IR/IntrinsicsX86.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using namespace moe::codegen::mm;
+
+namespace {
+constexpr int64_t kTileRows = 16; ///< rows of an activation (and accumulator) tile
+constexpr int64_t kGroups = 4;    ///< 16-column accumulator tiles per item tile
+constexpr int64_t kMinRows = 4;   ///< fewer rows take the vdpbf16ps body
+
+/// Copies the bf16 row of each list position to row p of `out`.
+Extent emitGather(KernelEmitter &E, const Operation &op, unsigned quant, unsigned route,
+                  unsigned out) {
+  auto &B = E.B;
+  const Shape &is = op.getOperand(2)->getType().dims;
+  const DimExpr &K = op.getOperand(0)->getType().dims.back();
+  llvm::Value *rowBytes = E.dim(K * DimExpr(2));
+  llvm::Value *list = routeList(E, op, route);
+  llvm::Value *qb = E.bufferPtr(quant), *gb = E.bufferPtr(out);
+  auto *v16 = vec(E.i32(), 16);
+  E.loop(E.begin, E.end, [&](llvm::Value *p) {
+    llvm::Value *src = B.CreateGEP(E.i8(), qb, B.CreateMul(routedRow(E, op, list, p), rowBytes));
+    llvm::Value *dst = B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes));
+    E.loop(E.c64(0), B.CreateUDiv(rowBytes, E.c64(64)), [&](llvm::Value *v) {
+      llvm::Value *off = B.CreateMul(v, E.c64(64));
+      B.CreateAlignedStore(B.CreateAlignedLoad(v16, B.CreateGEP(E.i8(), src, off), llvm::Align(4)),
+                           B.CreateGEP(E.i8(), dst, off), llvm::Align(4));
+    }, "v");
+  }, "p");
+  E.finish();
+  return {is[0] * is[1], 16};
+}
+} // namespace
+
+bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
+  const DimExpr &K = op.getOperand(0)->getType().dims.back();
+  return t.amxBf16 && hasBf16Kernel(t, op) && K.divExact(32).has_value();
+}
+
+unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned quant,
+                                 unsigned route) {
+  auto key = std::make_pair(quant, route);
+  if (!K.S.gatheredOf.count(key)) {
+    const Shape &is = op.getOperand(2)->getType().dims;
+    const DimExpr &Kd = op.getOperand(0)->getType().dims.back();
+    BufferDesc d;
+    d.kind = BufferKind::Scratch;
+    d.scratchBytes = (is[0] * is[1] + DimExpr(kTileRows)) * (Kd * DimExpr(2));
+    d.name = K.S.buffers[quant].name + " by expert";
+    unsigned out = K.addBuffer(std::move(d));
+    K.S.gatheredOf[key] = out;
+    K.addKernel(op, "_gather", {out},
+                [&](KernelEmitter &E) { return emitGather(E, op, quant, route, out); },
+                {quant, route});
+  }
+  return K.S.gatheredOf.lookup(key);
+}
+
+ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
+                        ItemFn small) {
+  auto &B = E.B;
+  assert(packedTileRows(E.S.target, ElemType::BF16) == kGroups * 16 && "tile = 4 groups of 16");
+  const DimExpr K = op.getOperand(0)->getType().dims.back();
+  llvm::Value *k = E.dim(K);
+  llvm::Value *rowBytes = B.CreateMul(k, E.c64(2));
+  llvm::Value *steps = B.CreateUDiv(k, E.c64(32)), *blocks = B.CreateUDiv(k, E.c64(16));
+  llvm::Value *xb = E.bufferPtr(rows);
+  auto *v256 = vec(E.i32(), 256);
+  std::vector<llvm::Value *> acc;
+  for (int64_t g = 0; g < kGroups; ++g)
+    acc.push_back(E.entryAlloca(v256));
+  llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * kGroups * 16));
+  return [&E, &op, packed, small, k, rowBytes, steps, blocks, xb, v256, acc, cbuf](const Item &it) {
+    auto &B = E.B;
+    auto *amx = llvm::BasicBlock::Create(E.C, "amx", E.fn);
+    auto *few = llvm::BasicBlock::Create(E.C, "few", E.fn);
+    auto *join = llvm::BasicBlock::Create(E.C, "amx.join", E.fn);
+    B.CreateCondBr(B.CreateICmpSLT(B.CreateSub(it.hi, it.lo), E.c64(kMinRows)), few, amx);
+    B.SetInsertPoint(few);
+    small(it);
+    B.CreateBr(join);
+    B.SetInsertPoint(amx);
+
+    llvm::Value *r16 = B.getInt16(kTileRows), *c64b = B.getInt16(64);
+    auto toVec = [&](llvm::Value *t) {
+      return B.CreateIntrinsic(llvm::Intrinsic::x86_cast_tile_to_vector, {v256}, {t});
+    };
+    auto toTile = [&](llvm::Value *v) {
+      return B.CreateIntrinsic(llvm::Intrinsic::x86_cast_vector_to_tile, {v256}, {v});
+    };
+    auto load = [&](llvm::Value *base, llvm::Value *stride) {
+      return B.CreateIntrinsic(llvm::Intrinsic::x86_tileloadd64_internal, {},
+                               {r16, c64b, base, stride});
+    };
+    int64_t cols = kGroups * 16;
+    llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), cols);
+    E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
+      llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(cols)));
+      llvm::Value *tile = packedTile(E, op, packed, it.expert, c);
+      llvm::Value *rtiles = ceilDivV(E, B.CreateSub(it.hi, it.lo), kTileRows);
+      E.loop(E.c64(0), rtiles, [&](llvm::Value *rt) {
+        llvm::Value *p = B.CreateAdd(it.lo, B.CreateMul(rt, E.c64(kTileRows)));
+        for (llvm::Value *a : acc)
+          B.CreateStore(toVec(B.CreateIntrinsic(llvm::Intrinsic::x86_tilezero_internal, {},
+                                                {r16, c64b})),
+                        a);
+        llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
+        E.loop(E.c64(0), steps, [&](llvm::Value *j) {
+          llvm::Value *a = load(B.CreateGEP(E.i8(), xrow, B.CreateMul(j, E.c64(64))), rowBytes);
+          for (int64_t g = 0; g < kGroups; ++g) {
+            // Group g's blocks 2j and 2j + 1: 16 rows of 64 bytes.
+            llvm::Value *blk = B.CreateAdd(B.CreateMul(E.c64(g), blocks), B.CreateMul(j, E.c64(2)));
+            llvm::Value *w = load(B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(512))), E.c64(64));
+            llvm::Value *cv = B.CreateIntrinsic(llvm::Intrinsic::x86_tdpbf16ps_internal, {},
+                                                {r16, c64b, c64b, toTile(B.CreateLoad(v256, acc[g])),
+                                                 a, w});
+            B.CreateStore(toVec(cv), acc[g]);
+          }
+        }, "k32");
+        for (int64_t g = 0; g < kGroups; ++g)
+          B.CreateIntrinsic(llvm::Intrinsic::x86_tilestored64_internal, {},
+                            {r16, c64b, B.CreateConstGEP1_64(E.f32(), cbuf, g * 16),
+                             E.c64(cols * 4), toTile(B.CreateLoad(v256, acc[g]))});
+        llvm::SmallVector<llvm::Constant *, 16> iota;
+        for (unsigned l = 0; l < 16; ++l)
+          iota.push_back(B.getInt64(l));
+        auto *vf = vec(E.f32(), 16);
+        llvm::Value *valid = minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p));
+        E.loop(E.c64(0), valid, [&](llvm::Value *i) {
+          llvm::Value *out = it.outRow(B.CreateAdd(p, i));
+          for (int64_t g = 0; g < kGroups; ++g) {
+            llvm::Value *first = B.CreateAdd(c, E.c64(g * 16));
+            llvm::Value *mask = B.CreateICmpSLT(
+                B.CreateAdd(B.CreateVectorSplat(16, first), llvm::ConstantVector::get(iota)),
+                B.CreateVectorSplat(16, it.n1));
+            llvm::Value *src = B.CreateGEP(E.f32(), cbuf,
+                                           B.CreateAdd(B.CreateMul(i, E.c64(cols)), E.c64(g * 16)));
+            B.CreateMaskedStore(B.CreateAlignedLoad(vf, src, llvm::Align(4)),
+                                B.CreateGEP(E.f32(), out, first), llvm::Align(4), mask);
+          }
+        }, "row");
+      }, "rtile");
+    }, "ctile");
+    B.CreateBr(join);
+    B.SetInsertPoint(join);
+  };
+}
