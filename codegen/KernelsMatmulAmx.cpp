@@ -7,8 +7,8 @@
 // instruction (about 16 times the work of an AVX-512 FMA a cycle).
 //
 // The weights are the packed bf16 tiles of KernelsMatmulPacked.cpp as they
-// are: a group's 8 vectors of 16 row-pairs per block of 16 are exactly the
-// tile B of tdpbf16ps (16 rows of 64 bytes per 32 elements of K). The
+// are: a group's 16 vectors of 16 row-pairs per block of 32 are exactly
+// the tile B of tdpbf16ps (16 rows of 64 bytes per 32 elements of K). The
 // activations are the bf16 rows of the conversion kernel; matmul_id copies
 // them once per layer in the routing list's order (`gatheredActivations`),
 // so the rows of an expert are equally spaced for one tile load. An item
@@ -65,8 +65,7 @@ Extent emitGather(KernelEmitter &E, const Operation &op, unsigned quant, unsigne
 } // namespace
 
 bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
-  const DimExpr &K = op.getOperand(0)->getType().dims.back();
-  return t.amxBf16 && hasBf16Kernel(t, op) && K.divExact(32).has_value();
+  return t.amxBf16 && hasBf16Kernel(t, op);
 }
 
 unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned quant,
@@ -95,14 +94,14 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
   const DimExpr K = op.getOperand(0)->getType().dims.back();
   llvm::Value *k = E.dim(K);
   llvm::Value *rowBytes = B.CreateMul(k, E.c64(2));
-  llvm::Value *steps = B.CreateUDiv(k, E.c64(32)), *blocks = B.CreateUDiv(k, E.c64(16));
+  llvm::Value *steps = B.CreateUDiv(k, E.c64(32));
   llvm::Value *xb = E.bufferPtr(rows);
   auto *v256 = vec(E.i32(), 256);
   std::vector<llvm::Value *> acc;
   for (int64_t g = 0; g < kGroups; ++g)
     acc.push_back(E.entryAlloca(v256));
   llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * kGroups * 16));
-  return [&E, &op, packed, small, k, rowBytes, steps, blocks, xb, v256, acc, cbuf](const Item &it) {
+  return [&E, &op, packed, small, k, rowBytes, steps, xb, v256, acc, cbuf](const Item &it) {
     auto &B = E.B;
     auto *amx = llvm::BasicBlock::Create(E.C, "amx", E.fn);
     auto *few = llvm::BasicBlock::Create(E.C, "few", E.fn);
@@ -140,9 +139,9 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
         E.loop(E.c64(0), steps, [&](llvm::Value *j) {
           llvm::Value *a = load(B.CreateGEP(E.i8(), xrow, B.CreateMul(j, E.c64(64))), rowBytes);
           for (int64_t g = 0; g < kGroups; ++g) {
-            // Group g's blocks 2j and 2j + 1: 16 rows of 64 bytes.
-            llvm::Value *blk = B.CreateAdd(B.CreateMul(E.c64(g), blocks), B.CreateMul(j, E.c64(2)));
-            llvm::Value *w = load(B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(512))), E.c64(64));
+            // Group g's block j: 16 rows of 64 bytes.
+            llvm::Value *blk = B.CreateAdd(B.CreateMul(j, E.c64(kGroups)), E.c64(g));
+            llvm::Value *w = load(B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(1024))), E.c64(64));
             llvm::Value *cv = B.CreateIntrinsic(llvm::Intrinsic::x86_tdpbf16ps_internal, {},
                                                 {r16, c64b, c64b, toTile(B.CreateLoad(v256, acc[g])),
                                                  a, w});

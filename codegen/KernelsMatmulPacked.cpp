@@ -25,7 +25,7 @@
 // multiplies |w| by sign(w) * qx (ggml's sign trick).
 //
 // act = bf16 with bf16 weights, on a target with AVX-512 BF16: the same
-// packed tiles with blocks of 16 bf16 (a lane holds a row's pair of
+// packed tiles with blocks of 32 bf16 (a lane holds a row's pair of
 // consecutive weights), activations rounded to bf16 once by their own
 // kernel, and vdpbf16ps accumulating each pair product straight into the f32
 // lanes (no scales). Other targets run act = bf16 on the f32 tiles
@@ -54,7 +54,7 @@ struct PackedMode {
   unsigned tg;    ///< groups of rows in a column tile
   unsigned tm;    ///< activation rows in a register tile
   int offset;     ///< added to the weight codes in the tile
-  /// bf16 weights and activations (vdpbf16ps): blocks of 16 elements, no
+  /// bf16 weights and activations (vdpbf16ps): blocks of 32 elements, no
   /// scales; else int8 codes in blocks of 32 with a scale each.
   bool bf16 = false;
   /// q4_0/mxfp4 with a byte shuffle (AVX2, AVX-512): the tile keeps the
@@ -62,11 +62,11 @@ struct PackedMode {
   /// quad j + 4, exactly the blocks' byte order), unpacked in registers.
   bool nibbles = false;
   bool mxfp4 = false; ///< nibbles are E2M1 codes, mapped through a table
-  unsigned blockElems() const { return bf16 ? 16 : 32; }
+  unsigned blockElems() const { return 32; }
   /// Vectors of codes per block and group.
-  unsigned vectorsPerBlock() const { return nibbles ? 4 : 8; }
+  unsigned vectorsPerBlock() const { return bf16 ? 16 : nibbles ? 4 : 8; }
   /// Bytes of a tile block per row: the codes, plus the scale.
-  unsigned blockBytes() const { return bf16 ? 32 : nibbles ? 20 : 36; }
+  unsigned blockBytes() const { return bf16 ? 64 : nibbles ? 20 : 36; }
 };
 
 PackedMode packedMode(const Target &t, ElemType welem) {
@@ -188,9 +188,11 @@ struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const PackedMode &m;
   /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
-  /// quad, or with nibbles quads qd and qd + 4).
+  /// quad, or with nibbles quads qd and qd + 4; bf16: one pair). Blocks are
+  /// block-major (block b of every group, then block b + 1), so a tile is
+  /// one sequential stream.
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
-    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
+    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(b, E.c64(m.tg)), E.c64(g));
     llvm::Value *off = E.B.CreateMul(
         E.B.CreateAdd(E.B.CreateMul(gb, E.c64(m.vectorsPerBlock())), E.c64(qd)),
         E.c64(4 * m.lanes));
@@ -199,7 +201,7 @@ struct PackedTile {
   /// The L scales of group g, block b (f32).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
     llvm::Value *codeBytes = E.B.CreateMul(nb, E.c64(4 * m.vectorsPerBlock() * m.lanes * m.tg));
-    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(E.c64(g), nb), b);
+    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(b, E.c64(m.tg)), E.c64(g));
     return E.B.CreateGEP(E.i8(), base,
                          E.B.CreateAdd(codeBytes, E.B.CreateMul(gb, E.c64(4 * m.lanes))));
   }
@@ -230,8 +232,8 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
       llvm::Value *scales = llvm::PoisonValue::get(vec(E.f32(), L));
       for (unsigned l = 0; l < L; ++l) {
         llvm::Value *at = B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb)));
-        if (t.m.bf16) { // 16 bf16 = 8 pairs, no scale
-          blocks.push_back(B.CreateAlignedLoad(vec(E.i32(), 8), at, llvm::Align(2)));
+        if (t.m.bf16) { // 32 bf16 = 16 pairs, no scale
+          blocks.push_back(B.CreateAlignedLoad(vec(E.i32(), 16), at, llvm::Align(2)));
           continue;
         }
         if (t.m.nibbles) { // the 16 bytes of nibbles as they are
@@ -300,13 +302,13 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
     auto *vbf = vec(B.getBFloatTy(), 2 * L);
     E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
-      for (unsigned qd = 0; qd < 8; ++qd) {
+      for (unsigned qd = 0; qd < m.vectorsPerBlock(); ++qd) {
         std::vector<llvm::Value *> w(m.tg);
         for (unsigned g = 0; g < m.tg; ++g)
           w[g] = B.CreateBitCast(B.CreateAlignedLoad(vi, t.codes(E, g, b, qd), llvm::Align(4)), vbf);
         for (unsigned i = 0; i < tm; ++i) {
           llvm::Value *q = B.CreateAlignedLoad(
-              E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd))),
+              E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(64)), E.c64(4 * qd))),
               llvm::Align(4));
           llvm::Value *xs = B.CreateBitCast(B.CreateVectorSplat(L, q), vbf);
           for (unsigned g = 0; g < m.tg; ++g) {
@@ -473,7 +475,7 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     auto [Ed, Nd, Kd] = weightDims(op);
     int64_t tr = m.lanes * m.tg;
     // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
-    // of blockBytes per 32 (bf16: 16) elements (2K bytes where the blocks
+    // of blockBytes per 32 elements (2K bytes where the blocks
     // do not divide K in the dim algebra).
     auto perBlock = Kd.divExact(m.blockElems());
     BufferDesc d;
@@ -493,7 +495,7 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
 bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
   const DimExpr &K = op.getOperand(0)->getType().dims.back();
   return t.avx512bf16 && t.avx512bw && op.getOperand(1)->getType().elem == ElemType::BF16 &&
-         K.divExact(16).has_value();
+         K.divExact(32).has_value();
 }
 
 int64_t mm::packedColumnBlock(const Target &t) {

@@ -87,7 +87,7 @@ unsigned quantizedActivations(StepBuilder &K, const Operation &op);
 /// (one prepare step per weight argument, shared).
 unsigned packedWeights(StepBuilder &K, const Operation &op);
 /// Does `t` have the bf16 kernel (AVX-512 BF16's vdpbf16ps) for act = bf16
-/// matmul `op` (bf16 weights, K a multiple of 16)? It shares the int8
+/// matmul `op` (bf16 weights, K a multiple of 32)? It shares the int8
 /// kernels' packed tiles, activation kernel and item body.
 bool hasBf16Kernel(const Target &t, const Operation &op);
 /// Output columns per item of the int8 kernels.
@@ -96,14 +96,14 @@ ItemFn packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsign
 /// Weight rows per packed column tile, and the byte pointer to the tile of
 /// expert `expert` (0 for matmul) holding rows [c, c + rows) (c a multiple
 /// of rows). For bf16 weights a tile is 4 groups of 16 rows; group g's
-/// block b of 16 elements is 8 vectors of 64 bytes (a row's pair of
-/// consecutive weights per 32-bit lane) at byte (g * K/16 + b) * 512.
+/// block b of 32 elements is 16 vectors of 64 bytes (a row's pair of
+/// consecutive weights per 32-bit lane) at byte (b * 4 + g) * 1024.
 unsigned packedTileRows(const Target &t, ElemType welem);
 llvm::Value *packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
                         llvm::Value *expert, llvm::Value *c);
 
 /// The AMX parts, KernelsMatmulAmx.cpp. Does `t` have the AMX bf16 kernel
-/// for act = bf16 `op` (bf16 weights, K a multiple of 32)?
+/// for act = bf16 `op` (where it has the vdpbf16ps one)?
 bool hasAmxBf16Kernel(const Target &t, const Operation &op);
 /// matmul_id: the bf16 activation rows `quant` copied in the routing list's
 /// order (expert by expert, one kernel per activation and ids value), so
