@@ -189,14 +189,13 @@ static bool packedKernel(const StepBuilder &K, const Operation &op) {
   return act == ElemType::Q8_0 || (act == ElemType::BF16 && hasBf16Kernel(K.S.target, op));
 }
 
-/// The packed kernels' per-item body: AMX tiles where the target has them
-/// for `op` (rows of `rows` in list order), else the vector one.
-static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned quant, unsigned rows,
-                         unsigned packed) {
+/// matmul's packed per-item body: AMX tiles where the target has them for
+/// `op`, else the vector one.
+static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
   ItemFn vector = packedItems(E, op, quant, packed);
   if (!hasAmxBf16Kernel(E.S.target, op))
     return vector;
-  return amxBf16Items(E, op, rows, packed, std::move(vector));
+  return amxBf16Items(E, op, quant, packed, std::move(vector));
 }
 
 void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
@@ -204,7 +203,7 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulItems(E, op, kRowBlock, packedColumnBlock(E.S.target),
-                             packedBody(E, op, quant, quant, packed));
+                             packedBody(E, op, quant, packed));
     }, {quant, packed});
     return;
   }
@@ -217,13 +216,25 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
 void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) {
   unsigned route = routeFor(K, op);
   if (packedKernel(K, op)) {
+    if (hasAmxBf16Kernel(K.S.target, op)) {
+      // The activations in list order serve both bodies: position p is row p.
+      unsigned rows = gatheredActivations(K, op, route), packed = packedWeights(K, op);
+      K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+        ItemFn vector = packedItems(E, op, rows, packed);
+        return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
+                                 amxBf16Items(E, op, rows, packed, [vector](const Item &it) {
+                                   Item byPosition = it;
+                                   byPosition.xRow = [](llvm::Value *p) { return p; };
+                                   vector(byPosition);
+                                 }));
+      }, {route, rows, packed});
+      return;
+    }
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
-    unsigned rows = hasAmxBf16Kernel(K.S.target, op) ? gatheredActivations(K, op, quant, route)
-                                                     : quant;
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
-                               packedBody(E, op, quant, rows, packed));
-    }, {route, quant, packed, rows});
+                               packedItems(E, op, quant, packed));
+    }, {route, quant, packed});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {

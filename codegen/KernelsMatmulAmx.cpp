@@ -9,9 +9,10 @@
 // The weights are the packed bf16 tiles of KernelsMatmulPacked.cpp as they
 // are: a group's 16 vectors of 16 row-pairs per block of 32 are exactly
 // the tile B of tdpbf16ps (16 rows of 64 bytes per 32 elements of K). The
-// activations are the bf16 rows of the conversion kernel; matmul_id copies
-// them once per layer in the routing list's order (`gatheredActivations`),
-// so the rows of an expert are equally spaced for one tile load. An item
+// activations are rounded to bf16 once per layer: matmul's by the
+// conversion kernel, matmul_id's in the routing list's order
+// (`gatheredActivations`), so the rows of an expert are equally spaced for
+// one tile load; its vdpbf16ps body for small items reads them there too. An item
 // (expert, 64 columns) then runs 16 of its rows at a time: four f32
 // accumulator tiles (64 columns), for each 32 elements of K one activation
 // tile and four weight tiles, four tdpbf16ps; the accumulators are stored
@@ -40,24 +41,19 @@ constexpr int64_t kTileRows = 16; ///< rows of an activation (and accumulator) t
 constexpr int64_t kGroups = 4;    ///< 16-column accumulator tiles per item tile
 constexpr int64_t kMinRows = 4;   ///< fewer rows take the vdpbf16ps body
 
-/// Copies the bf16 row of each list position to row p of `out`.
-Extent emitGather(KernelEmitter &E, const Operation &op, unsigned quant, unsigned route,
-                  unsigned out) {
+/// Rounds the activation row of each list position p to bf16 into row p
+/// of `out`.
+Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out) {
   auto &B = E.B;
+  const Value *x = op.getOperand(0);
   const Shape &is = op.getOperand(2)->getType().dims;
-  const DimExpr &K = op.getOperand(0)->getType().dims.back();
-  llvm::Value *rowBytes = E.dim(K * DimExpr(2));
+  const DimExpr &K = x->getType().dims.back();
+  llvm::Value *k = E.dim(K), *rowBytes = E.dim(K * DimExpr(2));
   llvm::Value *list = routeList(E, op, route);
-  llvm::Value *qb = E.bufferPtr(quant), *gb = E.bufferPtr(out);
-  auto *v16 = vec(E.i32(), 16);
+  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *gb = E.bufferPtr(out);
   E.loop(E.begin, E.end, [&](llvm::Value *p) {
-    llvm::Value *src = B.CreateGEP(E.i8(), qb, B.CreateMul(routedRow(E, op, list, p), rowBytes));
-    llvm::Value *dst = B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes));
-    E.loop(E.c64(0), B.CreateUDiv(rowBytes, E.c64(64)), [&](llvm::Value *v) {
-      llvm::Value *off = B.CreateMul(v, E.c64(64));
-      B.CreateAlignedStore(B.CreateAlignedLoad(v16, B.CreateGEP(E.i8(), src, off), llvm::Align(4)),
-                           B.CreateGEP(E.i8(), dst, off), llvm::Align(4));
-    }, "v");
+    llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(routedRow(E, op, list, p), k));
+    toBf16Row(E, src, B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes)), k);
   }, "p");
   E.finish();
   return {is[0] * is[1], 16};
@@ -68,21 +64,21 @@ bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
   return t.amxBf16 && hasBf16Kernel(t, op);
 }
 
-unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned quant,
-                                 unsigned route) {
-  auto key = std::make_pair(quant, route);
+unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned route) {
+  const Value *x = op.getOperand(0);
+  unsigned xbuf = K.S.bufferOf.lookup(x);
+  auto key = std::make_pair(xbuf, route);
   if (!K.S.gatheredOf.count(key)) {
     const Shape &is = op.getOperand(2)->getType().dims;
-    const DimExpr &Kd = op.getOperand(0)->getType().dims.back();
+    const DimExpr &Kd = x->getType().dims.back();
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     d.scratchBytes = (is[0] * is[1] + DimExpr(kTileRows)) * (Kd * DimExpr(2));
-    d.name = K.S.buffers[quant].name + " by expert";
+    d.name = "bf16(%" + x->getName() + ") by expert";
     unsigned out = K.addBuffer(std::move(d));
     K.S.gatheredOf[key] = out;
     K.addKernel(op, "_gather", {out},
-                [&](KernelEmitter &E) { return emitGather(E, op, quant, route, out); },
-                {quant, route});
+                [&](KernelEmitter &E) { return emitGather(E, op, route, out); }, {route});
   }
   return K.S.gatheredOf.lookup(key);
 }

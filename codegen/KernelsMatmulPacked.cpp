@@ -96,9 +96,7 @@ Extent emitToBf16(KernelEmitter &E, const Value *x, unsigned quant) {
   E.loop(E.begin, E.end, [&](llvm::Value *row) {
     llvm::Value *xr = E.B.CreateGEP(E.f32(), xb, E.B.CreateMul(row, k));
     llvm::Value *qr = E.B.CreateGEP(E.i8(), qb, E.B.CreateMul(row, E.dim(quantRowBytes(K))));
-    E.loop(E.c64(0), k, [&](llvm::Value *j) {
-      E.storeElem(qr, ElemType::BF16, j, E.loadElem(xr, ElemType::F32, j));
-    }, "j");
+    toBf16Row(E, xr, qr, k);
   }, "row");
   E.finish();
   return {rows, grainFor(K)};
@@ -397,6 +395,19 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   }
 }
 } // namespace
+
+void mm::toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k) {
+  auto &B = E.B;
+  llvm::Value *chunks = B.CreateUDiv(k, E.c64(16));
+  E.loop(E.c64(0), chunks, [&](llvm::Value *c) {
+    llvm::Value *off = B.CreateMul(c, E.c64(16));
+    E.storeElem(dst, ElemType::BF16, off,
+                B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4)));
+  }, "v");
+  E.loop(B.CreateMul(chunks, E.c64(16)), k, [&](llvm::Value *j) {
+    E.storeElem(dst, ElemType::BF16, j, E.loadElem(src, ElemType::F32, j));
+  }, "j");
+}
 
 unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   const Value *x = op.getOperand(0);

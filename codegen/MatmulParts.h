@@ -83,6 +83,8 @@ llvm::Value *routedRow(KernelEmitter &E, const Operation &op, llvm::Value *list,
 /// the op's activation rows quantised (one kernel per activation value,
 /// shared), and the per-item body on it.
 unsigned quantizedActivations(StepBuilder &K, const Operation &op);
+/// Rounds the k f32 at `src` to bf16 at `dst` (vectors of 16, then the rest).
+void toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
 /// The Packed buffer holding the op's weight repacked for the int8 kernel
 /// (one prepare step per weight argument, shared).
 unsigned packedWeights(StepBuilder &K, const Operation &op);
@@ -105,11 +107,11 @@ llvm::Value *packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
 /// The AMX parts, KernelsMatmulAmx.cpp. Does `t` have the AMX bf16 kernel
 /// for act = bf16 `op` (where it has the vdpbf16ps one)?
 bool hasAmxBf16Kernel(const Target &t, const Operation &op);
-/// matmul_id: the bf16 activation rows `quant` copied in the routing list's
+/// matmul_id: the activation rows rounded to bf16 in the routing list's
 /// order (expert by expert, one kernel per activation and ids value), so
 /// that an expert's rows are equally spaced for a tile load; 16 rows of
 /// slack at the end.
-unsigned gatheredActivations(StepBuilder &K, const Operation &op, unsigned quant, unsigned route);
+unsigned gatheredActivations(StepBuilder &K, const Operation &op, unsigned route);
 /// The per-item body: list position p's bf16 row is row p of `rows`; items
 /// with fewer rows than a tile pays for take `small` (the vdpbf16ps body).
 ItemFn amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
