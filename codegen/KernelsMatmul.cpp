@@ -189,13 +189,21 @@ static bool packedKernel(const StepBuilder &K, const Operation &op) {
   return act == ElemType::Q8_0 || (act == ElemType::BF16 && hasBf16Kernel(K.S.target, op));
 }
 
-/// matmul's packed per-item body: AMX tiles where the target has them for
-/// `op`, else the vector one.
-static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
-  ItemFn vector = packedItems(E, op, quant, packed);
-  if (!hasAmxBf16Kernel(E.S.target, op))
-    return vector;
-  return amxBf16Items(E, op, quant, packed, std::move(vector));
+/// Does the target have AMX tiles for `op`?
+static bool amxKernel(const Target &t, const Operation &op) {
+  return hasAmxBf16Kernel(t, op) || hasAmxInt8Kernel(t, op);
+}
+
+/// The packed per-item body: AMX tiles where the target has them for `op`
+/// (activation rows of `rows`; `vector`, the vector body, for small items),
+/// else `vector`.
+static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
+                         ItemFn vector) {
+  if (hasAmxBf16Kernel(E.S.target, op))
+    return amxBf16Items(E, op, rows, packed, std::move(vector));
+  if (hasAmxInt8Kernel(E.S.target, op))
+    return amxInt8Items(E, op, rows, packed, std::move(vector));
+  return vector;
 }
 
 void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
@@ -203,7 +211,7 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
     unsigned quant = quantizedActivations(K, op), packed = packedWeights(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
       return emitMatmulItems(E, op, kRowBlock, packedColumnBlock(E.S.target),
-                             packedBody(E, op, quant, packed));
+                             packedBody(E, op, quant, packed, packedItems(E, op, quant, packed)));
     }, {quant, packed});
     return;
   }
@@ -216,13 +224,13 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
 void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) {
   unsigned route = routeFor(K, op);
   if (packedKernel(K, op)) {
-    if (hasAmxBf16Kernel(K.S.target, op)) {
+    if (amxKernel(K.S.target, op)) {
       // The activations in list order serve both bodies: position p is row p.
       unsigned rows = gatheredActivations(K, op, route), packed = packedWeights(K, op);
       K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
         ItemFn vector = packedItems(E, op, rows, packed);
         return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
-                                 amxBf16Items(E, op, rows, packed, [vector](const Item &it) {
+                                 packedBody(E, op, rows, packed, [vector](const Item &it) {
                                    Item byPosition = it;
                                    byPosition.xRow = [](llvm::Value *p) { return p; };
                                    vector(byPosition);

@@ -41,22 +41,95 @@ constexpr int64_t kTileRows = 16; ///< rows of an activation (and accumulator) t
 constexpr int64_t kGroups = 4;    ///< 16-column accumulator tiles per item tile
 constexpr int64_t kMinRows = 4;   ///< fewer rows take the vdpbf16ps body
 
-/// Rounds the activation row of each list position p to bf16 into row p
-/// of `out`.
+/// Converts the activation row of each list position p (to bf16, or
+/// quantised to q8_0) into row p of `out`.
 Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out) {
   auto &B = E.B;
   const Value *x = op.getOperand(0);
   const Shape &is = op.getOperand(2)->getType().dims;
   const DimExpr &K = x->getType().dims.back();
+  bool q8 = actOf(op) == ElemType::Q8_0;
   llvm::Value *k = E.dim(K), *rowBytes = E.dim(K * DimExpr(2));
   llvm::Value *list = routeList(E, op, route);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *gb = E.bufferPtr(out);
   E.loop(E.begin, E.end, [&](llvm::Value *p) {
     llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(routedRow(E, op, list, p), k));
-    toBf16Row(E, src, B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes)), k);
+    llvm::Value *dst = B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes));
+    if (q8)
+      quantizeRow(E, src, dst, k);
+    else
+      toBf16Row(E, src, dst, k);
   }, "p");
   E.finish();
   return {is[0] * is[1], 16};
+}
+
+/// The two bodies of an AMX kernel: items with fewer than kMinRows rows
+/// take `small`, the others `amx`.
+void splitBySize(KernelEmitter &E, const Item &it, const ItemFn &small,
+                 const std::function<void()> &amx) {
+  auto &B = E.B;
+  auto *tiles = llvm::BasicBlock::Create(E.C, "amx", E.fn);
+  auto *few = llvm::BasicBlock::Create(E.C, "few", E.fn);
+  auto *join = llvm::BasicBlock::Create(E.C, "amx.join", E.fn);
+  B.CreateCondBr(B.CreateICmpSLT(B.CreateSub(it.hi, it.lo), E.c64(kMinRows)), few, tiles);
+  B.SetInsertPoint(few);
+  small(it);
+  B.CreateBr(join);
+  B.SetInsertPoint(tiles);
+  amx();
+  B.CreateBr(join);
+  B.SetInsertPoint(join);
+}
+
+/// Tile operations on <256 x i32> values (the form LLVM's AMX lowering
+/// keeps in registers across loops).
+struct Tiles {
+  KernelEmitter &E;
+  llvm::FixedVectorType *v256 = vec(E.i32(), 256);
+  llvm::Value *toVec(llvm::Value *t) {
+    return E.B.CreateIntrinsic(llvm::Intrinsic::x86_cast_tile_to_vector, {v256}, {t});
+  }
+  llvm::Value *toTile(llvm::Value *v) {
+    return E.B.CreateIntrinsic(llvm::Intrinsic::x86_cast_vector_to_tile, {v256}, {v});
+  }
+  llvm::Value *load(unsigned rows, unsigned colBytes, llvm::Value *base, llvm::Value *stride) {
+    return E.B.CreateIntrinsic(llvm::Intrinsic::x86_tileloadd64_internal, {},
+                               {E.B.getInt16(rows), E.B.getInt16(colBytes), base, stride});
+  }
+  llvm::Value *zero(unsigned rows, unsigned colBytes) {
+    return E.B.CreateIntrinsic(llvm::Intrinsic::x86_tilezero_internal, {},
+                               {E.B.getInt16(rows), E.B.getInt16(colBytes)});
+  }
+  void store(unsigned rows, unsigned colBytes, llvm::Value *base, llvm::Value *stride,
+             llvm::Value *tile) {
+    E.B.CreateIntrinsic(llvm::Intrinsic::x86_tilestored64_internal, {},
+                        {E.B.getInt16(rows), E.B.getInt16(colBytes), base, stride, tile});
+  }
+};
+
+/// Stores rows [0, valid) of the f32 tile `buf` (rows of `ld` floats) to
+/// the outputs of list positions p + r, columns [first, first + 16 * groups)
+/// below n1.
+void storeRows(KernelEmitter &E, const Item &it, llvm::Value *buf, int64_t ld, unsigned groups,
+               llvm::Value *p, llvm::Value *valid, llvm::Value *first) {
+  auto &B = E.B;
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < 16; ++l)
+    iota.push_back(B.getInt64(l));
+  auto *vf = vec(E.f32(), 16);
+  E.loop(E.c64(0), valid, [&](llvm::Value *i) {
+    llvm::Value *out = it.outRow(B.CreateAdd(p, i));
+    for (unsigned g = 0; g < groups; ++g) {
+      llvm::Value *col = B.CreateAdd(first, E.c64(g * 16));
+      llvm::Value *mask = B.CreateICmpSLT(
+          B.CreateAdd(B.CreateVectorSplat(16, col), llvm::ConstantVector::get(iota)),
+          B.CreateVectorSplat(16, it.n1));
+      llvm::Value *src = B.CreateGEP(E.f32(), buf, B.CreateAdd(B.CreateMul(i, E.c64(ld)), E.c64(g * 16)));
+      B.CreateMaskedStore(B.CreateAlignedLoad(vf, src, llvm::Align(4)),
+                          B.CreateGEP(E.f32(), out, col), llvm::Align(4), mask);
+    }
+  }, "row");
 }
 } // namespace
 
@@ -64,17 +137,23 @@ bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
   return t.amxBf16 && hasBf16Kernel(t, op);
 }
 
+bool mm::hasAmxInt8Kernel(const Target &t, const Operation &op) {
+  return t.amxInt8 && t.avx512vnni && actOf(op) == ElemType::Q8_0 &&
+         int8Tiles(t, op.getOperand(1)->getType().elem).offset > 0;
+}
+
 unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned route) {
   const Value *x = op.getOperand(0);
   unsigned xbuf = K.S.bufferOf.lookup(x);
-  auto key = std::make_pair(xbuf, route);
+  bool q8 = actOf(op) == ElemType::Q8_0;
+  auto key = std::make_tuple(xbuf, route, unsigned(q8));
   if (!K.S.gatheredOf.count(key)) {
     const Shape &is = op.getOperand(2)->getType().dims;
     const DimExpr &Kd = x->getType().dims.back();
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     d.scratchBytes = (is[0] * is[1] + DimExpr(kTileRows)) * (Kd * DimExpr(2));
-    d.name = "bf16(%" + x->getName() + ") by expert";
+    d.name = (q8 ? "q8_0(%" : "bf16(%") + x->getName() + ") by expert";
     unsigned out = K.addBuffer(std::move(d));
     K.S.gatheredOf[key] = out;
     K.addKernel(op, "_gather", {out},
@@ -92,83 +171,126 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
   llvm::Value *rowBytes = B.CreateMul(k, E.c64(2));
   llvm::Value *steps = B.CreateUDiv(k, E.c64(32));
   llvm::Value *xb = E.bufferPtr(rows);
-  auto *v256 = vec(E.i32(), 256);
+  Tiles T{E};
   std::vector<llvm::Value *> acc;
   for (int64_t g = 0; g < kGroups; ++g)
-    acc.push_back(E.entryAlloca(v256));
+    acc.push_back(E.entryAlloca(T.v256));
   llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * kGroups * 16));
-  return [&E, &op, packed, small, k, rowBytes, steps, xb, v256, acc, cbuf](const Item &it) {
-    auto &B = E.B;
-    auto *amx = llvm::BasicBlock::Create(E.C, "amx", E.fn);
-    auto *few = llvm::BasicBlock::Create(E.C, "few", E.fn);
-    auto *join = llvm::BasicBlock::Create(E.C, "amx.join", E.fn);
-    B.CreateCondBr(B.CreateICmpSLT(B.CreateSub(it.hi, it.lo), E.c64(kMinRows)), few, amx);
-    B.SetInsertPoint(few);
-    small(it);
-    B.CreateBr(join);
-    B.SetInsertPoint(amx);
+  return [&E, &op, packed, small, rowBytes, steps, xb, T, acc, cbuf](const Item &it) mutable {
+    splitBySize(E, it, small, [&] {
+      auto &B = E.B;
+      int64_t cols = kGroups * 16;
+      llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), cols);
+      E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
+        llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(cols)));
+        llvm::Value *tile = packedTile(E, op, packed, it.expert, c);
+        llvm::Value *rtiles = ceilDivV(E, B.CreateSub(it.hi, it.lo), kTileRows);
+        E.loop(E.c64(0), rtiles, [&](llvm::Value *rt) {
+          llvm::Value *p = B.CreateAdd(it.lo, B.CreateMul(rt, E.c64(kTileRows)));
+          for (llvm::Value *a : acc)
+            B.CreateStore(T.toVec(T.zero(kTileRows, 64)), a);
+          llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
+          E.loop(E.c64(0), steps, [&](llvm::Value *j) {
+            llvm::Value *a = T.load(kTileRows, 64, B.CreateGEP(E.i8(), xrow, B.CreateMul(j, E.c64(64))),
+                                    rowBytes);
+            for (int64_t g = 0; g < kGroups; ++g) {
+              // Group g's block j: 16 rows of 64 bytes.
+              llvm::Value *blk = B.CreateAdd(B.CreateMul(j, E.c64(kGroups)), E.c64(g));
+              llvm::Value *w = T.load(16, 64, B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(1024))),
+                                      E.c64(64));
+              llvm::Value *cv = B.CreateIntrinsic(
+                  llvm::Intrinsic::x86_tdpbf16ps_internal, {},
+                  {B.getInt16(kTileRows), B.getInt16(64), B.getInt16(64),
+                   T.toTile(B.CreateLoad(T.v256, acc[g])), a, w});
+              B.CreateStore(T.toVec(cv), acc[g]);
+            }
+          }, "k32");
+          for (int64_t g = 0; g < kGroups; ++g)
+            T.store(kTileRows, 64, B.CreateConstGEP1_64(E.f32(), cbuf, g * 16), E.c64(cols * 4),
+                    T.toTile(B.CreateLoad(T.v256, acc[g])));
+          storeRows(E, it, cbuf, cols, kGroups, p,
+                    minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p)), c);
+        }, "rtile");
+      }, "ctile");
+    });
+  };
+}
 
-    llvm::Value *r16 = B.getInt16(kTileRows), *c64b = B.getInt16(64);
-    auto toVec = [&](llvm::Value *t) {
-      return B.CreateIntrinsic(llvm::Intrinsic::x86_cast_tile_to_vector, {v256}, {t});
-    };
-    auto toTile = [&](llvm::Value *v) {
-      return B.CreateIntrinsic(llvm::Intrinsic::x86_cast_vector_to_tile, {v256}, {v});
-    };
-    auto load = [&](llvm::Value *base, llvm::Value *stride) {
-      return B.CreateIntrinsic(llvm::Intrinsic::x86_tileloadd64_internal, {},
-                               {r16, c64b, base, stride});
-    };
-    int64_t cols = kGroups * 16;
-    llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), cols);
-    E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
-      llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(cols)));
-      llvm::Value *tile = packedTile(E, op, packed, it.expert, c);
-      llvm::Value *rtiles = ceilDivV(E, B.CreateSub(it.hi, it.lo), kTileRows);
-      E.loop(E.c64(0), rtiles, [&](llvm::Value *rt) {
-        llvm::Value *p = B.CreateAdd(it.lo, B.CreateMul(rt, E.c64(kTileRows)));
-        for (llvm::Value *a : acc)
-          B.CreateStore(toVec(B.CreateIntrinsic(llvm::Intrinsic::x86_tilezero_internal, {},
-                                                {r16, c64b})),
-                        a);
-        llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
-        E.loop(E.c64(0), steps, [&](llvm::Value *j) {
-          llvm::Value *a = load(B.CreateGEP(E.i8(), xrow, B.CreateMul(j, E.c64(64))), rowBytes);
-          for (int64_t g = 0; g < kGroups; ++g) {
-            // Group g's block j: 16 rows of 64 bytes.
-            llvm::Value *blk = B.CreateAdd(B.CreateMul(j, E.c64(kGroups)), E.c64(g));
-            llvm::Value *w = load(B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(1024))), E.c64(64));
-            llvm::Value *cv = B.CreateIntrinsic(llvm::Intrinsic::x86_tdpbf16ps_internal, {},
-                                                {r16, c64b, c64b, toTile(B.CreateLoad(v256, acc[g])),
-                                                 a, w});
-            B.CreateStore(toVec(cv), acc[g]);
-          }
-        }, "k32");
-        for (int64_t g = 0; g < kGroups; ++g)
-          B.CreateIntrinsic(llvm::Intrinsic::x86_tilestored64_internal, {},
-                            {r16, c64b, B.CreateConstGEP1_64(E.f32(), cbuf, g * 16),
-                             E.c64(cols * 4), toTile(B.CreateLoad(v256, acc[g]))});
-        llvm::SmallVector<llvm::Constant *, 16> iota;
-        for (unsigned l = 0; l < 16; ++l)
-          iota.push_back(B.getInt64(l));
-        auto *vf = vec(E.f32(), 16);
-        llvm::Value *valid = minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p));
-        E.loop(E.c64(0), valid, [&](llvm::Value *i) {
-          llvm::Value *out = it.outRow(B.CreateAdd(p, i));
-          for (int64_t g = 0; g < kGroups; ++g) {
-            llvm::Value *first = B.CreateAdd(c, E.c64(g * 16));
-            llvm::Value *mask = B.CreateICmpSLT(
-                B.CreateAdd(B.CreateVectorSplat(16, first), llvm::ConstantVector::get(iota)),
-                B.CreateVectorSplat(16, it.n1));
-            llvm::Value *src = B.CreateGEP(E.f32(), cbuf,
-                                           B.CreateAdd(B.CreateMul(i, E.c64(cols)), E.c64(g * 16)));
-            B.CreateMaskedStore(B.CreateAlignedLoad(vf, src, llvm::Align(4)),
-                                B.CreateGEP(E.f32(), out, first), llvm::Align(4), mask);
-          }
-        }, "row");
-      }, "rtile");
-    }, "ctile");
-    B.CreateBr(join);
-    B.SetInsertPoint(join);
+ItemFn mm::amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
+                        ItemFn small) {
+  auto &B = E.B;
+  Int8Tiles m = int8Tiles(E.S.target, op.getOperand(1)->getType().elem);
+  assert(m.lanes == 16 && "a group is one 16-column accumulator tile");
+  const DimExpr K = op.getOperand(0)->getType().dims.back();
+  llvm::Value *k = E.dim(K);
+  llvm::Value *rowBytes = B.CreateMul(k, E.c64(2));
+  llvm::Value *blocks = B.CreateUDiv(k, E.c64(32));
+  // Row layout (quantizeRow): codes[k] | d[k/32] (f32) | s[k/32] (i32).
+  llvm::Value *dOff = k, *sOff = B.CreateAdd(k, B.CreateUDiv(k, E.c64(8)));
+  llvm::Value *xb = E.bufferPtr(rows);
+  auto *vf = vec(E.f32(), 16);
+  std::vector<llvm::Value *> acc;
+  for (int64_t r = 0; r < kTileRows; ++r)
+    acc.push_back(E.entryAlloca(vf));
+  llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.i32(), kTileRows * 16));
+  llvm::Value *fbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * 16));
+  llvm::Value *wbuf = E.entryAlloca(llvm::ArrayType::get(E.i8(), 512));
+  llvm::cast<llvm::AllocaInst>(cbuf)->setAlignment(llvm::Align(64));
+  llvm::cast<llvm::AllocaInst>(wbuf)->setAlignment(llvm::Align(64));
+  Tiles T{E};
+  return [&E, &op, m, packed, small, rowBytes, blocks, dOff, sOff, xb, vf, acc, cbuf, fbuf, wbuf,
+          T](const Item &it) mutable {
+    splitBySize(E, it, small, [&] {
+      auto &B = E.B;
+      unsigned tr = m.lanes * m.groups;
+      llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
+      E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
+        llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
+        llvm::Value *tile = packedTile(E, op, packed, it.expert, c);
+        llvm::Value *rtiles = ceilDivV(E, B.CreateSub(it.hi, it.lo), kTileRows);
+        for (unsigned g = 0; g < m.groups; ++g) {
+          llvm::Value *first = B.CreateAdd(c, E.c64(16 * g));
+          ifThen(E, B.CreateICmpSLT(first, it.n1), [&] {
+            E.loop(E.c64(0), rtiles, [&](llvm::Value *rt) {
+              llvm::Value *p = B.CreateAdd(it.lo, B.CreateMul(rt, E.c64(kTileRows)));
+              for (llvm::Value *a : acc)
+                B.CreateStore(llvm::ConstantAggregateZero::get(vf), a);
+              llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
+              E.loop(E.c64(0), blocks, [&](llvm::Value *b) {
+                // One block: the 16 x 16 exact integer sums by tdpbsud
+                // (signed activation codes x weight codes + offset), then
+                // per row acc += float(sum - offset * s) * (dw * dx).
+                llvm::Value *a = T.load(kTileRows, 32, B.CreateGEP(E.i8(), xrow, B.CreateMul(b, E.c64(32))),
+                                        rowBytes);
+                llvm::Value *w = T.load(8, 64, packedBlockCodes(E, op, tile, g, b, wbuf), E.c64(64));
+                llvm::Value *sums = B.CreateIntrinsic(
+                    llvm::Intrinsic::x86_tdpbsud_internal, {},
+                    {B.getInt16(kTileRows), B.getInt16(64), B.getInt16(32), T.zero(kTileRows, 64), a, w});
+                T.store(kTileRows, 64, cbuf, E.c64(64), sums);
+                llvm::Value *dw = B.CreateAlignedLoad(vf, packedScales(E, op, tile, g, b), llvm::Align(4));
+                llvm::Value *b4 = B.CreateMul(b, E.c64(4));
+                for (int64_t r = 0; r < kTileRows; ++r) {
+                  llvm::Value *row = B.CreateGEP(E.i8(), xrow, B.CreateMul(E.c64(r), rowBytes));
+                  llvm::Value *dx = B.CreateAlignedLoad(
+                      E.f32(), B.CreateGEP(E.i8(), row, B.CreateAdd(dOff, b4)), llvm::Align(4));
+                  llvm::Value *s = B.CreateAlignedLoad(
+                      E.i32(), B.CreateGEP(E.i8(), row, B.CreateAdd(sOff, b4)), llvm::Align(4));
+                  llvm::Value *ci = B.CreateAlignedLoad(
+                      vec(E.i32(), 16), B.CreateConstGEP1_64(E.i32(), cbuf, 16 * r), llvm::Align(64));
+                  ci = B.CreateAdd(ci, B.CreateVectorSplat(16, B.CreateMul(s, B.getInt32(-m.offset))));
+                  llvm::Value *scale = B.CreateFMul(dw, B.CreateVectorSplat(16, dx));
+                  B.CreateStore(fma(E, B.CreateSIToFP(ci, vf), scale, B.CreateLoad(vf, acc[r])), acc[r]);
+                }
+              }, "blk");
+              for (int64_t r = 0; r < kTileRows; ++r)
+                B.CreateAlignedStore(B.CreateLoad(vf, acc[r]),
+                                     B.CreateConstGEP1_64(E.f32(), fbuf, 16 * r), llvm::Align(4));
+              storeRows(E, it, fbuf, 16, 1, p, minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p)),
+                        first);
+            }, "rtile");
+          });
+        }
+      }, "ctile");
+    });
   };
 }

@@ -110,31 +110,10 @@ Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
   DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
   llvm::Value *k = E.dim(K);
-  auto *v32f = vec(E.f32(), 32);
   E.loop(E.begin, E.end, [&](llvm::Value *row) {
     llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
     llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(row, E.dim(quantRowBytes(K))));
-    llvm::Value *dr = B.CreateGEP(E.i8(), qr, k);
-    llvm::Value *sr = B.CreateGEP(E.i8(), dr, B.CreateUDiv(k, E.c64(8)));
-    E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
-      llvm::Value *xv = B.CreateAlignedLoad(
-          v32f, B.CreateGEP(E.f32(), xr, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
-      llvm::Value *amax = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_fmax, {v32f},
-                                            {E.intrinsic(llvm::Intrinsic::fabs, {xv})});
-      llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
-      llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
-                                       B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
-      llvm::Value *qf = E.intrinsic(llvm::Intrinsic::round,
-                                    {B.CreateFMul(xv, B.CreateVectorSplat(32, id))});
-      llvm::Value *q = B.CreateIntrinsic(llvm::Intrinsic::fptosi_sat,
-                                         {vec(E.i8(), 32), v32f}, {qf});
-      B.CreateAlignedStore(q, B.CreateGEP(E.i8(), qr, B.CreateMul(blk, E.c64(32))),
-                           llvm::Align(1));
-      E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
-      llvm::Value *s = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_add, {vec(E.i32(), 32)},
-                                         {B.CreateSExt(q, vec(E.i32(), 32))});
-      E.storeElem(sr, ElemType::I32, blk, s);
-    }, "blk");
+    quantizeRow(E, xr, qr, k);
   }, "row");
   E.finish();
   return {rows, grainFor(K)};
@@ -283,6 +262,20 @@ llvm::Value *mxfp4Lookup(KernelEmitter &E, const PackedMode &m, llvm::Value *cod
                          codes->getType());
 }
 
+/// A vector of nibbles (quads j and j + 4 of L rows) as the two quads of
+/// byte codes plus the offset (mxfp4 through its table).
+std::pair<llvm::Value *, llvm::Value *> unpackNibbles(KernelEmitter &E, const PackedMode &m,
+                                                      llvm::Value *v) {
+  auto &B = E.B;
+  unsigned L = m.lanes;
+  llvm::Value *low = B.CreateVectorSplat(L, B.getInt32(0x0F0F0F0F));
+  llvm::Value *a = B.CreateAnd(v, low);
+  llvm::Value *b = B.CreateAnd(B.CreateLShr(v, B.CreateVectorSplat(L, B.getInt32(4))), low);
+  if (m.mxfp4)
+    return {mxfp4Lookup(E, m, a), mxfp4Lookup(E, m, b)};
+  return {a, b};
+}
+
 /// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
 /// TR rows of the tile; outputs at or past n1 are not stored.
 void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value *> qx,
@@ -341,16 +334,10 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     for (unsigned j = 0; j < m.vectorsPerBlock(); ++j)
       for (unsigned g = 0; g < m.tg; ++g) {
         llvm::Value *v = B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4));
-        if (!m.nibbles) {
+        if (!m.nibbles)
           quads[j][g] = v;
-          continue;
-        }
-        llvm::Value *low = B.CreateVectorSplat(L, B.getInt32(0x0F0F0F0F));
-        quads[j][g] = B.CreateAnd(v, low);
-        quads[j + 4][g] = B.CreateAnd(B.CreateLShr(v, B.CreateVectorSplat(L, B.getInt32(4))), low);
-        if (m.mxfp4)
-          for (unsigned h : {j, j + 4})
-            quads[h][g] = mxfp4Lookup(E, m, quads[h][g]);
+        else
+          std::tie(quads[j][g], quads[j + 4][g]) = unpackNibbles(E, m, v);
       }
     for (unsigned qd = 0; qd < 8; ++qd) {
       std::vector<llvm::Value *> w(m.tg), wabs(m.tg, nullptr);
@@ -395,6 +382,32 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   }
 }
 } // namespace
+
+void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::Value *k) {
+  auto &B = E.B;
+  auto *v32f = vec(E.f32(), 32);
+  llvm::Value *dr = B.CreateGEP(E.i8(), qr, k);
+  llvm::Value *sr = B.CreateGEP(E.i8(), dr, B.CreateUDiv(k, E.c64(8)));
+  E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
+    llvm::Value *xv = B.CreateAlignedLoad(
+        v32f, B.CreateGEP(E.f32(), xr, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
+    llvm::Value *amax = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_fmax, {v32f},
+                                          {E.intrinsic(llvm::Intrinsic::fabs, {xv})});
+    llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
+    llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
+                                     B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
+    llvm::Value *qf = E.intrinsic(llvm::Intrinsic::round,
+                                  {B.CreateFMul(xv, B.CreateVectorSplat(32, id))});
+    llvm::Value *q = B.CreateIntrinsic(llvm::Intrinsic::fptosi_sat,
+                                       {vec(E.i8(), 32), v32f}, {qf});
+    B.CreateAlignedStore(q, B.CreateGEP(E.i8(), qr, B.CreateMul(blk, E.c64(32))),
+                         llvm::Align(1));
+    E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
+    llvm::Value *s = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_add, {vec(E.i32(), 32)},
+                                       {B.CreateSExt(q, vec(E.i32(), 32))});
+    E.storeElem(sr, ElemType::I32, blk, s);
+  }, "blk");
+}
 
 void mm::toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k) {
   auto &B = E.B;
@@ -558,4 +571,34 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
       }, "rows");
     }, "ctile");
   };
+}
+
+mm::Int8Tiles mm::int8Tiles(const Target &t, ElemType welem) {
+  PackedMode m = packedMode(t, welem);
+  return {m.lanes, m.tg, m.offset};
+}
+
+llvm::Value *mm::packedScales(KernelEmitter &E, const Operation &op, llvm::Value *tile,
+                              unsigned g, llvm::Value *b) {
+  PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
+  llvm::Value *k = E.dim(op.getOperand(0)->getType().dims.back());
+  return PackedTile{tile, blocks(E, m, k), m}.scales(E, g, b);
+}
+
+llvm::Value *mm::packedBlockCodes(KernelEmitter &E, const Operation &op, llvm::Value *tile,
+                                  unsigned g, llvm::Value *b, llvm::Value *scratch) {
+  auto &B = E.B;
+  PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
+  llvm::Value *k = E.dim(op.getOperand(0)->getType().dims.back());
+  PackedTile t{tile, blocks(E, m, k), m};
+  if (!m.nibbles)
+    return t.codes(E, g, b, 0);
+  auto *vi = vec(E.i32(), m.lanes);
+  for (unsigned j = 0; j < m.vectorsPerBlock(); ++j) {
+    auto [lo, hi] = unpackNibbles(E, m, B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4)));
+    B.CreateAlignedStore(lo, B.CreateConstGEP1_64(E.i8(), scratch, 4 * m.lanes * j), llvm::Align(4));
+    B.CreateAlignedStore(hi, B.CreateConstGEP1_64(E.i8(), scratch, 4 * m.lanes * (j + 4)),
+                         llvm::Align(4));
+  }
+  return scratch;
 }
