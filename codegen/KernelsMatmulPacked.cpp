@@ -383,6 +383,20 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
 }
 } // namespace
 
+/// roundf(x) lane by lane (halves away from zero) without libm: x86 has
+/// no such rounding mode, and llvm.round on a vector becomes a call per
+/// lane. t = trunc(x) and x - t are exact, so t + sign(x) where
+/// |x - t| >= 0.5 is roundf exactly (NaN stays NaN).
+static llvm::Value *roundHalfAway(KernelEmitter &E, llvm::Value *x) {
+  auto &B = E.B;
+  llvm::Value *t = E.intrinsic(llvm::Intrinsic::trunc, {x});
+  llvm::Value *half = llvm::ConstantFP::get(x->getType(), 0.5);
+  llvm::Value *away = B.CreateFCmpOGE(E.intrinsic(llvm::Intrinsic::fabs, {B.CreateFSub(x, t)}), half);
+  llvm::Value *step = E.intrinsic(llvm::Intrinsic::copysign,
+                                  {llvm::ConstantFP::get(x->getType(), 1.0), x});
+  return B.CreateSelect(away, B.CreateFAdd(t, step), t);
+}
+
 void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::Value *k) {
   auto &B = E.B;
   auto *v32f = vec(E.f32(), 32);
@@ -396,10 +410,15 @@ void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::V
     llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
     llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
                                      B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
-    llvm::Value *qf = E.intrinsic(llvm::Intrinsic::round,
-                                  {B.CreateFMul(xv, B.CreateVectorSplat(32, id))});
-    llvm::Value *q = B.CreateIntrinsic(llvm::Intrinsic::fptosi_sat,
-                                       {vec(E.i8(), 32), v32f}, {qf});
+    llvm::Value *qf = roundHalfAway(E, B.CreateFMul(xv, B.CreateVectorSplat(32, id)));
+    // fptosi_sat to i8 (NaN to 0, saturating), as a clamp in f32 and a
+    // plain conversion: LLVM converts a saturating vector lane by lane.
+    llvm::Value *zero = llvm::ConstantAggregateZero::get(v32f);
+    llvm::Value *qc = B.CreateSelect(B.CreateFCmpUNO(qf, qf), zero, qf);
+    qc = B.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, qc,
+                                 B.CreateVectorSplat(32, E.cf(-128.0f)));
+    qc = B.CreateBinaryIntrinsic(llvm::Intrinsic::minnum, qc, B.CreateVectorSplat(32, E.cf(127.0f)));
+    llvm::Value *q = B.CreateTrunc(B.CreateFPToSI(qc, vec(E.i32(), 32)), vec(E.i8(), 32));
     B.CreateAlignedStore(q, B.CreateGEP(E.i8(), qr, B.CreateMul(blk, E.c64(32))),
                          llvm::Align(1));
     E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
