@@ -32,6 +32,8 @@
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/IntrinsicsX86.h"
 
+#include <optional>
+
 using namespace moe;
 using namespace moe::codegen;
 using namespace moe::codegen::mm;
@@ -42,8 +44,10 @@ constexpr int64_t kGroups = 4;    ///< 16-column accumulator tiles per item tile
 constexpr int64_t kMinRows = 4;   ///< fewer rows take the vdpbf16ps body
 
 /// Converts the activation row of each list position p (to bf16, or
-/// quantised to q8_0) into row p of `out`.
-Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out) {
+/// quantised to q8_0) into row p of `out`; with `quant` (q8_0 rows of x
+/// quantised once), copies the row's codes, scales and sums from there.
+Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out,
+                  std::optional<unsigned> quant) {
   auto &B = E.B;
   const Value *x = op.getOperand(0);
   const Shape &is = op.getOperand(2)->getType().dims;
@@ -52,9 +56,22 @@ Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigne
   llvm::Value *k = E.dim(K), *rowBytes = E.dim(K * DimExpr(2));
   llvm::Value *list = routeList(E, op, route);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *gb = E.bufferPtr(out);
+  auto *v16 = vec(E.i32(), 16);
   E.loop(E.begin, E.end, [&](llvm::Value *p) {
-    llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(routedRow(E, op, list, p), k));
+    llvm::Value *row = routedRow(E, op, list, p);
     llvm::Value *dst = B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes));
+    if (quant) {
+      // codes[K] | d[K/32] | s[K/32]: 1.25 K bytes, rounded up to 64 (< 2K).
+      llvm::Value *src = B.CreateGEP(E.i8(), E.bufferPtr(*quant), B.CreateMul(row, rowBytes));
+      llvm::Value *used = B.CreateAdd(k, B.CreateUDiv(k, E.c64(4)));
+      E.loop(E.c64(0), ceilDivV(E, used, 64), [&](llvm::Value *v) {
+        llvm::Value *off = B.CreateMul(v, E.c64(64));
+        B.CreateAlignedStore(B.CreateAlignedLoad(v16, B.CreateGEP(E.i8(), src, off), llvm::Align(4)),
+                             B.CreateGEP(E.i8(), dst, off), llvm::Align(4));
+      }, "v");
+      return;
+    }
+    llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
     if (q8)
       quantizeRow(E, src, dst, k);
     else
@@ -154,10 +171,18 @@ unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned r
     d.kind = BufferKind::Scratch;
     d.scratchBytes = (is[0] * is[1] + DimExpr(kTileRows)) * (Kd * DimExpr(2));
     d.name = (q8 ? "q8_0(%" : "bf16(%") + x->getName() + ") by expert";
+    // A row every slot shares (x of [T, 1, K]) is quantised once and
+    // copied; rounding to bf16 costs no more than a copy.
+    std::optional<unsigned> quant;
+    std::vector<unsigned> reads{route};
+    if (q8 && x->getType().dims[1].isConstant(1)) {
+      quant = quantizedActivations(K, op);
+      reads.push_back(*quant);
+    }
     unsigned out = K.addBuffer(std::move(d));
     K.S.gatheredOf[key] = out;
     K.addKernel(op, "_gather", {out},
-                [&](KernelEmitter &E) { return emitGather(E, op, route, out); }, {route});
+                [&](KernelEmitter &E) { return emitGather(E, op, route, out, quant); }, reads);
   }
   return K.S.gatheredOf.lookup(key);
 }
