@@ -258,13 +258,15 @@ ItemFn mm::amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, un
   for (int64_t r = 0; r < kTileRows; ++r)
     acc.push_back(E.entryAlloca(vf));
   llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.i32(), kTileRows * 16));
+  llvm::Value *cbuf1 = E.entryAlloca(llvm::ArrayType::get(E.i32(), kTileRows * 16));
   llvm::Value *fbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * 16));
   llvm::Value *wbuf = E.entryAlloca(llvm::ArrayType::get(E.i8(), 512));
   llvm::cast<llvm::AllocaInst>(cbuf)->setAlignment(llvm::Align(64));
+  llvm::cast<llvm::AllocaInst>(cbuf1)->setAlignment(llvm::Align(64));
   llvm::cast<llvm::AllocaInst>(wbuf)->setAlignment(llvm::Align(64));
   Tiles T{E};
-  return [&E, &op, m, packed, small, rowBytes, blocks, dOff, sOff, xb, vf, acc, cbuf, fbuf, wbuf,
-          T](const Item &it) mutable {
+  return [&E, &op, m, packed, small, rowBytes, blocks, dOff, sOff, xb, vf, acc, cbuf, cbuf1, fbuf,
+          wbuf, T](const Item &it) mutable {
     splitBySize(E, it, small, [&] {
       auto &B = E.B;
       unsigned tr = m.lanes * m.groups;
@@ -281,17 +283,25 @@ ItemFn mm::amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, un
               for (llvm::Value *a : acc)
                 B.CreateStore(llvm::ConstantAggregateZero::get(vf), a);
               llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
-              E.loop(E.c64(0), blocks, [&](llvm::Value *b) {
-                // One block: the 16 x 16 exact integer sums by tdpbsud
-                // (signed activation codes x weight codes + offset), then
-                // per row acc += float(sum - offset * s) * (dw * dx).
+              // Block b: the 16 x 16 exact integer sums by tdpbsud (signed
+              // activation codes x weight codes + offset) into sums buffer
+              // b % 2; then per row acc += float(sum - offset * s) * (dw *
+              // dx). The scaling of block b - 1 follows the tile product of
+              // block b, so the two overlap.
+              auto sumsOf = [&](llvm::Value *b) {
+                return B.CreateSelect(B.CreateTrunc(b, B.getInt1Ty()), cbuf1, cbuf);
+              };
+              auto product = [&](llvm::Value *b) {
                 llvm::Value *a = T.load(kTileRows, 32, B.CreateGEP(E.i8(), xrow, B.CreateMul(b, E.c64(32))),
                                         rowBytes);
                 llvm::Value *w = T.load(8, 64, packedBlockCodes(E, op, tile, g, b, wbuf), E.c64(64));
                 llvm::Value *sums = B.CreateIntrinsic(
                     llvm::Intrinsic::x86_tdpbsud_internal, {},
                     {B.getInt16(kTileRows), B.getInt16(64), B.getInt16(32), T.zero(kTileRows, 64), a, w});
-                T.store(kTileRows, 64, cbuf, E.c64(64), sums);
+                T.store(kTileRows, 64, sumsOf(b), E.c64(64), sums);
+              };
+              auto scale = [&](llvm::Value *b) {
+                llvm::Value *sb = sumsOf(b);
                 llvm::Value *dw = B.CreateAlignedLoad(vf, packedScales(E, op, tile, g, b), llvm::Align(4));
                 llvm::Value *b4 = B.CreateMul(b, E.c64(4));
                 for (int64_t r = 0; r < kTileRows; ++r) {
@@ -301,12 +311,18 @@ ItemFn mm::amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, un
                   llvm::Value *s = B.CreateAlignedLoad(
                       E.i32(), B.CreateGEP(E.i8(), row, B.CreateAdd(sOff, b4)), llvm::Align(4));
                   llvm::Value *ci = B.CreateAlignedLoad(
-                      vec(E.i32(), 16), B.CreateConstGEP1_64(E.i32(), cbuf, 16 * r), llvm::Align(64));
+                      vec(E.i32(), 16), B.CreateConstGEP1_64(E.i32(), sb, 16 * r), llvm::Align(64));
                   ci = B.CreateAdd(ci, B.CreateVectorSplat(16, B.CreateMul(s, B.getInt32(-m.offset))));
-                  llvm::Value *scale = B.CreateFMul(dw, B.CreateVectorSplat(16, dx));
-                  B.CreateStore(fma(E, B.CreateSIToFP(ci, vf), scale, B.CreateLoad(vf, acc[r])), acc[r]);
+                  llvm::Value *sc = B.CreateFMul(dw, B.CreateVectorSplat(16, dx));
+                  B.CreateStore(fma(E, B.CreateSIToFP(ci, vf), sc, B.CreateLoad(vf, acc[r])), acc[r]);
                 }
+              };
+              product(E.c64(0));
+              E.loop(E.c64(1), blocks, [&](llvm::Value *b) {
+                product(b);
+                scale(B.CreateSub(b, E.c64(1)));
               }, "blk");
+              scale(B.CreateSub(blocks, E.c64(1)));
               for (int64_t r = 0; r < kTileRows; ++r)
                 B.CreateAlignedStore(B.CreateLoad(vf, acc[r]),
                                      B.CreateConstGEP1_64(E.f32(), fbuf, 16 * r), llvm::Align(4));
