@@ -95,6 +95,8 @@
 //                    bandwidth of all threads together)
 //   frac_fma_peak    gflops / fma_peak_gflops
 //   frac_dram_bw     weight_gbps / dram_read_gbps
+//   frac_dram_bw_all weight_gbps / the read bandwidth of all the JIT's
+//                    threads together (the decode target's measure)
 //   faults_per_run   minor page faults per layer run (the run's arena is
 //                    allocated per run; in a VM each fault is costly)
 //   preempt_per_run  involuntary context switches of the process per run, and
@@ -138,7 +140,7 @@ const char *kDefaultFilter =
     "^(compile/|moe/(qwen3|gptoss)/(f32|bf16|q8_0)/T:(1|128|512)/)";
 
 double gFmaPeakGflops = 0; // measured once at start-up
-double gDramReadGbps = 0;
+double gDramReadGbps = 0, gDramReadGbpsAll = 0;
 
 //===----------------------------------------------------------------------===//
 // Benchmarks
@@ -227,6 +229,7 @@ void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   state.counters["dram_read_gbps"] = gDramReadGbps;
   state.counters["frac_fma_peak"] = gFmaPeakGflops > 0 ? gflops / gFmaPeakGflops : 0;
   state.counters["frac_dram_bw"] = gDramReadGbps > 0 ? gbps / gDramReadGbps : 0;
+  state.counters["frac_dram_bw_all"] = gDramReadGbpsAll > 0 ? gbps / gDramReadGbpsAll : 0;
   double runs = (double)times.size();
   state.counters["faults_per_run"] = (double)(u1.minorFaults - u0.minorFaults) / runs;
   state.counters["preempt_per_run"] = (double)(u1.preempted - u0.preempted) / runs;
@@ -379,6 +382,7 @@ int main(int argc, char **argv) {
     gSettings.fmaPeakGflops = gFmaPeakGflops;
     auto [dram1, dramN] = measureDramRead(effectiveThreads());
     gDramReadGbps = dram1;
+    gDramReadGbpsAll = dramN;
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.1f", gFmaPeakGflops);
     benchmark::AddCustomContext("fma_peak_gflops", buf);
