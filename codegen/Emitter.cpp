@@ -118,7 +118,7 @@ std::vector<llvm::Value *> KernelEmitter::delinearize(llvm::Value *flat, const S
 llvm::Value *KernelEmitter::loopAcc(
     llvm::Value *lo, llvm::Value *hi, llvm::Value *init,
     const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
-    llvm::StringRef name) {
+    llvm::StringRef name, bool unroll) {
   llvm::BasicBlock *pre = B.GetInsertBlock();
   auto *header = llvm::BasicBlock::Create(C, name + ".head", fn);
   auto *bodyBB = llvm::BasicBlock::Create(C, name + ".body", fn);
@@ -140,20 +140,27 @@ llvm::Value *KernelEmitter::loopAcc(
   iv->addIncoming(ivNext, latch);
   if (acc)
     acc->addIncoming(next, latch);
-  B.CreateBr(header);
+  llvm::BranchInst *back = B.CreateBr(header);
+  if (!unroll) {
+    llvm::MDNode *disable =
+        llvm::MDNode::get(C, {llvm::MDString::get(C, "llvm.loop.unroll.disable")});
+    llvm::MDNode *self = llvm::MDNode::getDistinct(C, {nullptr, disable});
+    self->replaceOperandWith(0, self);
+    back->setMetadata(llvm::LLVMContext::MD_loop, self);
+  }
   B.SetInsertPoint(exit);
   return acc;
 }
 
 void KernelEmitter::loop(llvm::Value *lo, llvm::Value *hi,
                          const std::function<void(llvm::Value *)> &body,
-                         llvm::StringRef name) {
+                         llvm::StringRef name, bool unroll) {
   loopAcc(lo, hi, nullptr,
           [&](llvm::Value *iv, llvm::Value *) {
             body(iv);
             return nullptr;
           },
-          name);
+          name, unroll);
 }
 
 //===----------------------------------------------------------------------===//

@@ -95,11 +95,14 @@ public:
 
   /// for (iv = lo; iv < hi; ++iv) body(iv); the builder ends after the loop.
   void loop(llvm::Value *lo, llvm::Value *hi, const std::function<void(llvm::Value *)> &body,
-            llvm::StringRef name = "i");
+            llvm::StringRef name = "i", bool unroll = true);
   /// A loop with a loop-carried value: acc = body(iv, acc); returns the final.
+  /// `unroll` false: the loop carries llvm.loop.unroll.disable (LLVM 19's
+  /// AMX lowering miscompiles a runtime-unrolled loop whose tile values
+  /// cross its remainder).
   llvm::Value *loopAcc(llvm::Value *lo, llvm::Value *hi, llvm::Value *init,
                        const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
-                       llvm::StringRef name = "i");
+                       llvm::StringRef name = "i", bool unroll = true);
 
   /// An alloca in the kernel's entry block (promoted to registers by LLVM).
   llvm::Value *entryAlloca(llvm::Type *t);

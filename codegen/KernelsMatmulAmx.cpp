@@ -229,7 +229,7 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
                    T.toTile(B.CreateLoad(T.v256, acc[g])), a, w});
               B.CreateStore(T.toVec(cv), acc[g]);
             }
-          }, "k32");
+          }, "k32", /*unroll=*/false);
           for (int64_t g = 0; g < kGroups; ++g)
             T.store(kTileRows, 64, B.CreateConstGEP1_64(E.f32(), cbuf, g * 16), E.c64(cols * 4),
                     T.toTile(B.CreateLoad(T.v256, acc[g])));

@@ -25,6 +25,17 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%examples", os.path.join(config.moe_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.moe_src_root))
 
+# The host's CPU features a test's `--cpu=NAME` needs (the kernel paths of
+# a lesser CPU run only where the host can execute them): `avx512bf16` for
+# cooperlake's.
+try:
+    with open("/proc/cpuinfo") as f:
+        cpu_flags = next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), [])
+except OSError:
+    cpu_flags = []
+if "avx512_bf16" in cpu_flags and "avx512_vnni" in cpu_flags:
+    config.available_features.add("avx512bf16")
+
 # tests/lit/mpi: moe-run --mpi under mpirun. Feature `mpi` when moe-run was
 # built with MPI and mpirun is on PATH. %mpirun runs as root too, over shared
 # memory only, and with more ranks than cores; tests wrap it in `timeout`.
