@@ -133,7 +133,8 @@ llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *
     // sigmoid(alpha * gc) on the inline exp (a standalone sigmoid keeps
     // libm's expf: it may feed routing).
     llvm::Value *ag = B.CreateFMul(cf(p.alpha), gc);
-    llvm::Value *sg = B.CreateFDiv(cf(1.0f), B.CreateFAdd(cf(1.0f), emitExpF32(B, B.CreateFNeg(ag))));
+    llvm::Value *sg =
+        B.CreateFDiv(cf(1.0f), B.CreateFAdd(cf(1.0f), emitExpF32(B, B.CreateFNeg(ag))));
     return B.CreateFMul(B.CreateFMul(gc, sg), B.CreateFAdd(uc, cf(1.0f)));
   }
   default: llvm_unreachable("not a GLU");
