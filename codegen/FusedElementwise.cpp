@@ -6,7 +6,15 @@
 // interpreter agree. A computed f16/bf16 value is rounded to its type,
 // exactly as the interpreter rounds every op result.
 //
+// Transcendentals call libm (expf, tanhf, ...) as the interpreter's std::
+// functions do, except in the activations of the expert FFNs: silu, tanh
+// gelu and the GLUs (swiglu, geglu, swiglu_oai's sigmoid) use the inline
+// exp of FastMath.h (at most 1 ulp from std::exp, measured), so their loops
+// vectorise; those results differ from the interpreter's by a few ulp. exp,
+// a standalone sigmoid and softmax stay on libm: they may feed routing.
+//
 //===----------------------------------------------------------------------===//
+#include "codegen/FastMath.h"
 #include "codegen/Lowering.h"
 
 #include "llvm/IR/Intrinsics.h"
@@ -58,13 +66,16 @@ llvm::Value *KernelEmitter::unary(OpKind k, const scalar::Params &p, llvm::Value
     return B.CreateSelect(B.CreateFCmpOGT(x, cf(20.0f)), x,
                           callF32("log1pf", callF32("expf", x)));
   case OpKind::Relu: return B.CreateSelect(B.CreateFCmpOGT(x, cf(0.0f)), x, cf(0.0f));
-  case OpKind::Silu: return B.CreateFDiv(x, B.CreateFAdd(one, expNeg(x)));
+  case OpKind::Silu: // x / (1 + e^-x), the inline exp
+    return B.CreateFDiv(x, B.CreateFAdd(one, emitExpF32(B, B.CreateFNeg(x))));
   case OpKind::Gelu: {
-    // 0.5 * x * (1 + tanh(c * x * (1 + 0.044715 * x * x)))
+    // 0.5 * x * (1 + tanh(u)), u = c * x * (1 + 0.044715 * x * x), computed
+    // as the equal x / (1 + e^(-2u)) on the inline exp: no cancellation in
+    // 1 + tanh(u) for negative u, +-inf and NaN as before.
     llvm::Value *inner = B.CreateFMul(
         B.CreateFMul(cf(0.7978845608028654f), x),
         B.CreateFAdd(one, B.CreateFMul(B.CreateFMul(cf(0.044715f), x), x)));
-    return B.CreateFMul(B.CreateFMul(cf(0.5f), x), B.CreateFAdd(one, callF32("tanhf", inner)));
+    return B.CreateFDiv(x, B.CreateFAdd(one, emitExpF32(B, B.CreateFMul(inner, cf(-2.0f)))));
   }
   case OpKind::GeluErf:
     return B.CreateFMul(B.CreateFMul(cf(0.5f), x),
@@ -119,7 +130,11 @@ llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *
   case OpKind::SwigluOai: {
     llvm::Value *gc = stdMin(B, g, cf(p.limit));
     llvm::Value *uc = stdMin(B, stdMax(B, u, cf(-p.limit)), cf(p.limit));
-    llvm::Value *sg = unary(OpKind::Sigmoid, p, B.CreateFMul(cf(p.alpha), gc));
+    // sigmoid(alpha * gc) on the inline exp (a standalone sigmoid keeps
+    // libm's expf: it may feed routing).
+    llvm::Value *ag = B.CreateFMul(cf(p.alpha), gc);
+    llvm::Value *sg =
+        B.CreateFDiv(cf(1.0f), B.CreateFAdd(cf(1.0f), emitExpF32(B, B.CreateFNeg(ag))));
     return B.CreateFMul(B.CreateFMul(gc, sg), B.CreateFAdd(uc, cf(1.0f)));
   }
   default: llvm_unreachable("not a GLU");

@@ -4,7 +4,12 @@
 // argsort and topk (Lowering.h). Their operands are read through the
 // expression emitter, so any elementwise chain, view or gather feeding them
 // is fused into their loops. Items are the positions with the reduced axis
-// removed. Sums accumulate in double, index 0 first, and are rounded once,
+// removed, except for reduce_* over an axis that is not the last: there an
+// item is a chunk of 256 consecutive elements of an output row, summed in a
+// stack row with the reduced axis as the outer loop, so the inner loop is
+// over contiguous elements and vectorises (the [T, k, N] -> [T, N] sum of
+// an MoE layer's expert outputs). Sums accumulate in double, index 0 first,
+// and are rounded once, in either form,
 // as the interpreter does; maxima and sort orders treat NaN exactly as it
 // does (runtime/InterpReduce.cpp), so these kernels agree with it bit for bit
 // on f32 data.
@@ -64,9 +69,83 @@ static llvm::Value *maxNaN(KernelEmitter &E, llvm::Value *acc, llvm::Value *x) {
   return B.CreateSelect(keep, acc, x);
 }
 
+/// Output elements a reduction over an outer axis accumulates at once.
+static constexpr int64_t kReduceChunk = 256;
+
+/// A reduction over an axis that is not the last: an item is a chunk of up
+/// to kReduceChunk consecutive elements of one output row, accumulated in a
+/// stack row (double for sums, f32 for max) with the reduced axis as the
+/// outer loop, so the inner loop runs over contiguous elements and
+/// vectorises. Each element still sees index 0 first, one rounding at the
+/// end: the same bits as the scalar form.
+static Extent emitReduceOuterAxis(KernelEmitter &E, const Operation &op, const Value *x,
+                                  const Shape &xs, int64_t ax, llvm::Value *base,
+                                  const TensorType &ty) {
+  auto &B = E.B;
+  bool keep = op.attrs().getFlag("keepdim");
+  bool isMax = op.is(OpKind::ReduceMax);
+  int64_t last = (int64_t)xs.size() - 1;
+  Shape outer;
+  DimExpr rows(1);
+  for (int64_t d = 0; d < last; ++d)
+    if (d != ax) {
+      outer.push_back(xs[d]);
+      rows = rows * xs[d];
+    }
+  llvm::Value *n = E.dim(xs[last]), *len = E.dim(xs[ax]);
+  llvm::Value *chunks =
+      B.CreateUDiv(B.CreateAdd(n, E.c64(kReduceChunk - 1)), E.c64(kReduceChunk));
+  llvm::Type *accT = isMax ? E.f32() : E.f64();
+  llvm::Value *init = isMax ? E.cf(-INFINITY) : llvm::ConstantFP::get(E.f64(), 0.0);
+  auto *rowT = llvm::ArrayType::get(accT, kReduceChunk);
+  llvm::Value *acc = E.entryAlloca(rowT);
+  auto slot = [&](llvm::Value *j) { return B.CreateInBoundsGEP(rowT, acc, {E.c64(0), j}); };
+  E.loop(E.begin, E.end, [&](llvm::Value *item) {
+    llvm::Value *row = B.CreateUDiv(item, chunks);
+    llvm::Value *j0 = B.CreateMul(B.CreateURem(item, chunks), E.c64(kReduceChunk));
+    llvm::Value *rest = B.CreateSub(n, j0);
+    llvm::Value *w = B.CreateSelect(B.CreateICmpULT(rest, E.c64(kReduceChunk)), rest,
+                                    E.c64(kReduceChunk));
+    std::vector<llvm::Value *> o = E.delinearize(row, outer), idx;
+    for (int64_t d = 0, k = 0; d <= last; ++d)
+      idx.push_back(d == ax || d == last ? E.c64(0) : o[k++]);
+    E.loop(E.c64(0), w, [&](llvm::Value *j) { B.CreateStore(init, slot(j)); }, "z");
+    E.loop(E.c64(0), len, [&](llvm::Value *l) {
+      E.loop(E.c64(0), w, [&](llvm::Value *j) {
+        idx[ax] = l;
+        idx[last] = B.CreateAdd(j0, j);
+        llvm::Value *v = E.emitValue(x, idx);
+        llvm::Value *a = B.CreateLoad(accT, slot(j));
+        B.CreateStore(isMax ? maxNaN(E, a, v) : B.CreateFAdd(a, B.CreateFPExt(v, E.f64())),
+                      slot(j));
+      }, "j");
+    }, "l");
+    E.loop(E.c64(0), w, [&](llvm::Value *j) {
+      llvm::Value *r = B.CreateLoad(accT, slot(j));
+      if (op.is(OpKind::ReduceMean))
+        r = B.CreateFDiv(r, B.CreateSIToFP(len, E.f64()));
+      if (!isMax)
+        r = B.CreateFPTrunc(r, E.f32());
+      std::vector<llvm::Value *> out;
+      for (int64_t d = 0; d < last; ++d)
+        if (d != ax)
+          out.push_back(idx[d]);
+        else if (keep)
+          out.push_back(E.c64(0));
+      out.push_back(B.CreateAdd(j0, j));
+      E.storeElem(base, ty.elem, E.linearize(out, ty.dims), r);
+    }, "w");
+  });
+  E.finish();
+  return Extent({{rows, 1}, {xs[last], kReduceChunk}},
+                grainFor(xs[ax] * DimExpr(kReduceChunk)));
+}
+
 Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
   auto &B = E.B;
   auto [x, xs, ax, base, ty] = RowsOf(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
+  if (ax + 1 < (int64_t)xs.size())
+    return emitReduceOuterAxis(E, op, x, xs, ax, base, ty);
   bool keep = op.attrs().getFlag("keepdim");
   OpKind k = op.getKind();
   forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {

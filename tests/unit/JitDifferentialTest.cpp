@@ -518,6 +518,30 @@ func @f(%x: tensor<T x 5 x 37 x $E>)
   }
 }
 
+/// Reductions over an outer axis run in chunks of 256 consecutive output
+/// elements (KernelsReduce.cpp): rows of 600 are two full chunks and a
+/// partial one. Sums in double, index 0 first, rounded once, as the
+/// interpreter: equal bit for bit on f32.
+TEST_P(JitDiffReduce, ReduceOuterAxisChunks) {
+  auto [T, E] = GetParam();
+  const char *tmpl = R"(
+func @f(%x: tensor<T x 3 x 600 x $E>, %w: tensor<T x 3 x 1 x $E>)
+    -> tensor<3 x 600 x $E>, tensor<T x 600 x $E>, tensor<T x 1 x 600 x $E>
+    where T in [1, 300] {
+  %xw = mul %x, %w
+  %a0 = $OP %x {axis = 0}
+  %a1 = $OP %xw {axis = 1}
+  %a1k = $OP %x {axis = 1, keepdim}
+  return %a0, %a1, %a1k
+})";
+  for (const char *op : {"reduce_sum", "reduce_mean", "reduce_max"}) {
+    SCOPED_TRACE(op);
+    DiffOpts o;
+    o.f32Tol = 0;
+    diff(subst(tmpl, {{"$OP", op}, {"$E", name(E)}}), T, o);
+  }
+}
+
 TEST_P(JitDiffReduce, Softmax) {
   auto [T, E] = GetParam();
   std::string text = subst(R"(
