@@ -151,8 +151,9 @@ void checkCpu(const std::string &cpu) {
       worstX = x;
     }
     worstExact = std::max(worstExact, ulpDistance(got[k], exact));
-    if (x > 89.0f || x < -104.0f) // past the clamp: exactly +inf or 0
+    if (x > 89.0f || x < -104.0f) { // past the clamp: exactly +inf or 0
       EXPECT_EQ(got[k], ref) << "exp(" << x << ")";
+    }
   }
   std::printf("[ fast exp ] %s: %zu inputs, max %lld ulp from std::exp (at %.9g), "
               "%lld ulp from the correctly rounded exp\n",
