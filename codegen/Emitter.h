@@ -51,6 +51,9 @@ struct LowerState {
   /// The scratch of each (converted activations, routing) pair copied in
   /// routing-list order for the AMX kernel.
   llvm::DenseMap<std::pair<unsigned, unsigned>, unsigned> gatheredOf;
+  /// The Packed buffer of f32 column panels of each f32 weight argument
+  /// (KernelsMatmulF32.cpp).
+  llvm::DenseMap<unsigned, unsigned> panelOf;
   /// The CPU the kernels are specialised to.
   Target target;
 

@@ -207,6 +207,14 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
     }, {quant, packed});
     return;
   }
+  if (hasF32Panels(K.S, op)) {
+    unsigned panels = f32Panels(K, op);
+    K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+      return emitMatmulItems(E, op, kRowBlock, f32PanelColumnBlock(E.S.target),
+                             f32PanelItems(E, op, panels));
+    }, {panels});
+    return;
+  }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
     return emitMatmulItems(E, op, kRowBlock, kColBlock, f32Items(E, op));
   });
@@ -235,6 +243,14 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
       return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
                                packedItems(E, op, quant, packed));
     }, {route, quant, packed});
+    return;
+  }
+  if (hasF32Panels(K.S, op)) {
+    unsigned panels = f32Panels(K, op);
+    K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+      return emitMatmulIdItems(E, op, route, f32PanelColumnBlock(E.S.target),
+                               f32PanelItems(E, op, panels));
+    }, {route, panels});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {

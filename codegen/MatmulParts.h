@@ -117,4 +117,15 @@ unsigned gatheredActivations(StepBuilder &K, const Operation &op, unsigned route
 ItemFn amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
                     ItemFn small);
 
+/// The f32 panel parts (act = f32 on f32 param weights),
+/// KernelsMatmulF32.cpp. Does `op` take them (f32 activations, act = f32,
+/// an f32 weight that is a param)?
+bool hasF32Panels(const LowerState &S, const Operation &op);
+/// The Packed buffer holding the op's weight as f32 column panels (one
+/// prepare step per weight argument, shared).
+unsigned f32Panels(StepBuilder &K, const Operation &op);
+/// Output columns per item of the f32 panel kernel.
+int64_t f32PanelColumnBlock(const Target &t);
+ItemFn f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed);
+
 } // namespace moe::codegen::mm

@@ -1,0 +1,215 @@
+//===- KernelsMatmulF32.cpp - act = f32 matmul on f32 weight panels -------===//
+//
+// act = f32 with f32 activations and an f32 weight that is a param (so it
+// can be repacked once per binding): the classic GEMM micro-kernel, with no
+// horizontal sums.
+//
+// The weight is repacked (by a prepare step, emitPanelPack; the runtime
+// runs it once per binding) into column panels of NR = NV x L rows (L = f32
+// lanes of a vector: 16 with AVX-512, 8 with AVX2): panel p of expert e
+// holds, for each k, the NR floats w[e][p * NR + j][k] (j = 0..NR-1)
+// contiguously, rows at or past N as 0. Every activation row of an item
+// meets each panel TM rows at a time: for each k, x[m][k] broadcast for the
+// TM rows, NV vectors loaded from the panel, TM x NV FMAs into accumulators
+// that are the outputs themselves (AVX-512: TM = 8, NV = 3, 24 zmm; AVX2: 6
+// x 2, 12 ymm; baseline: 4 x 3 of 4 lanes), stored once (masked past N).
+// Each output is one f32 lane accumulating its products in k order, so the
+// result does not depend on the tiling or on the thread count; the
+// interpreter's double accumulation differs from it by rounding only.
+//
+// Everything else with act = f32 (f16/bf16 activations, other weight
+// types, weights that are not params) takes KernelsMatmul.cpp's tiles.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/MatmulParts.h"
+
+#include "llvm/IR/Intrinsics.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using namespace moe::codegen::mm;
+
+namespace {
+
+/// The register tile and panel width for a target.
+struct PanelShape {
+  unsigned lanes; ///< f32 lanes of a vector
+  unsigned tm;    ///< activation rows of a register tile
+  unsigned nv;    ///< vectors of output columns of a register tile
+  unsigned nr() const { return lanes * nv; } ///< rows of a panel
+};
+
+PanelShape panelShape(const Target &t) {
+  if (t.vectorBits >= 512)
+    return {16, 8, 3};
+  if (t.avx2)
+    return {8, 6, 2};
+  return {4, 4, 3};
+}
+
+/// Panels per item: output columns per item / NR.
+constexpr unsigned kPanelsPerItem = 4;
+
+/// The weight of `op` as [E, N, K] (E = 1 for matmul).
+struct WeightDims {
+  DimExpr E, N, K;
+};
+WeightDims weightDims(const Operation &op) {
+  const Shape &ws = op.getOperand(1)->getType().dims;
+  if (op.is(OpKind::MatmulId))
+    return {ws[0], ws[1], ws[2]};
+  return {DimExpr(1), ws[0], ws[1]};
+}
+
+/// The prepare kernel: items are (expert, panel) pairs, each transposing
+/// NR weight rows into its panel (rows at or past N as 0).
+Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
+  auto &B = E.B;
+  const Value *w = op.getOperand(1);
+  auto [Ed, Nd, Kd] = weightDims(op);
+  PanelShape s = panelShape(E.S.target);
+  unsigned nr = s.nr(), L = s.lanes;
+  llvm::Value *k = E.dim(Kd), *n = E.dim(Nd), *np = ceilDivV(E, n, nr);
+  llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w)), *pb = E.bufferPtr(packed);
+  auto *vt = vec(E.f32(), L);
+  E.loop(E.begin, E.end, [&](llvm::Value *item) {
+    llvm::Value *e = B.CreateUDiv(item, np), *c = B.CreateMul(B.CreateURem(item, np), E.c64(nr));
+    llvm::Value *dst = B.CreateGEP(E.f32(), pb, B.CreateMul(item, B.CreateMul(k, E.c64(nr))));
+    std::vector<llvm::Value *> rows, valid;
+    for (unsigned j = 0; j < nr; ++j) {
+      llvm::Value *r = B.CreateAdd(c, E.c64(j));
+      valid.push_back(B.CreateICmpSLT(r, n));
+      r = B.CreateSelect(valid.back(), r, B.CreateSub(n, E.c64(1)));
+      rows.push_back(weightRow(E, wb, ElemType::F32, Kd, B.CreateAdd(B.CreateMul(e, n), r)));
+    }
+    E.loop(E.c64(0), k, [&](llvm::Value *kk) {
+      llvm::Value *to = B.CreateGEP(E.f32(), dst, B.CreateMul(kk, E.c64(nr)));
+      for (unsigned v = 0; v < s.nv; ++v) {
+        llvm::Value *x = llvm::PoisonValue::get(vt);
+        for (unsigned l = 0; l < L; ++l) {
+          unsigned j = v * L + l;
+          llvm::Value *f = E.loadElem(rows[j], ElemType::F32, kk);
+          x = B.CreateInsertElement(x, B.CreateSelect(valid[j], f, E.cf(0.0f)), l);
+        }
+        B.CreateAlignedStore(x, B.CreateConstGEP1_64(E.f32(), to, v * L), llvm::Align(4));
+      }
+    }, "k");
+  }, "panel");
+  E.finish();
+  return {{{Ed, 1}, {Nd, nr}}, 1};
+}
+
+/// out_i[c + j] = Σ_k x_i[k] * panel[k][j] for the tm activation rows `xs`
+/// (f32 pointers) and the NR rows of the panel; `outs` point at the
+/// outputs' column c; columns j >= `valid` are not stored.
+void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
+               llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k,
+               llvm::Value *valid, llvm::Value *prefetch) {
+  auto &B = E.B;
+  unsigned L = s.lanes, nv = s.nv, nr = s.nr(), tm = xs.size();
+  auto *vt = vec(E.f32(), L);
+  std::vector<llvm::Value *> acc;
+  for (unsigned a = 0; a < tm * nv; ++a) {
+    acc.push_back(E.entryAlloca(vt));
+    B.CreateStore(llvm::ConstantAggregateZero::get(vt), acc.back());
+  }
+  E.loop(E.c64(0), k, [&](llvm::Value *kk) {
+    llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
+    B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
+                      {B.CreateGEP(E.i8(), prefetch, B.CreateMul(kk, E.c64(64))), B.getInt32(0),
+                       B.getInt32(2), B.getInt32(1)});
+    std::vector<llvm::Value *> w(nv);
+    for (unsigned v = 0; v < nv; ++v)
+      w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
+    for (unsigned i = 0; i < tm; ++i) {
+      llvm::Value *xv = B.CreateVectorSplat(L, E.loadElem(xs[i], ElemType::F32, kk));
+      for (unsigned v = 0; v < nv; ++v) {
+        llvm::Value *a = acc[i * nv + v];
+        B.CreateStore(fma(E, xv, w[v], B.CreateLoad(vt, a)), a);
+      }
+    }
+  }, "k");
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  for (unsigned v = 0; v < nv; ++v) {
+    llvm::Value *mask = B.CreateICmpSLT(
+        B.CreateAdd(B.CreateVectorSplat(L, E.c64(v * L)), llvm::ConstantVector::get(iota)),
+        B.CreateVectorSplat(L, valid));
+    for (unsigned i = 0; i < tm; ++i)
+      B.CreateMaskedStore(B.CreateLoad(vt, acc[i * nv + v]),
+                          B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4), mask);
+  }
+}
+} // namespace
+
+bool mm::hasF32Panels(const LowerState &S, const Operation &op) {
+  const Value *x = op.getOperand(0), *w = op.getOperand(1);
+  if (actOf(op) != ElemType::F32 || x->getType().elem != ElemType::F32 ||
+      w->getType().elem != ElemType::F32)
+    return false;
+  auto it = S.bufferOf.find(w);
+  if (it == S.bufferOf.end())
+    return false;
+  const BufferDesc &d = S.buffers[it->second];
+  return d.kind == BufferKind::Argument && d.value && d.value->isParam();
+}
+
+unsigned mm::f32Panels(StepBuilder &K, const Operation &op) {
+  unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
+  if (!K.S.panelOf.count(wbuf)) {
+    const BufferDesc &src = K.S.buffers[wbuf];
+    PanelShape s = panelShape(K.S.target);
+    auto [Ed, Nd, Kd] = weightDims(op);
+    // ceil(N / NR) panels of NR rows per expert: at most N + NR - 1 rows.
+    BufferDesc d;
+    d.kind = BufferKind::Packed;
+    d.argIndex = src.argIndex;
+    d.scratchBytes = Ed * (Nd + DimExpr(s.nr() - 1)) * Kd * DimExpr(4);
+    d.name = "panels(" + src.name + ")";
+    unsigned packed = K.addBuffer(std::move(d));
+    K.S.panelOf[wbuf] = packed;
+    K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPanelPack(E, op, packed); });
+    K.markPrepare(packed);
+  }
+  return K.S.panelOf.lookup(wbuf);
+}
+
+int64_t mm::f32PanelColumnBlock(const Target &t) {
+  return kPanelsPerItem * panelShape(t).nr();
+}
+
+ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed) {
+  const Value *x = op.getOperand(0);
+  const DimExpr K = x->getType().dims.back();
+  PanelShape s = panelShape(E.S.target);
+  unsigned nr = s.nr();
+  llvm::Value *k = E.dim(K), *np = ceilDivV(E, E.dim(weightDims(op).N), nr);
+  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *pb = E.bufferPtr(packed);
+  llvm::Value *panelFloats = E.B.CreateMul(k, E.c64(nr));
+  return [&E, s, nr, k, np, xb, pb, panelFloats](const Item &it) {
+    auto &B = E.B;
+    llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
+    E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
+      llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(pi, E.c64(nr)));
+      llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, np), B.CreateUDiv(c, E.c64(nr)));
+      llvm::Value *panel = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
+      llvm::Value *valid = B.CreateSub(it.n1, c);
+      // Each row tile brings K lines of the next panel (the next in memory:
+      // panels are in item order) towards L2 while it computes, so that
+      // the weight stream overlaps the FMAs.
+      llvm::Value *next = B.CreateGEP(E.f32(), panel, panelFloats);
+      tiledLoop(E, it.lo, it.hi, s.tm, [&](llvm::Value *p, unsigned tm) {
+        llvm::Value *t = B.CreateUDiv(B.CreateSub(p, it.lo), E.c64(s.tm));
+        llvm::Value *pf = B.CreateGEP(E.i8(), next, B.CreateMul(t, B.CreateMul(k, E.c64(64))));
+        std::vector<llvm::Value *> xs, outs;
+        for (unsigned i = 0; i < tm; ++i) {
+          llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+          xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
+          outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
+        }
+        panelTile(E, s, xs, panel, outs, k, valid, pf);
+      }, "rows");
+    }, "panel");
+  };
+}
