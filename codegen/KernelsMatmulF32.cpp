@@ -24,6 +24,8 @@
 #include "codegen/MatmulParts.h"
 
 #include "llvm/IR/Intrinsics.h"
+#include <cstdlib>
+static int knob(const char *n, int d) { const char *v = getenv(n); return v ? atoi(v) : d; }
 
 using namespace moe;
 using namespace moe::codegen;
@@ -41,14 +43,14 @@ struct PanelShape {
 
 PanelShape panelShape(const Target &t) {
   if (t.vectorBits >= 512)
-    return {16, 8, 3};
+    return {16, (unsigned)knob("MOE_TM", 8), (unsigned)knob("MOE_NV", 3)};
   if (t.avx2)
     return {8, 6, 2};
   return {4, 4, 3};
 }
 
 /// Panels per item: output columns per item / NR.
-constexpr unsigned kPanelsPerItem = 4;
+static unsigned kPanelsPerItem = knob("MOE_PPI", 4);
 
 /// The weight of `op` as [E, N, K] (E = 1 for matmul).
 struct WeightDims {
@@ -99,25 +101,43 @@ Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
   return {{{Ed, 1}, {Nd, nr}}, 1};
 }
 
-/// out_i[c + j] = Σ_k x_i[k] * panel[k][j] for the tm activation rows `xs`
-/// (f32 pointers) and the NR rows of the panel; `outs` point at the
-/// outputs' column c; columns j >= `valid` are not stored.
+/// One K block [k0, k1) of the register tile: out_i[c + j] (+)= Σ_k
+/// x_i[k] * panel[k][j] for the tm activation rows `xs` (f32 pointers at
+/// column 0) and the NR rows of the panel (at its k = 0); `outs` point at
+/// the outputs' column c. The accumulators start at 0 when `first`, else
+/// at the stored outputs; columns j >= `valid` are neither read nor
+/// stored. Iteration k prefetches the 64-byte line ((g0 + k) * inc) >> 16
+/// of `prefetch`.
 void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
-               llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k,
-               llvm::Value *valid, llvm::Value *prefetch) {
+               llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k0,
+               llvm::Value *k1, llvm::Value *first, llvm::Value *valid, llvm::Value *prefetch,
+               llvm::Value *g0, llvm::Value *inc) {
   auto &B = E.B;
   unsigned L = s.lanes, nv = s.nv, nr = s.nr(), tm = xs.size();
   auto *vt = vec(E.f32(), L);
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  std::vector<llvm::Value *> masks(nv);
+  for (unsigned v = 0; v < nv; ++v)
+    masks[v] = B.CreateICmpSLT(
+        B.CreateAdd(B.CreateVectorSplat(L, E.c64(v * L)), llvm::ConstantVector::get(iota)),
+        B.CreateVectorSplat(L, valid));
+  auto *zero = llvm::ConstantAggregateZero::get(vt);
   std::vector<llvm::Value *> acc;
-  for (unsigned a = 0; a < tm * nv; ++a) {
-    acc.push_back(E.entryAlloca(vt));
-    B.CreateStore(llvm::ConstantAggregateZero::get(vt), acc.back());
-  }
-  E.loop(E.c64(0), k, [&](llvm::Value *kk) {
+  for (unsigned i = 0; i < tm; ++i)
+    for (unsigned v = 0; v < nv; ++v) {
+      acc.push_back(E.entryAlloca(vt));
+      llvm::Value *old = B.CreateMaskedLoad(vt, B.CreateConstGEP1_64(E.f32(), outs[i], v * L),
+                                            llvm::Align(4), masks[v], zero);
+      B.CreateStore(B.CreateSelect(first, zero, old), acc.back());
+    }
+  E.loop(k0, k1, [&](llvm::Value *kk) {
     llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
+    llvm::Value *line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
     B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
-                      {B.CreateGEP(E.i8(), prefetch, B.CreateMul(kk, E.c64(64))), B.getInt32(0),
-                       B.getInt32(2), B.getInt32(1)});
+                      {B.CreateGEP(E.i8(), prefetch, B.CreateMul(line, E.c64(64))),
+                       B.getInt32(0), B.getInt32(2), B.getInt32(1)});
     std::vector<llvm::Value *> w(nv);
     for (unsigned v = 0; v < nv; ++v)
       w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
@@ -129,17 +149,10 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
       }
     }
   }, "k");
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < L; ++l)
-    iota.push_back(B.getInt64(l));
-  for (unsigned v = 0; v < nv; ++v) {
-    llvm::Value *mask = B.CreateICmpSLT(
-        B.CreateAdd(B.CreateVectorSplat(L, E.c64(v * L)), llvm::ConstantVector::get(iota)),
-        B.CreateVectorSplat(L, valid));
+  for (unsigned v = 0; v < nv; ++v)
     for (unsigned i = 0; i < tm; ++i)
       B.CreateMaskedStore(B.CreateLoad(vt, acc[i * nv + v]),
-                          B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4), mask);
-  }
+                          B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4), masks[v]);
 }
 } // namespace
 
@@ -184,10 +197,11 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
   const DimExpr K = x->getType().dims.back();
   PanelShape s = panelShape(E.S.target);
   unsigned nr = s.nr();
+  int64_t kc = knob("MOE_KC", s.lanes >= 16 ? 128 : 256);
   llvm::Value *k = E.dim(K), *np = ceilDivV(E, E.dim(weightDims(op).N), nr);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *pb = E.bufferPtr(packed);
   llvm::Value *panelFloats = E.B.CreateMul(k, E.c64(nr));
-  return [&E, s, nr, k, np, xb, pb, panelFloats](const Item &it) {
+  return [&E, s, nr, kc, k, np, xb, pb, panelFloats](const Item &it) {
     auto &B = E.B;
     llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
     E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
@@ -195,21 +209,35 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
       llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, np), B.CreateUDiv(c, E.c64(nr)));
       llvm::Value *panel = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
       llvm::Value *valid = B.CreateSub(it.n1, c);
-      // Each row tile brings K lines of the next panel (the next in memory:
-      // panels are in item order) towards L2 while it computes, so that
-      // the weight stream overlaps the FMAs.
-      llvm::Value *next = B.CreateGEP(E.f32(), panel, panelFloats);
-      tiledLoop(E, it.lo, it.hi, s.tm, [&](llvm::Value *p, unsigned tm) {
-        llvm::Value *t = B.CreateUDiv(B.CreateSub(p, it.lo), E.c64(s.tm));
-        llvm::Value *pf = B.CreateGEP(E.i8(), next, B.CreateMul(t, B.CreateMul(k, E.c64(64))));
-        std::vector<llvm::Value *> xs, outs;
-        for (unsigned i = 0; i < tm; ++i) {
-          llvm::Value *pi = B.CreateAdd(p, E.c64(i));
-          xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
-          outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
-        }
-        panelTile(E, s, xs, panel, outs, k, valid, pf);
-      }, "rows");
+      // K blocks of kc: the panel's slice of a block (kc x NR floats) stays
+      // in L1 while every row tile of the item passes over it. Meanwhile
+      // the row tiles prefetch the next slice in memory (the next block,
+      // or the next panel's first: panels are in item order) one line per
+      // k, so that the weight stream overlaps the FMAs.
+      llvm::Value *blocks = ceilDivV(E, k, kc);
+      E.loop(E.c64(0), blocks, [&](llvm::Value *kb) {
+        llvm::Value *k0 = B.CreateMul(kb, E.c64(kc));
+        llvm::Value *k1 = minI64(E, B.CreateAdd(k0, E.c64(kc)), k);
+        llvm::Value *first = B.CreateICmpEQ(kb, E.c64(0));
+        llvm::Value *pf = B.CreateGEP(E.f32(), panel, B.CreateMul(k1, E.c64(nr)));
+        // The ~NR/16 lines per k of the slice spread evenly over the
+        // block's nt x kc iterations (16.16 fixed point: tile t, iteration
+        // k prefetches line (t kc + k - k0) * NR / (16 nt)), so the stream
+        // asks for no more lines at a time than it needs.
+        llvm::Value *nt = ceilDivV(E, B.CreateSub(it.hi, it.lo), s.tm);
+        llvm::Value *inc = B.CreateUDiv(E.c64(int64_t(nr) << 12), nt);
+        tiledLoop(E, it.lo, it.hi, s.tm, [&](llvm::Value *p, unsigned tm) {
+          llvm::Value *t = B.CreateUDiv(B.CreateSub(p, it.lo), E.c64(s.tm));
+          llvm::Value *g0 = B.CreateSub(B.CreateMul(t, E.c64(kc)), k0);
+          std::vector<llvm::Value *> xs, outs;
+          for (unsigned i = 0; i < tm; ++i) {
+            llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+            xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
+            outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
+          }
+          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc);
+        }, "rows");
+      }, "kb");
     }, "panel");
   };
 }
