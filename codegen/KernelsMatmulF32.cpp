@@ -24,8 +24,6 @@
 #include "codegen/MatmulParts.h"
 
 #include "llvm/IR/Intrinsics.h"
-#include <cstdlib>
-static int knob(const char *n, int d) { const char *v = getenv(n); return v ? atoi(v) : d; }
 
 using namespace moe;
 using namespace moe::codegen;
@@ -39,18 +37,21 @@ struct PanelShape {
   unsigned tm;    ///< activation rows of a register tile
   unsigned nv;    ///< vectors of output columns of a register tile
   unsigned nr() const { return lanes * nv; } ///< rows of a panel
+  /// k per K block: a panel slice of kc x NR floats (AVX-512: 24 KB; AVX2:
+  /// 16 KB) stays in the 32-48 KB L1 beside the row tiles' activations.
+  int64_t kc() const { return nr() >= 48 ? 128 : 256; }
 };
 
 PanelShape panelShape(const Target &t) {
   if (t.vectorBits >= 512)
-    return {16, (unsigned)knob("MOE_TM", 8), (unsigned)knob("MOE_NV", 3)};
+    return {16, 8, 3};
   if (t.avx2)
     return {8, 6, 2};
   return {4, 4, 3};
 }
 
 /// Panels per item: output columns per item / NR.
-static unsigned kPanelsPerItem = knob("MOE_PPI", 4);
+constexpr unsigned kPanelsPerItem = 4;
 
 /// The weight of `op` as [E, N, K] (E = 1 for matmul).
 struct WeightDims {
@@ -197,7 +198,7 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
   const DimExpr K = x->getType().dims.back();
   PanelShape s = panelShape(E.S.target);
   unsigned nr = s.nr();
-  int64_t kc = knob("MOE_KC", s.lanes >= 16 ? 128 : 256);
+  int64_t kc = s.kc();
   llvm::Value *k = E.dim(K), *np = ceilDivV(E, E.dim(weightDims(op).N), nr);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *pb = E.bufferPtr(packed);
   llvm::Value *panelFloats = E.B.CreateMul(k, E.c64(nr));
