@@ -11,7 +11,8 @@
 // stack tile, then every activation row of the item is multiplied against
 // it, TM rows at a time (a register tile of TM x TN vector accumulators of
 // LANES f32 lanes: 16 with AVX-512, 8 with AVX2). f32 weight rows are read in
-// place. A decoded weight (q * d, with q a small integer and d an f16 or a
+// place (those of an f32 param weight with f32 activations and act = f32 go
+// to KernelsMatmulF32.cpp's repacked panels instead). A decoded weight (q * d, with q a small integer and d an f16 or a
 // power of two) is exact in f32, so the tile holds exactly the stored
 // values. With act = bf16 each activation element is rounded to bf16 as it
 // is loaded. Each output accumulates in f32 lanes over K and is reduced
@@ -19,7 +20,8 @@
 // only.
 //
 // act = q8_0, and bf16 where the target has AVX-512 BF16:
-// KernelsMatmulPacked.cpp; act = bf16 on AMX: KernelsMatmulAmx.cpp.
+// KernelsMatmulPacked.cpp; act = bf16 on AMX: KernelsMatmulAmx.cpp; act =
+// f32 on f32 param weights: KernelsMatmulF32.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"

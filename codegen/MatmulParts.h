@@ -3,8 +3,9 @@
 // Private to codegen/KernelsMatmul*.cpp. The matmul and matmul_id kernels
 // are one loop over *items* (a block of activation rows x a block of output
 // columns) around a per-item body that depends on the activation precision
-// (the op's `act`): f32 tiles (KernelsMatmul.cpp) or int8 tiles on
-// quantised activations or bf16 tiles (KernelsMatmulPacked.cpp). This header has the item
+// (the op's `act`): f32 tiles (KernelsMatmul.cpp), f32 panels of repacked
+// f32 weights (KernelsMatmulF32.cpp) or int8 tiles on quantised
+// activations or bf16 tiles (KernelsMatmulPacked.cpp). This header has the item
 // loops, the routing of matmul_id, and the weight-block decoding both use.
 //
 //===----------------------------------------------------------------------===//
