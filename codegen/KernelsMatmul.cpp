@@ -12,9 +12,9 @@
 // it, TM rows at a time (a register tile of TM x TN vector accumulators of
 // LANES f32 lanes: 16 with AVX-512, 8 with AVX2). f32 weight rows are read in
 // place (those of an f32 param weight with f32 activations and act = f32 go
-// to KernelsMatmulF32.cpp's repacked panels instead). A decoded weight (q * d, with q a small integer and d an f16 or a
-// power of two) is exact in f32, so the tile holds exactly the stored
-// values. With act = bf16 each activation element is rounded to bf16 as it
+// to KernelsMatmulF32.cpp's repacked panels instead). A decoded weight (q *
+// d, with q a small integer and d an f16 or a power of two) is exact in
+// f32, so the tile holds exactly the stored values. With act = bf16 each activation element is rounded to bf16 as it
 // is loaded. Each output accumulates in f32 lanes over K and is reduced
 // once; the interpreter's double accumulation differs from it by rounding
 // only.
