@@ -180,7 +180,7 @@ unsigned mm::f32Panels(StepBuilder &K, const Operation &op) {
     d.kind = BufferKind::Packed;
     d.argIndex = src.argIndex;
     d.scratchBytes = Ed * (Nd + DimExpr(s.nr() - 1)) * Kd * DimExpr(4);
-    d.name = "panels(" + src.name + ")";
+    d.name = "packed(" + src.name + ")";
     unsigned packed = K.addBuffer(std::move(d));
     K.S.panelOf[wbuf] = packed;
     K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPanelPack(E, op, packed); });
@@ -215,7 +215,9 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
       // the row tiles prefetch the next slice in memory (the next block,
       // or the next panel's first: panels are in item order) one line per
       // k, so that the weight stream overlaps the FMAs.
-      llvm::Value *blocks = ceilDivV(E, k, kc);
+      // At least one block: with K = 0 (an empty tensor-parallel shard) it
+      // stores the empty sums, 0.
+      llvm::Value *blocks = B.CreateSelect(B.CreateICmpEQ(k, E.c64(0)), E.c64(1), ceilDivV(E, k, kc));
       E.loop(E.c64(0), blocks, [&](llvm::Value *kb) {
         llvm::Value *k0 = B.CreateMul(kb, E.c64(kc));
         llvm::Value *k1 = minI64(E, B.CreateAdd(k0, E.c64(kc)), k);
