@@ -12,10 +12,16 @@
 // meets each panel TM rows at a time: for each k, x[m][k] broadcast for the
 // TM rows, NV vectors loaded from the panel, TM x NV FMAs into accumulators
 // that are the outputs themselves (AVX-512: TM = 8, NV = 3, 24 zmm; AVX2: 6
-// x 2, 12 ymm; baseline: 4 x 3 of 4 lanes), stored once (masked past N).
-// Each output is one f32 lane accumulating its products in k order, so the
-// result does not depend on the tiling or on the thread count; the
-// interpreter's double accumulation differs from it by rounding only.
+// x 2, 12 ymm; baseline: 4 x 3 of 4 lanes), masked past N.
+//
+// K is blocked (kc = 128 with AVX-512, 256 otherwise): a block's panel
+// slice stays in L1 while every row tile of the item passes over it, the
+// partial sums going to the outputs and back between blocks. Each output is
+// one f32 lane accumulating its products in k order, so the result does not
+// depend on the tiling, the blocking or the thread count; the interpreter's
+// double accumulation differs from it by rounding only. While a block
+// runs, its row tiles prefetch the next slice in memory into L2 (spread
+// evenly over them), so the weight stream from DRAM overlaps the FMAs.
 //
 // Everything else with act = f32 (f16/bf16 activations, other weight
 // types, weights that are not params) takes KernelsMatmul.cpp's tiles.
