@@ -114,11 +114,11 @@ Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
 /// the outputs' column c. The accumulators start at 0 when `first`, else
 /// at the stored outputs; columns j >= `valid` are neither read nor
 /// stored. Iteration k prefetches the 64-byte line ((g0 + k) * inc) >> 16
-/// of `prefetch`.
+/// of `prefetch`, and the line after it when `twoLines`.
 void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
                llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k0,
                llvm::Value *k1, llvm::Value *first, llvm::Value *valid, llvm::Value *prefetch,
-               llvm::Value *g0, llvm::Value *inc) {
+               llvm::Value *g0, llvm::Value *inc, llvm::Value *twoLines) {
   auto &B = E.B;
   unsigned L = s.lanes, nv = s.nv, nr = s.nr(), tm = xs.size();
   auto *vt = vec(E.f32(), L);
@@ -142,9 +142,16 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
   E.loop(k0, k1, [&](llvm::Value *kk) {
     llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
     llvm::Value *line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
-    B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
-                      {B.CreateGEP(E.i8(), prefetch, B.CreateMul(line, E.c64(64))),
-                       B.getInt32(0), B.getInt32(2), B.getInt32(1)});
+    auto prefetchLine = [&](llvm::Value *l) {
+      B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
+                        {B.CreateGEP(E.i8(), prefetch, B.CreateMul(l, E.c64(64))), B.getInt32(0),
+                         B.getInt32(2), B.getInt32(1)});
+    };
+    prefetchLine(line);
+    // Fewer row tiles than lines per k: one line per k would leave some
+    // out, so a second one (the block's tiles then cover 2/3 of a 3-line
+    // slice on their own, all of it from 2 tiles on).
+    ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
     std::vector<llvm::Value *> w(nv);
     for (unsigned v = 0; v < nv; ++v)
       w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
@@ -235,6 +242,7 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
         // asks for no more lines at a time than it needs.
         llvm::Value *nt = ceilDivV(E, B.CreateSub(it.hi, it.lo), s.tm);
         llvm::Value *inc = B.CreateUDiv(E.c64(int64_t(nr) << 12), nt);
+        llvm::Value *twoLines = B.CreateICmpUGT(inc, E.c64(1 << 16));
         tiledLoop(E, it.lo, it.hi, s.tm, [&](llvm::Value *p, unsigned tm) {
           llvm::Value *t = B.CreateUDiv(B.CreateSub(p, it.lo), E.c64(s.tm));
           llvm::Value *g0 = B.CreateSub(B.CreateMul(t, E.c64(kc)), k0);
@@ -244,7 +252,7 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
             xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
             outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
           }
-          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc);
+          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
         }, "rows");
       }, "kb");
     }, "panel");
