@@ -51,6 +51,9 @@ struct LowerState {
   /// The scratch of each (activation buffer, routing, precision: bf16 or
   /// q8_0) converted in routing-list order for the AMX kernels.
   llvm::DenseMap<std::tuple<unsigned, unsigned, unsigned>, unsigned> gatheredOf;
+  /// The Packed buffer of f32 column panels of each f32 weight argument
+  /// (KernelsMatmulF32.cpp).
+  llvm::DenseMap<unsigned, unsigned> panelOf;
   /// The CPU the kernels are specialised to.
   Target target;
 

@@ -11,15 +11,17 @@
 // stack tile, then every activation row of the item is multiplied against
 // it, TM rows at a time (a register tile of TM x TN vector accumulators of
 // LANES f32 lanes: 16 with AVX-512, 8 with AVX2). f32 weight rows are read in
-// place. A decoded weight (q * d, with q a small integer and d an f16 or a
-// power of two) is exact in f32, so the tile holds exactly the stored
-// values. With act = bf16 each activation element is rounded to bf16 as it
+// place (those of an f32 param weight with f32 activations and act = f32 go
+// to KernelsMatmulF32.cpp's repacked panels instead). A decoded weight (q *
+// d, with q a small integer and d an f16 or a power of two) is exact in
+// f32, so the tile holds exactly the stored values. With act = bf16 each activation element is rounded to bf16 as it
 // is loaded. Each output accumulates in f32 lanes over K and is reduced
 // once; the interpreter's double accumulation differs from it by rounding
 // only.
 //
 // act = q8_0, and bf16 where the target has AVX-512 BF16:
-// KernelsMatmulPacked.cpp; act = bf16 on AMX: KernelsMatmulAmx.cpp.
+// KernelsMatmulPacked.cpp; act = bf16 on AMX: KernelsMatmulAmx.cpp; act =
+// f32 on f32 param weights: KernelsMatmulF32.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"
@@ -215,6 +217,14 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
     }, {quant, packed});
     return;
   }
+  if (hasF32Panels(K.S, op)) {
+    unsigned panels = f32Panels(K, op);
+    K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+      return emitMatmulItems(E, op, kRowBlock, f32PanelColumnBlock(E.S.target),
+                             f32PanelItems(E, op, panels));
+    }, {panels});
+    return;
+  }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
     return emitMatmulItems(E, op, kRowBlock, kColBlock, f32Items(E, op));
   });
@@ -243,6 +253,14 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
       return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
                                packedItems(E, op, quant, packed));
     }, {route, quant, packed});
+    return;
+  }
+  if (hasF32Panels(K.S, op)) {
+    unsigned panels = f32Panels(K, op);
+    K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+      return emitMatmulIdItems(E, op, route, f32PanelColumnBlock(E.S.target),
+                               f32PanelItems(E, op, panels));
+    }, {route, panels});
     return;
   }
   K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {

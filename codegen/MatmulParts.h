@@ -3,8 +3,9 @@
 // Private to codegen/KernelsMatmul*.cpp. The matmul and matmul_id kernels
 // are one loop over *items* (a block of activation rows x a block of output
 // columns) around a per-item body that depends on the activation precision
-// (the op's `act`): f32 tiles (KernelsMatmul.cpp) or int8 tiles on
-// quantised activations or bf16 tiles (KernelsMatmulPacked.cpp). This header has the item
+// (the op's `act`): f32 tiles (KernelsMatmul.cpp), f32 panels of repacked
+// f32 weights (KernelsMatmulF32.cpp) or int8 tiles on quantised
+// activations or bf16 tiles (KernelsMatmulPacked.cpp). This header has the item
 // loops, the routing of matmul_id, and the weight-block decoding both use.
 //
 //===----------------------------------------------------------------------===//
@@ -143,5 +144,16 @@ bool hasAmxInt8Kernel(const Target &t, const Operation &op);
 /// As amxBf16Items for act = q8_0: `rows` holds quantised activation rows.
 ItemFn amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
                     ItemFn small);
+
+/// The f32 panel parts (act = f32 on f32 param weights),
+/// KernelsMatmulF32.cpp. Does `op` take them (f32 activations, act = f32,
+/// an f32 weight that is a param)?
+bool hasF32Panels(const LowerState &S, const Operation &op);
+/// The Packed buffer holding the op's weight as f32 column panels (one
+/// prepare step per weight argument, shared).
+unsigned f32Panels(StepBuilder &K, const Operation &op);
+/// Output columns per item of the f32 panel kernel.
+int64_t f32PanelColumnBlock(const Target &t);
+ItemFn f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed);
 
 } // namespace moe::codegen::mm

@@ -852,6 +852,26 @@ func @f(%x: tensor<T x 96 x f32>, %x3: tensor<2 x T x 64 x f32>,
   run(text);
 }
 
+/// K = 320: several K blocks of the f32 panel kernel with a shorter last
+/// one (AVX-512 128 + 128 + 64, AVX2 256 + 64), so the outputs carry
+/// partial sums between blocks; N = 53 and 101: partial last panels.
+TEST_P(JitDiffKernels, LongK) {
+  auto [cpu, W, T] = GetParam();
+  std::string text = subst(R"(
+func @f(%x: tensor<T x 320 x f32>, %w: tensor<5 x 53 x 320 x $W> {param},
+        %v: tensor<101 x 320 x $W> {param}, %ids: tensor<T x 2 x i32>)
+    -> tensor<T x 2 x 53 x f32>, tensor<T x 101 x f32> where T in [1, 300] {
+  %x1 = reshape %x {shape = [T, 1, 320]}
+  %a = matmul_id %x1, %w, %ids$A
+  %y = matmul %x, %v$A
+  return %a, %y
+})",
+                           {{"$W", name(W)}, {"$A", actAttrFor(W)}});
+  run(text, [](std::vector<Tensor> &a, const Function &f, int64_t T) {
+    fillInts(arg(a, f, "ids"), 0, 4, (uint64_t)T);
+  });
+}
+
 /// A CPU name as part of a test name ("host" for the host).
 std::string cpuTestName(const char *cpu) {
   std::string s = *cpu ? cpu : "host";

@@ -1,0 +1,260 @@
+//===- KernelsMatmulF32.cpp - act = f32 matmul on f32 weight panels -------===//
+//
+// act = f32 with f32 activations and an f32 weight that is a param (so it
+// can be repacked once per binding): the classic GEMM micro-kernel, with no
+// horizontal sums.
+//
+// The weight is repacked (by a prepare step, emitPanelPack; the runtime
+// runs it once per binding) into column panels of NR = NV x L rows (L = f32
+// lanes of a vector: 16 with AVX-512, 8 with AVX2): panel p of expert e
+// holds, for each k, the NR floats w[e][p * NR + j][k] (j = 0..NR-1)
+// contiguously, rows at or past N as 0. Every activation row of an item
+// meets each panel TM rows at a time: for each k, x[m][k] broadcast for the
+// TM rows, NV vectors loaded from the panel, TM x NV FMAs into accumulators
+// that are the outputs themselves (AVX-512: TM = 8, NV = 3, 24 zmm; AVX2: 6
+// x 2, 12 ymm; baseline: 4 x 3 of 4 lanes), masked past N.
+//
+// K is blocked (kc = 128 with AVX-512, 256 otherwise): a block's panel
+// slice stays in L1 while every row tile of the item passes over it, the
+// partial sums going to the outputs and back between blocks. Each output is
+// one f32 lane accumulating its products in k order, so the result does not
+// depend on the tiling, the blocking or the thread count; the interpreter's
+// double accumulation differs from it by rounding only. While a block
+// runs, its row tiles prefetch the next slice in memory into L2 (spread
+// evenly over them), so the weight stream from DRAM overlaps the FMAs.
+//
+// Everything else with act = f32 (f16/bf16 activations, other weight
+// types, weights that are not params) takes KernelsMatmul.cpp's tiles.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/MatmulParts.h"
+
+#include "llvm/IR/Intrinsics.h"
+
+using namespace moe;
+using namespace moe::codegen;
+using namespace moe::codegen::mm;
+
+namespace {
+
+/// The register tile and panel width for a target.
+struct PanelShape {
+  unsigned lanes; ///< f32 lanes of a vector
+  unsigned tm;    ///< activation rows of a register tile
+  unsigned nv;    ///< vectors of output columns of a register tile
+  unsigned nr() const { return lanes * nv; } ///< rows of a panel
+  /// k per K block: a panel slice of kc x NR floats (AVX-512: 24 KB; AVX2:
+  /// 16 KB) stays in the 32-48 KB L1 beside the row tiles' activations.
+  int64_t kc() const { return nr() >= 48 ? 128 : 256; }
+};
+
+PanelShape panelShape(const Target &t) {
+  if (t.vectorBits >= 512)
+    return {16, 8, 3};
+  if (t.avx2)
+    return {8, 6, 2};
+  return {4, 4, 3};
+}
+
+/// Panels per item: output columns per item / NR.
+constexpr unsigned kPanelsPerItem = 4;
+
+/// The weight of `op` as [E, N, K] (E = 1 for matmul).
+struct WeightDims {
+  DimExpr E, N, K;
+};
+WeightDims weightDims(const Operation &op) {
+  const Shape &ws = op.getOperand(1)->getType().dims;
+  if (op.is(OpKind::MatmulId))
+    return {ws[0], ws[1], ws[2]};
+  return {DimExpr(1), ws[0], ws[1]};
+}
+
+/// The prepare kernel: items are (expert, panel) pairs, each transposing
+/// NR weight rows into its panel (rows at or past N as 0).
+Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
+  auto &B = E.B;
+  const Value *w = op.getOperand(1);
+  auto [Ed, Nd, Kd] = weightDims(op);
+  PanelShape s = panelShape(E.S.target);
+  unsigned nr = s.nr(), L = s.lanes;
+  llvm::Value *k = E.dim(Kd), *n = E.dim(Nd), *np = ceilDivV(E, n, nr);
+  llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w)), *pb = E.bufferPtr(packed);
+  auto *vt = vec(E.f32(), L);
+  E.loop(E.begin, E.end, [&](llvm::Value *item) {
+    llvm::Value *e = B.CreateUDiv(item, np), *c = B.CreateMul(B.CreateURem(item, np), E.c64(nr));
+    llvm::Value *dst = B.CreateGEP(E.f32(), pb, B.CreateMul(item, B.CreateMul(k, E.c64(nr))));
+    std::vector<llvm::Value *> rows, valid;
+    for (unsigned j = 0; j < nr; ++j) {
+      llvm::Value *r = B.CreateAdd(c, E.c64(j));
+      valid.push_back(B.CreateICmpSLT(r, n));
+      r = B.CreateSelect(valid.back(), r, B.CreateSub(n, E.c64(1)));
+      rows.push_back(weightRow(E, wb, ElemType::F32, Kd, B.CreateAdd(B.CreateMul(e, n), r)));
+    }
+    E.loop(E.c64(0), k, [&](llvm::Value *kk) {
+      llvm::Value *to = B.CreateGEP(E.f32(), dst, B.CreateMul(kk, E.c64(nr)));
+      for (unsigned v = 0; v < s.nv; ++v) {
+        llvm::Value *x = llvm::PoisonValue::get(vt);
+        for (unsigned l = 0; l < L; ++l) {
+          unsigned j = v * L + l;
+          llvm::Value *f = E.loadElem(rows[j], ElemType::F32, kk);
+          x = B.CreateInsertElement(x, B.CreateSelect(valid[j], f, E.cf(0.0f)), l);
+        }
+        B.CreateAlignedStore(x, B.CreateConstGEP1_64(E.f32(), to, v * L), llvm::Align(4));
+      }
+    }, "k");
+  }, "panel");
+  E.finish();
+  return {{{Ed, 1}, {Nd, nr}}, 1};
+}
+
+/// One K block [k0, k1) of the register tile: out_i[c + j] (+)= Σ_k
+/// x_i[k] * panel[k][j] for the tm activation rows `xs` (f32 pointers at
+/// column 0) and the NR rows of the panel (at its k = 0); `outs` point at
+/// the outputs' column c. The accumulators start at 0 when `first`, else
+/// at the stored outputs; columns j >= `valid` are neither read nor
+/// stored. Iteration k prefetches the 64-byte line ((g0 + k) * inc) >> 16
+/// of `prefetch`, and the line after it when `twoLines`.
+void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
+               llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k0,
+               llvm::Value *k1, llvm::Value *first, llvm::Value *valid, llvm::Value *prefetch,
+               llvm::Value *g0, llvm::Value *inc, llvm::Value *twoLines) {
+  auto &B = E.B;
+  unsigned L = s.lanes, nv = s.nv, nr = s.nr(), tm = xs.size();
+  auto *vt = vec(E.f32(), L);
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  std::vector<llvm::Value *> masks(nv);
+  for (unsigned v = 0; v < nv; ++v)
+    masks[v] = B.CreateICmpSLT(
+        B.CreateAdd(B.CreateVectorSplat(L, E.c64(v * L)), llvm::ConstantVector::get(iota)),
+        B.CreateVectorSplat(L, valid));
+  auto *zero = llvm::ConstantAggregateZero::get(vt);
+  std::vector<llvm::Value *> acc;
+  for (unsigned i = 0; i < tm; ++i)
+    for (unsigned v = 0; v < nv; ++v) {
+      acc.push_back(E.entryAlloca(vt));
+      llvm::Value *old = B.CreateMaskedLoad(vt, B.CreateConstGEP1_64(E.f32(), outs[i], v * L),
+                                            llvm::Align(4), masks[v], zero);
+      B.CreateStore(B.CreateSelect(first, zero, old), acc.back());
+    }
+  E.loop(k0, k1, [&](llvm::Value *kk) {
+    llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
+    llvm::Value *line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
+    auto prefetchLine = [&](llvm::Value *l) {
+      B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
+                        {B.CreateGEP(E.i8(), prefetch, B.CreateMul(l, E.c64(64))), B.getInt32(0),
+                         B.getInt32(2), B.getInt32(1)});
+    };
+    prefetchLine(line);
+    // Fewer row tiles than lines per k: one line per k would leave some
+    // out, so a second one (the block's tiles then cover 2/3 of a 3-line
+    // slice on their own, all of it from 2 tiles on).
+    ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
+    std::vector<llvm::Value *> w(nv);
+    for (unsigned v = 0; v < nv; ++v)
+      w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
+    for (unsigned i = 0; i < tm; ++i) {
+      llvm::Value *xv = B.CreateVectorSplat(L, E.loadElem(xs[i], ElemType::F32, kk));
+      for (unsigned v = 0; v < nv; ++v) {
+        llvm::Value *a = acc[i * nv + v];
+        B.CreateStore(fma(E, xv, w[v], B.CreateLoad(vt, a)), a);
+      }
+    }
+  }, "k");
+  for (unsigned v = 0; v < nv; ++v)
+    for (unsigned i = 0; i < tm; ++i)
+      B.CreateMaskedStore(B.CreateLoad(vt, acc[i * nv + v]),
+                          B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4), masks[v]);
+}
+} // namespace
+
+bool mm::hasF32Panels(const LowerState &S, const Operation &op) {
+  const Value *x = op.getOperand(0), *w = op.getOperand(1);
+  if (actOf(op) != ElemType::F32 || x->getType().elem != ElemType::F32 ||
+      w->getType().elem != ElemType::F32)
+    return false;
+  auto it = S.bufferOf.find(w);
+  if (it == S.bufferOf.end())
+    return false;
+  const BufferDesc &d = S.buffers[it->second];
+  return d.kind == BufferKind::Argument && d.value && d.value->isParam();
+}
+
+unsigned mm::f32Panels(StepBuilder &K, const Operation &op) {
+  unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
+  if (!K.S.panelOf.count(wbuf)) {
+    const BufferDesc &src = K.S.buffers[wbuf];
+    PanelShape s = panelShape(K.S.target);
+    auto [Ed, Nd, Kd] = weightDims(op);
+    // ceil(N / NR) panels of NR rows per expert: at most N + NR - 1 rows.
+    BufferDesc d;
+    d.kind = BufferKind::Packed;
+    d.argIndex = src.argIndex;
+    d.scratchBytes = Ed * (Nd + DimExpr(s.nr() - 1)) * Kd * DimExpr(4);
+    d.name = "packed(" + src.name + ")";
+    unsigned packed = K.addBuffer(std::move(d));
+    K.S.panelOf[wbuf] = packed;
+    K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPanelPack(E, op, packed); });
+    K.markPrepare(packed);
+  }
+  return K.S.panelOf.lookup(wbuf);
+}
+
+int64_t mm::f32PanelColumnBlock(const Target &t) {
+  return kPanelsPerItem * panelShape(t).nr();
+}
+
+ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed) {
+  const Value *x = op.getOperand(0);
+  const DimExpr K = x->getType().dims.back();
+  PanelShape s = panelShape(E.S.target);
+  unsigned nr = s.nr();
+  int64_t kc = s.kc();
+  llvm::Value *k = E.dim(K), *np = ceilDivV(E, E.dim(weightDims(op).N), nr);
+  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *pb = E.bufferPtr(packed);
+  llvm::Value *panelFloats = E.B.CreateMul(k, E.c64(nr));
+  return [&E, s, nr, kc, k, np, xb, pb, panelFloats](const Item &it) {
+    auto &B = E.B;
+    llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
+    E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
+      llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(pi, E.c64(nr)));
+      llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, np), B.CreateUDiv(c, E.c64(nr)));
+      llvm::Value *panel = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
+      llvm::Value *valid = B.CreateSub(it.n1, c);
+      // K blocks of kc: the panel's slice of a block (kc x NR floats) stays
+      // in L1 while every row tile of the item passes over it. Meanwhile
+      // the row tiles prefetch the next slice in memory (the next block,
+      // or the next panel's first: panels are in item order) one line per
+      // k, so that the weight stream overlaps the FMAs.
+      // At least one block: with K = 0 (an empty tensor-parallel shard) it
+      // stores the empty sums, 0.
+      llvm::Value *blocks = B.CreateSelect(B.CreateICmpEQ(k, E.c64(0)), E.c64(1), ceilDivV(E, k, kc));
+      E.loop(E.c64(0), blocks, [&](llvm::Value *kb) {
+        llvm::Value *k0 = B.CreateMul(kb, E.c64(kc));
+        llvm::Value *k1 = minI64(E, B.CreateAdd(k0, E.c64(kc)), k);
+        llvm::Value *first = B.CreateICmpEQ(kb, E.c64(0));
+        llvm::Value *pf = B.CreateGEP(E.f32(), panel, B.CreateMul(k1, E.c64(nr)));
+        // The ~NR/16 lines per k of the slice spread evenly over the
+        // block's nt x kc iterations (16.16 fixed point: tile t, iteration
+        // k prefetches line (t kc + k - k0) * NR / (16 nt)), so the stream
+        // asks for no more lines at a time than it needs.
+        llvm::Value *nt = ceilDivV(E, B.CreateSub(it.hi, it.lo), s.tm);
+        llvm::Value *inc = B.CreateUDiv(E.c64(int64_t(nr) << 12), nt);
+        llvm::Value *twoLines = B.CreateICmpUGT(inc, E.c64(1 << 16));
+        tiledLoop(E, it.lo, it.hi, s.tm, [&](llvm::Value *p, unsigned tm) {
+          llvm::Value *t = B.CreateUDiv(B.CreateSub(p, it.lo), E.c64(s.tm));
+          llvm::Value *g0 = B.CreateSub(B.CreateMul(t, E.c64(kc)), k0);
+          std::vector<llvm::Value *> xs, outs;
+          for (unsigned i = 0; i < tm; ++i) {
+            llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+            xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
+            outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
+          }
+          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
+        }, "rows");
+      }, "kb");
+    }, "panel");
+  };
+}
