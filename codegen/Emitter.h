@@ -48,9 +48,9 @@ struct LowerState {
   llvm::DenseMap<std::pair<const Value *, unsigned /*bf16*/>, unsigned> quantOf;
   /// The Packed buffer of each argument buffer a kernel streams repacked.
   llvm::DenseMap<unsigned, unsigned> packedOf;
-  /// The scratch of each (activation buffer, routing, precision: bf16 or
-  /// q8_0) converted in routing-list order for the AMX kernels.
-  llvm::DenseMap<std::tuple<unsigned, unsigned, unsigned>, unsigned> gatheredOf;
+  /// The scratch of each (activation buffer, routing) pair rounded to bf16
+  /// in routing-list order for the AMX kernel.
+  llvm::DenseMap<std::pair<unsigned, unsigned>, unsigned> gatheredOf;
   /// The Packed buffer of f32 column panels of each f32 weight argument
   /// (KernelsMatmulF32.cpp).
   llvm::DenseMap<unsigned, unsigned> panelOf;

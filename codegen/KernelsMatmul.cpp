@@ -193,7 +193,7 @@ static bool packedKernel(const StepBuilder &K, const Operation &op) {
 
 /// Does the target have AMX tiles for `op`?
 static bool amxKernel(const Target &t, const Operation &op) {
-  return hasAmxBf16Kernel(t, op) || hasAmxInt8Kernel(t, op);
+  return hasAmxBf16Kernel(t, op);
 }
 
 /// The packed per-item body: AMX tiles where the target has them for `op`
@@ -203,8 +203,6 @@ static ItemFn packedBody(KernelEmitter &E, const Operation &op, unsigned rows, u
                          ItemFn vector) {
   if (hasAmxBf16Kernel(E.S.target, op))
     return amxBf16Items(E, op, rows, packed, std::move(vector));
-  if (hasAmxInt8Kernel(E.S.target, op))
-    return amxInt8Items(E, op, rows, packed, std::move(vector));
   return vector;
 }
 

@@ -12,8 +12,8 @@
 // activations are rounded to bf16 once per layer: matmul's by the
 // conversion kernel, matmul_id's in the routing list's order
 // (`gatheredActivations`), so the rows of an expert are equally spaced for
-// one tile load; its vdpbf16ps body for small items reads them there too. An item
-// (expert, 64 columns) then runs 16 of its rows at a time: four f32
+// one tile load; its vdpbf16ps body for small items reads them there too.
+// An item (expert, 64 columns) then runs 16 of its rows at a time: four f32
 // accumulator tiles (64 columns), for each 32 elements of K one activation
 // tile and four weight tiles, four tdpbf16ps; the accumulators are stored
 // once, through a stack buffer, to the rows' outputs (masked at the last
@@ -32,8 +32,6 @@
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/IntrinsicsX86.h"
 
-#include <optional>
-
 using namespace moe;
 using namespace moe::codegen;
 using namespace moe::codegen::mm;
@@ -43,39 +41,19 @@ constexpr int64_t kTileRows = 16; ///< rows of an activation (and accumulator) t
 constexpr int64_t kGroups = 4;    ///< 16-column accumulator tiles per item tile
 constexpr int64_t kMinRows = 4;   ///< fewer rows take the vdpbf16ps body
 
-/// Converts the activation row of each list position p (to bf16, or
-/// quantised to q8_0) into row p of `out`; with `quant` (q8_0 rows of x
-/// quantised once), copies the row's codes, scales and sums from there.
-Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out,
-                  std::optional<unsigned> quant) {
+/// Rounds the activation row of each list position p to bf16 into row p
+/// of `out`.
+Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigned out) {
   auto &B = E.B;
   const Value *x = op.getOperand(0);
   const Shape &is = op.getOperand(2)->getType().dims;
   const DimExpr &K = x->getType().dims.back();
-  bool q8 = actOf(op) == ElemType::Q8_0;
   llvm::Value *k = E.dim(K), *rowBytes = E.dim(K * DimExpr(2));
   llvm::Value *list = routeList(E, op, route);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *gb = E.bufferPtr(out);
-  auto *v16 = vec(E.i32(), 16);
   E.loop(E.begin, E.end, [&](llvm::Value *p) {
-    llvm::Value *row = routedRow(E, op, list, p);
-    llvm::Value *dst = B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes));
-    if (quant) {
-      // codes[K] | d[K/32] | s[K/32]: 1.25 K bytes, rounded up to 64 (< 2K).
-      llvm::Value *src = B.CreateGEP(E.i8(), E.bufferPtr(*quant), B.CreateMul(row, rowBytes));
-      llvm::Value *used = B.CreateAdd(k, B.CreateUDiv(k, E.c64(4)));
-      E.loop(E.c64(0), ceilDivV(E, used, 64), [&](llvm::Value *v) {
-        llvm::Value *off = B.CreateMul(v, E.c64(64));
-        B.CreateAlignedStore(B.CreateAlignedLoad(v16, B.CreateGEP(E.i8(), src, off), llvm::Align(4)),
-                             B.CreateGEP(E.i8(), dst, off), llvm::Align(4));
-      }, "v");
-      return;
-    }
-    llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
-    if (q8)
-      quantizeRow(E, src, dst, k);
-    else
-      toBf16Row(E, src, dst, k);
+    llvm::Value *src = B.CreateGEP(E.f32(), xb, B.CreateMul(routedRow(E, op, list, p), k));
+    toBf16Row(E, src, B.CreateGEP(E.i8(), gb, B.CreateMul(p, rowBytes)), k);
   }, "p");
   E.finish();
   return {is[0] * is[1], 16};
@@ -154,35 +132,21 @@ bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
   return t.amxBf16 && hasBf16Kernel(t, op);
 }
 
-bool mm::hasAmxInt8Kernel(const Target &t, const Operation &op) {
-  return t.amxInt8 && t.avx512vnni && actOf(op) == ElemType::Q8_0 &&
-         int8Tiles(t, op.getOperand(1)->getType().elem).offset > 0;
-}
-
 unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned route) {
   const Value *x = op.getOperand(0);
   unsigned xbuf = K.S.bufferOf.lookup(x);
-  bool q8 = actOf(op) == ElemType::Q8_0;
-  auto key = std::make_tuple(xbuf, route, unsigned(q8));
+  auto key = std::make_pair(xbuf, route);
   if (!K.S.gatheredOf.count(key)) {
     const Shape &is = op.getOperand(2)->getType().dims;
     const DimExpr &Kd = x->getType().dims.back();
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     d.scratchBytes = (is[0] * is[1] + DimExpr(kTileRows)) * (Kd * DimExpr(2));
-    d.name = (q8 ? "q8_0(%" : "bf16(%") + x->getName() + ") by expert";
-    // A row every slot shares (x of [T, 1, K]) is quantised once and
-    // copied; rounding to bf16 costs no more than a copy.
-    std::optional<unsigned> quant;
-    std::vector<unsigned> reads{route};
-    if (q8 && x->getType().dims[1].isConstant(1)) {
-      quant = quantizedActivations(K, op);
-      reads.push_back(*quant);
-    }
+    d.name = "bf16(%" + x->getName() + ") by expert";
     unsigned out = K.addBuffer(std::move(d));
     K.S.gatheredOf[key] = out;
     K.addKernel(op, "_gather", {out},
-                [&](KernelEmitter &E) { return emitGather(E, op, route, out, quant); }, reads);
+                [&](KernelEmitter &E) { return emitGather(E, op, route, out); }, {route});
   }
   return K.S.gatheredOf.lookup(key);
 }
@@ -236,101 +200,6 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
           storeRows(E, it, cbuf, cols, kGroups, p,
                     minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p)), c);
         }, "rtile");
-      }, "ctile");
-    });
-  };
-}
-
-ItemFn mm::amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
-                        ItemFn small) {
-  auto &B = E.B;
-  Int8Tiles m = int8Tiles(E.S.target, op.getOperand(1)->getType().elem);
-  assert(m.lanes == 16 && "a group is one 16-column accumulator tile");
-  const DimExpr K = op.getOperand(0)->getType().dims.back();
-  llvm::Value *k = E.dim(K);
-  llvm::Value *rowBytes = B.CreateMul(k, E.c64(2));
-  llvm::Value *blocks = B.CreateUDiv(k, E.c64(32));
-  // Row layout (quantizeRow): codes[k] | d[k/32] (f32) | s[k/32] (i32).
-  llvm::Value *dOff = k, *sOff = B.CreateAdd(k, B.CreateUDiv(k, E.c64(8)));
-  llvm::Value *xb = E.bufferPtr(rows);
-  auto *vf = vec(E.f32(), 16);
-  std::vector<llvm::Value *> acc;
-  for (int64_t r = 0; r < kTileRows; ++r)
-    acc.push_back(E.entryAlloca(vf));
-  llvm::Value *cbuf = E.entryAlloca(llvm::ArrayType::get(E.i32(), kTileRows * 16));
-  llvm::Value *cbuf1 = E.entryAlloca(llvm::ArrayType::get(E.i32(), kTileRows * 16));
-  llvm::Value *fbuf = E.entryAlloca(llvm::ArrayType::get(E.f32(), kTileRows * 16));
-  llvm::Value *wbuf = E.entryAlloca(llvm::ArrayType::get(E.i8(), 512));
-  llvm::cast<llvm::AllocaInst>(cbuf)->setAlignment(llvm::Align(64));
-  llvm::cast<llvm::AllocaInst>(cbuf1)->setAlignment(llvm::Align(64));
-  llvm::cast<llvm::AllocaInst>(wbuf)->setAlignment(llvm::Align(64));
-  Tiles T{E};
-  return [&E, &op, m, packed, small, rowBytes, blocks, dOff, sOff, xb, vf, acc, cbuf, cbuf1, fbuf,
-          wbuf, T](const Item &it) mutable {
-    splitBySize(E, it, small, [&] {
-      auto &B = E.B;
-      unsigned tr = m.lanes * m.groups;
-      llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
-      E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
-        llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
-        llvm::Value *tile = packedTile(E, op, packed, it.expert, c);
-        llvm::Value *rtiles = ceilDivV(E, B.CreateSub(it.hi, it.lo), kTileRows);
-        for (unsigned g = 0; g < m.groups; ++g) {
-          llvm::Value *first = B.CreateAdd(c, E.c64(16 * g));
-          ifThen(E, B.CreateICmpSLT(first, it.n1), [&] {
-            E.loop(E.c64(0), rtiles, [&](llvm::Value *rt) {
-              llvm::Value *p = B.CreateAdd(it.lo, B.CreateMul(rt, E.c64(kTileRows)));
-              for (llvm::Value *a : acc)
-                B.CreateStore(llvm::ConstantAggregateZero::get(vf), a);
-              llvm::Value *xrow = B.CreateGEP(E.i8(), xb, B.CreateMul(p, rowBytes));
-              // Block b: the 16 x 16 exact integer sums by tdpbsud (signed
-              // activation codes x weight codes + offset) into sums buffer
-              // b % 2; then per row acc += float(sum - offset * s) * (dw *
-              // dx). The scaling of block b - 1 follows the tile product of
-              // block b, so the two overlap.
-              auto sumsOf = [&](llvm::Value *b) {
-                return B.CreateSelect(B.CreateTrunc(b, B.getInt1Ty()), cbuf1, cbuf);
-              };
-              auto product = [&](llvm::Value *b) {
-                llvm::Value *a = T.load(kTileRows, 32, B.CreateGEP(E.i8(), xrow, B.CreateMul(b, E.c64(32))),
-                                        rowBytes);
-                llvm::Value *w = T.load(8, 64, packedBlockCodes(E, op, tile, g, b, wbuf), E.c64(64));
-                llvm::Value *sums = B.CreateIntrinsic(
-                    llvm::Intrinsic::x86_tdpbsud_internal, {},
-                    {B.getInt16(kTileRows), B.getInt16(64), B.getInt16(32), T.zero(kTileRows, 64), a, w});
-                T.store(kTileRows, 64, sumsOf(b), E.c64(64), sums);
-              };
-              auto scale = [&](llvm::Value *b) {
-                llvm::Value *sb = sumsOf(b);
-                llvm::Value *dw = B.CreateAlignedLoad(vf, packedScales(E, op, tile, g, b), llvm::Align(4));
-                llvm::Value *b4 = B.CreateMul(b, E.c64(4));
-                for (int64_t r = 0; r < kTileRows; ++r) {
-                  llvm::Value *row = B.CreateGEP(E.i8(), xrow, B.CreateMul(E.c64(r), rowBytes));
-                  llvm::Value *dx = B.CreateAlignedLoad(
-                      E.f32(), B.CreateGEP(E.i8(), row, B.CreateAdd(dOff, b4)), llvm::Align(4));
-                  llvm::Value *s = B.CreateAlignedLoad(
-                      E.i32(), B.CreateGEP(E.i8(), row, B.CreateAdd(sOff, b4)), llvm::Align(4));
-                  llvm::Value *ci = B.CreateAlignedLoad(
-                      vec(E.i32(), 16), B.CreateConstGEP1_64(E.i32(), sb, 16 * r), llvm::Align(64));
-                  ci = B.CreateAdd(ci, B.CreateVectorSplat(16, B.CreateMul(s, B.getInt32(-m.offset))));
-                  llvm::Value *sc = B.CreateFMul(dw, B.CreateVectorSplat(16, dx));
-                  B.CreateStore(fma(E, B.CreateSIToFP(ci, vf), sc, B.CreateLoad(vf, acc[r])), acc[r]);
-                }
-              };
-              product(E.c64(0));
-              E.loop(E.c64(1), blocks, [&](llvm::Value *b) {
-                product(b);
-                scale(B.CreateSub(b, E.c64(1)));
-              }, "blk");
-              scale(B.CreateSub(blocks, E.c64(1)));
-              for (int64_t r = 0; r < kTileRows; ++r)
-                B.CreateAlignedStore(B.CreateLoad(vf, acc[r]),
-                                     B.CreateConstGEP1_64(E.f32(), fbuf, 16 * r), llvm::Align(4));
-              storeRows(E, it, fbuf, 16, 1, p, minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p)),
-                        first);
-            }, "rtile");
-          });
-        }
       }, "ctile");
     });
   };

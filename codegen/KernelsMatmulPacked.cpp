@@ -591,33 +591,3 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
     }, "ctile");
   };
 }
-
-mm::Int8Tiles mm::int8Tiles(const Target &t, ElemType welem) {
-  PackedMode m = packedMode(t, welem);
-  return {m.lanes, m.tg, m.offset};
-}
-
-llvm::Value *mm::packedScales(KernelEmitter &E, const Operation &op, llvm::Value *tile,
-                              unsigned g, llvm::Value *b) {
-  PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
-  llvm::Value *k = E.dim(op.getOperand(0)->getType().dims.back());
-  return PackedTile{tile, blocks(E, m, k), m}.scales(E, g, b);
-}
-
-llvm::Value *mm::packedBlockCodes(KernelEmitter &E, const Operation &op, llvm::Value *tile,
-                                  unsigned g, llvm::Value *b, llvm::Value *scratch) {
-  auto &B = E.B;
-  PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
-  llvm::Value *k = E.dim(op.getOperand(0)->getType().dims.back());
-  PackedTile t{tile, blocks(E, m, k), m};
-  if (!m.nibbles)
-    return t.codes(E, g, b, 0);
-  auto *vi = vec(E.i32(), m.lanes);
-  for (unsigned j = 0; j < m.vectorsPerBlock(); ++j) {
-    auto [lo, hi] = unpackNibbles(E, m, B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4)));
-    B.CreateAlignedStore(lo, B.CreateConstGEP1_64(E.i8(), scratch, 4 * m.lanes * j), llvm::Align(4));
-    B.CreateAlignedStore(hi, B.CreateConstGEP1_64(E.i8(), scratch, 4 * m.lanes * (j + 4)),
-                         llvm::Align(4));
-  }
-  return scratch;
-}

@@ -109,40 +109,17 @@ unsigned packedTileRows(const Target &t, ElemType welem);
 llvm::Value *packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
                         llvm::Value *expert, llvm::Value *c);
 
-/// The int8 packed tiles (act = q8_0): groups of `lanes` rows per tile; a
-/// group's block of 32 codes is 8 vectors of 64 bytes, vector j holding
-/// codes 4j..4j+3 of each row plus `offset` (unsigned for vpdpbusd; 0:
-/// signed, AVX2's q8_0).
-struct Int8Tiles {
-  unsigned lanes, groups;
-  int offset;
-};
-Int8Tiles int8Tiles(const Target &t, ElemType welem);
-/// The 8 code vectors (512 bytes) of group g, block b of tile `tile`: in
-/// place, or unpacked from nibbles into `scratch` (q4_0, mxfp4).
-llvm::Value *packedBlockCodes(KernelEmitter &E, const Operation &op, llvm::Value *tile,
-                              unsigned g, llvm::Value *b, llvm::Value *scratch);
-/// The `lanes` f32 scales of group g, block b.
-llvm::Value *packedScales(KernelEmitter &E, const Operation &op, llvm::Value *tile, unsigned g,
-                          llvm::Value *b);
-
 /// The AMX parts, KernelsMatmulAmx.cpp. Does `t` have the AMX bf16 kernel
 /// for act = bf16 `op` (where it has the vdpbf16ps one)?
 bool hasAmxBf16Kernel(const Target &t, const Operation &op);
-/// matmul_id: the activation rows rounded to bf16 (act = bf16) or
-/// quantised (act = q8_0) in the routing list's order (expert by expert, one kernel per activation and ids value), so
+/// matmul_id: the activation rows rounded to bf16 in the routing list's
+/// order (expert by expert, one kernel per activation and ids value), so
 /// that an expert's rows are equally spaced for a tile load; 16 rows of
 /// slack at the end.
 unsigned gatheredActivations(StepBuilder &K, const Operation &op, unsigned route);
 /// The per-item body: list position p's bf16 row is row p of `rows`; items
 /// with fewer rows than a tile pays for take `small` (the vdpbf16ps body).
 ItemFn amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
-                    ItemFn small);
-/// Does `t` have the AMX int8 kernel for act = q8_0 `op` (the AVX-512 VNNI
-/// packed tiles, with unsigned weight codes)?
-bool hasAmxInt8Kernel(const Target &t, const Operation &op);
-/// As amxBf16Items for act = q8_0: `rows` holds quantised activation rows.
-ItemFn amxInt8Items(KernelEmitter &E, const Operation &op, unsigned rows, unsigned packed,
                     ItemFn small);
 
 /// The f32 panel parts (act = f32 on f32 param weights),

@@ -214,7 +214,7 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
                llvm::StringMap<unsigned>(), p.errorSites, llvm::DenseMap<const Value *, unsigned>(),
                llvm::DenseMap<std::pair<const Value *, unsigned>, unsigned>(),
                llvm::DenseMap<unsigned, unsigned>(),
-               llvm::DenseMap<std::tuple<unsigned, unsigned, unsigned>, unsigned>(),
+               llvm::DenseMap<std::pair<unsigned, unsigned>, unsigned>(),
                llvm::DenseMap<unsigned, unsigned>(), Target{}};
   for (auto &s : f.symbols()) {
     S.symbolIndex[s.name] = p.symbols.size();

@@ -33,13 +33,12 @@ static bool amxPermitted() {
 #endif
 }
 
-/// Can this process run AMX tile code: the host has amx-tile, amx-bf16 and
-/// amx-int8, and the kernel grants the tile state?
+/// Can this process run AMX tile code: the host has amx-tile and amx-bf16,
+/// and the kernel grants the tile state?
 static bool hostAmx() {
   static const bool ok = [] {
     auto f = llvm::sys::getHostCPUFeatures();
-    return f.lookup("amx-tile") && f.lookup("amx-bf16") && f.lookup("amx-int8") &&
-           amxPermitted();
+    return f.lookup("amx-tile") && f.lookup("amx-bf16") && amxPermitted();
   }();
   return ok;
 }
@@ -70,7 +69,6 @@ static llvm::Expected<Target> describe(const std::string &cpu, std::string featu
   r.avx512vnni = has("avx512vnni") && r.avx512bw;
   r.avx512bf16 = has("avx512bf16");
   r.amxBf16 = has("amx-tile") && has("amx-bf16");
-  r.amxInt8 = has("amx-tile") && has("amx-int8");
   r.vectorBits = has("avx512f") ? 512 : 256;
   return r;
 }

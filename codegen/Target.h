@@ -28,8 +28,7 @@ struct Target {
   unsigned vectorBits = 256; ///< widest f32 vector: 512 with AVX-512F
   bool avx2 = false, fma = false, f16c = false;
   bool avx512bw = false, avx512vnni = false, avx512bf16 = false;
-  /// AMX tiles usable by this process: tdpbf16ps; the int8 tdpb*d.
-  bool amxBf16 = false, amxInt8 = false;
+  bool amxBf16 = false; ///< AMX tiles with tdpbf16ps, usable by this process
 
   /// The host CPU with all its features.
   static llvm::Expected<Target> host();
