@@ -35,6 +35,7 @@ using namespace moe::codegen::mm;
 namespace {
 constexpr int64_t kColBlock = 16; ///< output columns per item
 constexpr int64_t kRowBlock = 32; ///< matmul rows per item
+constexpr int64_t kAmxGrain = 16;  ///< matmul_id items per call of an AMX kernel
 
 /// The register tile: TM activation rows x TN weight rows of accumulators
 /// of `lanes` f32 (AVX-512: 16 zmm accumulators; AVX2: 12 ymm).
@@ -237,12 +238,16 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
       unsigned rows = gatheredActivations(K, op, route), packed = packedWeights(K, op);
       K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
         ItemFn vector = packedItems(E, op, rows, packed);
-        return emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
-                                 packedBody(E, op, rows, packed, [vector](const Item &it) {
-                                   Item byPosition = it;
-                                   byPosition.xRow = [](llvm::Value *p) { return p; };
-                                   vector(byPosition);
-                                 }));
+        Extent x = emitMatmulIdItems(E, op, route, packedColumnBlock(E.S.target),
+                                     packedBody(E, op, rows, packed, [vector](const Item &it) {
+                                       Item byPosition = it;
+                                       byPosition.xRow = [](llvm::Value *p) { return p; };
+                                       vector(byPosition);
+                                     }));
+        // Each call of an AMX kernel configures the tiles (ldtilecfg, at
+        // its entry): 16 items a call, not one (decode: 18% of the time).
+        x.grain = kAmxGrain;
+        return x;
       }, {route, rows, packed});
       return;
     }
