@@ -59,16 +59,6 @@ PanelShape panelShape(const Target &t) {
 /// Panels per item: output columns per item / NR.
 constexpr unsigned kPanelsPerItem = 4;
 
-/// The weight of `op` as [E, N, K] (E = 1 for matmul).
-struct WeightDims {
-  DimExpr E, N, K;
-};
-WeightDims weightDims(const Operation &op) {
-  const Shape &ws = op.getOperand(1)->getType().dims;
-  if (op.is(OpKind::MatmulId))
-    return {ws[0], ws[1], ws[2]};
-  return {DimExpr(1), ws[0], ws[1]};
-}
 
 /// The prepare kernel: items are (expert, panel) pairs, each transposing
 /// NR weight rows into its panel (rows at or past N as 0).
@@ -185,19 +175,11 @@ bool mm::hasF32Panels(const LowerState &S, const Operation &op) {
 unsigned mm::f32Panels(StepBuilder &K, const Operation &op) {
   unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
   if (!K.S.panelOf.count(wbuf)) {
-    const BufferDesc &src = K.S.buffers[wbuf];
     PanelShape s = panelShape(K.S.target);
     auto [Ed, Nd, Kd] = weightDims(op);
     // ceil(N / NR) panels of NR rows per expert: at most N + NR - 1 rows.
-    BufferDesc d;
-    d.kind = BufferKind::Packed;
-    d.argIndex = src.argIndex;
-    d.scratchBytes = Ed * (Nd + DimExpr(s.nr() - 1)) * Kd * DimExpr(4);
-    d.name = "packed(" + src.name + ")";
-    unsigned packed = K.addBuffer(std::move(d));
-    K.S.panelOf[wbuf] = packed;
-    K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPanelPack(E, op, packed); });
-    K.markPrepare(packed);
+    K.S.panelOf[wbuf] = addPackedWeight(K, op, Ed * (Nd + DimExpr(s.nr() - 1)) * Kd * DimExpr(4),
+                                        emitPanelPack);
   }
   return K.S.panelOf.lookup(wbuf);
 }

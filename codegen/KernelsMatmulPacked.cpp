@@ -462,16 +462,6 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   return K.S.quantOf.lookup(key);
 }
 
-/// The weight of `op` as [E, N, K] (E = 1 for matmul).
-struct WeightDims {
-  DimExpr E, N, K;
-};
-static WeightDims weightDims(const Operation &op) {
-  const Shape &ws = op.getOperand(1)->getType().dims;
-  if (op.is(OpKind::MatmulId))
-    return {ws[0], ws[1], ws[2]};
-  return {DimExpr(1), ws[0], ws[1]};
-}
 
 /// Blocks per row of K elements.
 static llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
@@ -513,7 +503,6 @@ static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
 unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
   unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
   if (!K.S.packedOf.count(wbuf)) {
-    const BufferDesc &src = K.S.buffers[wbuf];
     PackedMode m = packedMode(K.S.target, op.getOperand(1)->getType().elem);
     auto [Ed, Nd, Kd] = weightDims(op);
     int64_t tr = m.lanes * m.tg;
@@ -521,16 +510,9 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     // of blockBytes per 32 elements (2K bytes where the blocks
     // do not divide K in the dim algebra).
     auto perBlock = Kd.divExact(m.blockElems());
-    BufferDesc d;
-    d.kind = BufferKind::Packed;
-    d.argIndex = src.argIndex;
-    d.scratchBytes = Ed * (Nd + DimExpr(tr - 1)) *
-                     (perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd);
-    d.name = "packed(" + src.name + ")";
-    unsigned packed = K.addBuffer(std::move(d));
-    K.S.packedOf[wbuf] = packed;
-    K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emitPack(E, op, packed); });
-    K.markPrepare(packed);
+    K.S.packedOf[wbuf] = addPackedWeight(
+        K, op, Ed * (Nd + DimExpr(tr - 1)) * (perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd),
+        emitPack);
   }
   return K.S.packedOf.lookup(wbuf);
 }

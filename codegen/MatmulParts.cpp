@@ -140,6 +140,27 @@ void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned 
   }
 }
 
+mm::WeightDims mm::weightDims(const Operation &op) {
+  const Shape &ws = op.getOperand(1)->getType().dims;
+  if (op.is(OpKind::MatmulId))
+    return {ws[0], ws[1], ws[2]};
+  return {DimExpr(1), ws[0], ws[1]};
+}
+
+unsigned mm::addPackedWeight(StepBuilder &K, const Operation &op, DimExpr bytes,
+                             Extent (*emit)(KernelEmitter &, const Operation &, unsigned)) {
+  const BufferDesc &src = K.S.buffers[K.S.bufferOf.lookup(op.getOperand(1))];
+  BufferDesc d;
+  d.kind = BufferKind::Packed;
+  d.argIndex = src.argIndex;
+  d.scratchBytes = std::move(bytes);
+  d.name = "packed(" + src.name + ")";
+  unsigned packed = K.addBuffer(std::move(d));
+  K.addKernel(op, "_pack", {packed}, [&](KernelEmitter &E) { return emit(E, op, packed); });
+  K.markPrepare(packed);
+  return packed;
+}
+
 ElemType mm::actOf(const Operation &op) {
   const Attribute *a = op.getAttr("act");
   if (!a || a->kind() != Attribute::Kind::Ident)

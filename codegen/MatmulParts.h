@@ -43,6 +43,18 @@ void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &bo
 void tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
                const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name);
 
+/// The weight of `op` as [E, N, K] (E = 1 for matmul).
+struct WeightDims {
+  DimExpr E, N, K;
+};
+WeightDims weightDims(const Operation &op);
+
+/// A Packed buffer of `bytes` holding `op`'s weight argument repacked,
+/// named packed(<weight>), filled by the prepare step `emit(E, op, buffer)`
+/// (run once per binding).
+unsigned addPackedWeight(StepBuilder &K, const Operation &op, DimExpr bytes,
+                         Extent (*emit)(KernelEmitter &, const Operation &, unsigned));
+
 /// The activation precision of a matmul/matmul_id: its `act` attribute,
 /// f32 when it has none.
 ElemType actOf(const Operation &op);
