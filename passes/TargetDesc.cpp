@@ -64,7 +64,15 @@ public:
     const llvm::json::Value &v = *obj.get(k);
     if (v.getAsNull())
       return std::optional<int64_t>();
-    if (auto i = v.getAsInteger(); i && *i >= 0)
+    // llvm::json converts a double of 2^63 or more to int64 (undefined; a
+    // fuzzer found 9223372036854775800.5): only numbers below it go there,
+    // and integers stored as such (up to INT64_MAX) are taken as they are.
+    std::optional<int64_t> i;
+    if (auto d = v.getAsNumber(); d && *d > -0x1p63 && *d < 0x1p63)
+      i = v.getAsInteger();
+    else if (auto u = v.getAsUINT64(); u && *u <= uint64_t(INT64_MAX))
+      i = int64_t(*u);
+    if (i && *i >= 0)
       return std::optional<int64_t>(*i);
     return typeError(k, "a non-negative integer or null", v);
   }

@@ -144,6 +144,14 @@ TEST(TargetDesc, MalformedFilesNameTheFileAndTheKey) {
             "t.json: 'kernels.rms_norm.max_rows' must be a non-negative integer or null, got -1");
   EXPECT_EQ(parseError(R"({"kernels": {"rms_norm": {"max_rows": 1.5}}})"),
             "t.json: 'kernels.rms_norm.max_rows' must be a non-negative integer or null, got 1.5");
+  // A double of 2^63 or more (here 2^63 itself) must be refused, not
+  // converted to int64 (undefined; found by fuzz-target-desc).
+  EXPECT_EQ(parseError(R"({"kernels": {"rms_norm": {"max_cols": 9223372036854775800.5}}})"),
+            "t.json: 'kernels.rms_norm.max_cols' must be a non-negative integer or null, "
+            "got 9.2233720368547758e+18");
+  EXPECT_EQ(parseError(R"({"kernels": {"rms_norm": {"max_cols": 1e300}}})"),
+            "t.json: 'kernels.rms_norm.max_cols' must be a non-negative integer or null, "
+            "got 1.0000000000000001e+300");
   EXPECT_EQ(parseError(R"({"kernels": {"rms_norm": {"dynamic_rows": 0}}})"),
             "t.json: 'kernels.rms_norm.dynamic_rows' must be true or false, got 0");
   EXPECT_EQ(parseError(R"({"kernels": {"rms_norm": true}})"),
