@@ -67,6 +67,11 @@ struct PackedMode {
   unsigned vectorsPerBlock() const { return bf16 ? 16 : nibbles ? 4 : 8; }
   /// Bytes of a tile block per row: the codes, plus the scale.
   unsigned blockBytes() const { return bf16 ? 64 : nibbles ? 20 : 36; }
+  /// Blocks per K chunk: a tile's chunk (about 16 KB) stays in L1 while
+  /// every row tile of the item passes over it.
+  int64_t chunkBlocks() const {
+    return std::max<int64_t>(1, 16384 / (int64_t(blockBytes()) * lanes * tg));
+  }
 };
 
 PackedMode packedMode(const Target &t, ElemType welem) {
@@ -160,27 +165,35 @@ llvm::Value *dot4(KernelEmitter &E, const PackedMode &m, llvm::Value *acc, llvm:
   llvm_unreachable("isa");
 }
 
-/// One packed column tile: codes then scales (see repack).
+/// Prefetches the line at `p` into L1 (locality 3) or L2 (2): a hint,
+/// never a fault.
+void prefetch(KernelEmitter &E, llvm::Value *p, int locality = 3) {
+  E.B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
+                      {p, E.B.getInt32(0), E.B.getInt32(locality), E.B.getInt32(1)});
+}
+
+/// One packed column tile (see repack), block-major: block b of every
+/// group, then block b + 1, so a tile (and a K chunk of it) is one
+/// sequential stream. A block's record is the groups' codes, then (int8)
+/// their scales.
 struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const PackedMode &m;
+  /// Bytes of one block's record: every group's codes and scales.
+  int64_t recordBytes() const { return int64_t(m.blockBytes()) * m.lanes * m.tg; }
+  llvm::Value *record(KernelEmitter &E, llvm::Value *b) const {
+    return E.B.CreateGEP(E.i8(), base, E.B.CreateMul(b, E.c64(recordBytes())));
+  }
   /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
-  /// quad, or with nibbles quads qd and qd + 4; bf16: one pair). Blocks are
-  /// block-major (block b of every group, then block b + 1), so a tile is
-  /// one sequential stream.
+  /// quad, or with nibbles quads qd and qd + 4; bf16: one pair).
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
-    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(b, E.c64(m.tg)), E.c64(g));
-    llvm::Value *off = E.B.CreateMul(
-        E.B.CreateAdd(E.B.CreateMul(gb, E.c64(m.vectorsPerBlock())), E.c64(qd)),
-        E.c64(4 * m.lanes));
-    return E.B.CreateGEP(E.i8(), base, off);
+    return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
+                                  int64_t(g * m.vectorsPerBlock() + qd) * 4 * m.lanes);
   }
   /// The L scales of group g, block b (f32).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    llvm::Value *codeBytes = E.B.CreateMul(nb, E.c64(4 * m.vectorsPerBlock() * m.lanes * m.tg));
-    llvm::Value *gb = E.B.CreateAdd(E.B.CreateMul(b, E.c64(m.tg)), E.c64(g));
-    return E.B.CreateGEP(E.i8(), base,
-                         E.B.CreateAdd(codeBytes, E.B.CreateMul(gb, E.c64(4 * m.lanes))));
+    return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
+                                  int64_t(m.tg * m.vectorsPerBlock() + g) * 4 * m.lanes);
   }
 };
 
@@ -276,23 +289,43 @@ std::pair<llvm::Value *, llvm::Value *> unpackNibbles(KernelEmitter &E, const Pa
   return {a, b};
 }
 
-/// out_i[c + r] for the tm activation rows `qx` (quantised rows) and the
-/// TR rows of the tile; outputs at or past n1 are not stored.
+/// Blocks [b0, b1) of out_i[c + r] for the tm activation rows `qx`
+/// (quantised rows) and the TR rows of the tile: the accumulators start at
+/// 0 when `first`, else at the stored outputs, and go back to them;
+/// outputs at or past n1 are neither read nor stored. When
+/// `prefetchNext`, block b asks for its share of the weight stream's next
+/// chunk (b1 - b0 records from `next`) in L2, so that the stream from
+/// DRAM overlaps the dot products.
 void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value *> qx,
                llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k, llvm::Value *c,
-               llvm::Value *n1) {
+               llvm::Value *n1, llvm::Value *b0, llvm::Value *b1, llvm::Value *first,
+               llvm::Value *next, llvm::Value *prefetchNext) {
   auto &B = E.B;
   const PackedMode &m = t.m;
   unsigned L = m.lanes, tm = qx.size();
   auto *vf = vec(E.f32(), L), *vi = vec(E.i32(), L);
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  std::vector<llvm::Value *> masks(m.tg);
+  for (unsigned g = 0; g < m.tg; ++g)
+    masks[g] = B.CreateICmpSLT(B.CreateAdd(B.CreateVectorSplat(L, B.CreateAdd(c, E.c64(g * L))),
+                                           llvm::ConstantVector::get(iota)),
+                               B.CreateVectorSplat(L, n1));
+  auto *zero = llvm::ConstantAggregateZero::get(vf);
+  auto outAt = [&](unsigned i, unsigned g) {
+    return B.CreateGEP(E.f32(), outs[i], B.CreateAdd(c, E.c64(g * L)));
+  };
   std::vector<llvm::Value *> facc;
-  for (unsigned a = 0; a < tm * m.tg; ++a) {
-    facc.push_back(E.entryAlloca(vf));
-    B.CreateStore(llvm::ConstantAggregateZero::get(vf), facc.back());
-  }
+  for (unsigned i = 0; i < tm; ++i)
+    for (unsigned g = 0; g < m.tg; ++g) {
+      facc.push_back(E.entryAlloca(vf));
+      llvm::Value *old = B.CreateMaskedLoad(vf, outAt(i, g), llvm::Align(4), masks[g], zero);
+      B.CreateStore(B.CreateSelect(first, zero, old), facc.back());
+    }
   if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
     auto *vbf = vec(B.getBFloatTy(), 2 * L);
-    E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+    E.loop(b0, b1, [&](llvm::Value *b) {
       for (unsigned qd = 0; qd < m.vectorsPerBlock(); ++qd) {
         std::vector<llvm::Value *> w(m.tg);
         for (unsigned g = 0; g < m.tg; ++g)
@@ -313,10 +346,24 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     }, "blk");
   } else {
   llvm::Value *dOff = k, *sOff = B.CreateAdd(k, B.CreateUDiv(k, E.c64(8)));
-  E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
+  E.loop(b0, b1, [&](llvm::Value *b) {
+    ifThen(E, prefetchNext, [&] {
+      llvm::Value *at = B.CreateGEP(E.i8(), next, B.CreateMul(B.CreateSub(b, b0),
+                                                               E.c64(t.recordBytes())));
+      for (int64_t line = 0; line < t.recordBytes(); line += 64)
+        prefetch(E, B.CreateConstGEP1_64(E.i8(), at, line), 2);
+    });
     std::vector<llvm::Value *> dx(tm), iacc(tm * m.tg);
     for (unsigned i = 0; i < tm; ++i) {
       llvm::Value *b4 = B.CreateMul(b, E.c64(4));
+      // The rows are wherever the routing put them, too many streams for
+      // the hardware prefetcher: each asks for its codes 4 blocks ahead
+      // and its scales and sums 16 blocks ahead (a line of each).
+      prefetch(E, B.CreateGEP(E.i8(), qx[i], B.CreateMul(B.CreateAdd(b, E.c64(4)), E.c64(32))));
+      llvm::Value *ahead = B.CreateMul(B.CreateAdd(b, E.c64(16)), E.c64(4));
+      prefetch(E, B.CreateGEP(E.i8(), qx[i], B.CreateAdd(dOff, ahead)));
+      if (m.offset)
+        prefetch(E, B.CreateGEP(E.i8(), qx[i], B.CreateAdd(sOff, ahead)));
       dx[i] = B.CreateAlignedLoad(E.f32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(dOff, b4)),
                                   llvm::Align(4));
       llvm::Value *init = llvm::ConstantAggregateZero::get(vi);
@@ -328,35 +375,38 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
       for (unsigned g = 0; g < m.tg; ++g)
         iacc[i * m.tg + g] = init;
     }
-    // The codes of each quad, per group: loaded, or unpacked from nibbles
-    // (vector j holds quads j and j + 4).
-    std::vector<std::vector<llvm::Value *>> quads(8, std::vector<llvm::Value *>(m.tg));
-    for (unsigned j = 0; j < m.vectorsPerBlock(); ++j)
-      for (unsigned g = 0; g < m.tg; ++g) {
-        llvm::Value *v = B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4));
-        if (!m.nibbles)
-          quads[j][g] = v;
-        else
-          std::tie(quads[j][g], quads[j + 4][g]) = unpackNibbles(E, m, v);
-      }
-    for (unsigned qd = 0; qd < 8; ++qd) {
-      std::vector<llvm::Value *> w(m.tg), wabs(m.tg, nullptr);
-      for (unsigned g = 0; g < m.tg; ++g) {
-        w[g] = quads[qd][g];
-        if (m.isa == Isa::Avx2 && m.offset == 0)
+    // Quad by quad (a vector of nibbles holds quads j and j + 4, so those
+    // two go together), each group's codes loaded once for the tm rows:
+    // only a quad's tg vectors are live beside the accumulators.
+    auto quadProducts = [&](unsigned qd, llvm::ArrayRef<llvm::Value *> w) {
+      std::vector<llvm::Value *> wabs(m.tg, nullptr);
+      if (m.isa == Isa::Avx2 && m.offset == 0)
+        for (unsigned g = 0; g < m.tg; ++g)
           wabs[g] = B.CreateBitCast(
               B.CreateBinaryIntrinsic(llvm::Intrinsic::abs, B.CreateBitCast(w[g], vec(E.i8(), 4 * L)),
                                       B.getFalse()),
               vi);
-      }
       for (unsigned i = 0; i < tm; ++i) {
-        llvm::Value *q = B.CreateAlignedLoad(
-            E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd))),
-            llvm::Align(4));
+        llvm::Value *qp =
+            B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd)));
+        llvm::Value *q = B.CreateAlignedLoad(E.i32(), qp, llvm::Align(4));
         llvm::Value *xs = B.CreateVectorSplat(L, q);
         for (unsigned g = 0; g < m.tg; ++g)
           iacc[i * m.tg + g] = dot4(E, m, iacc[i * m.tg + g], w[g], wabs[g], xs);
       }
+    };
+    for (unsigned j = 0; j < m.vectorsPerBlock(); ++j) {
+      std::vector<llvm::Value *> lo(m.tg), hi(m.tg);
+      for (unsigned g = 0; g < m.tg; ++g) {
+        llvm::Value *v = B.CreateAlignedLoad(vi, t.codes(E, g, b, j), llvm::Align(4));
+        if (!m.nibbles)
+          lo[g] = v;
+        else
+          std::tie(lo[g], hi[g]) = unpackNibbles(E, m, v);
+      }
+      quadProducts(j, lo);
+      if (m.nibbles)
+        quadProducts(j + 4, hi);
     }
     for (unsigned g = 0; g < m.tg; ++g) {
       llvm::Value *dw = B.CreateAlignedLoad(vf, t.scales(E, g, b), llvm::Align(4));
@@ -368,18 +418,10 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     }
   }, "blk");
   }
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < L; ++l)
-    iota.push_back(B.getInt64(l));
-  for (unsigned g = 0; g < m.tg; ++g) {
-    llvm::Value *first = B.CreateAdd(c, E.c64(g * L));
-    llvm::Value *mask = B.CreateICmpSLT(B.CreateAdd(B.CreateVectorSplat(L, first),
-                                                    llvm::ConstantVector::get(iota)),
-                                        B.CreateVectorSplat(L, n1));
+  for (unsigned g = 0; g < m.tg; ++g)
     for (unsigned i = 0; i < tm; ++i)
-      B.CreateMaskedStore(B.CreateLoad(vf, facc[i * m.tg + g]),
-                          B.CreateGEP(E.f32(), outs[i], first), llvm::Align(4), mask);
-  }
+      B.CreateMaskedStore(B.CreateLoad(vf, facc[i * m.tg + g]), outAt(i, g), llvm::Align(4),
+                          masks[g]);
 }
 } // namespace
 
@@ -405,8 +447,21 @@ void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::V
   E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
     llvm::Value *xv = B.CreateAlignedLoad(
         v32f, B.CreateGEP(E.f32(), xr, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
-    llvm::Value *amax = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_fmax, {v32f},
-                                          {E.intrinsic(llvm::Intrinsic::fabs, {xv})});
+    // max |x| with llvm.vector.reduce.fmax's meaning (NaN lanes ignored,
+    // NaN only when every lane is), as an unsigned integer max of the bit
+    // patterns: for non-negative floats the orders agree, and the integer
+    // tree is a few instructions where the float reduction (NaN-aware,
+    // lane by lane) was a serial chain that bounded the whole kernel.
+    auto *v32i = vec(E.i32(), 32);
+    llvm::Value *ax = E.intrinsic(llvm::Intrinsic::fabs, {xv});
+    llvm::Value *nan = B.CreateFCmpUNO(ax, ax);
+    llvm::Value *bits = B.CreateSelect(nan, llvm::ConstantAggregateZero::get(v32i),
+                                       B.CreateBitCast(ax, v32i));
+    llvm::Value *amax = B.CreateBitCast(
+        B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_umax, {v32i}, {bits}), E.f32());
+    amax = B.CreateSelect(B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_and,
+                                            {nan->getType()}, {nan}),
+                          B.CreateExtractElement(ax, uint64_t(0)), amax);
     llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
     llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
                                      B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
@@ -561,15 +616,33 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
       llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, nt), B.CreateUDiv(c, E.c64(tr)));
       PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
-      tiledLoop(E, it.lo, it.hi, m.tm, [&](llvm::Value *p, unsigned tm) {
-        std::vector<llvm::Value *> qx, outs;
-        for (unsigned i = 0; i < tm; ++i) {
-          llvm::Value *pi = B.CreateAdd(p, E.c64(i));
-          qx.push_back(B.CreateGEP(E.i8(), qb, B.CreateMul(it.xRow(pi), rowBytes)));
-          outs.push_back(it.outRow(pi));
-        }
-        microTile(E, t, qx, outs, k, c, it.n1);
-      }, "rows");
+      // K chunks: the tile's chunk stays in L1 while every row tile of the
+      // item passes over it, the partial sums going to the outputs and
+      // back between chunks (each output still accumulates its blocks in
+      // order, so the chunking does not change a bit). At least one chunk:
+      // with K = 0 (an empty tensor-parallel shard) it stores the empty
+      // sums, 0.
+      int64_t cb = m.chunkBlocks();
+      llvm::Value *chunks =
+          B.CreateSelect(B.CreateICmpEQ(nb, E.c64(0)), E.c64(1), ceilDivV(E, nb, cb));
+      E.loop(E.c64(0), chunks, [&](llvm::Value *kc) {
+        llvm::Value *b0 = B.CreateMul(kc, E.c64(cb));
+        llvm::Value *b1 = minI64(E, B.CreateAdd(b0, E.c64(cb)), nb);
+        llvm::Value *first = B.CreateICmpEQ(kc, E.c64(0));
+        // The chunk after this one in memory: this tile's next, or at the
+        // last chunk the next tile's first (an item's tiles are adjacent).
+        llvm::Value *next = t.record(E, b1);
+        tiledLoop(E, it.lo, it.hi, m.tm, [&](llvm::Value *p, unsigned tm) {
+          std::vector<llvm::Value *> qx, outs;
+          for (unsigned i = 0; i < tm; ++i) {
+            llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+            qx.push_back(B.CreateGEP(E.i8(), qb, B.CreateMul(it.xRow(pi), rowBytes)));
+            outs.push_back(it.outRow(pi));
+          }
+          microTile(E, t, qx, outs, k, c, it.n1, b0, b1, first, next,
+                    B.CreateICmpEQ(p, it.lo));
+        }, "rows");
+      }, "kc");
     }, "ctile");
   };
 }
