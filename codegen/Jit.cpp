@@ -15,6 +15,10 @@
 #include "llvm/ExecutionEngine/SectionMemoryManager.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
+#include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -185,6 +189,58 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> Jit::compile(llvm::Module &m
   return compiler(m);
 }
 
+/// Instructions in `f`: the measure parts are balanced by.
+static size_t sizeOf(const llvm::Function &f) {
+  size_t n = 0;
+  for (const llvm::BasicBlock &bb : f)
+    n += bb.size();
+  return n;
+}
+
+std::vector<std::unique_ptr<llvm::Module>> codegen::splitForCompile(const llvm::Module &m,
+                                                                     unsigned parts) {
+  std::vector<const llvm::Function *> kernels;
+  for (const llvm::Function &f : m)
+    if (!f.isDeclaration())
+      kernels.push_back(&f);
+  parts = std::max(1u, std::min<unsigned>(parts, kernels.size()));
+  // Largest first, each to the lightest part so far: the parts' O3 and
+  // code generation take about as long.
+  std::vector<std::pair<size_t, const llvm::Function *>> bySize;
+  for (const llvm::Function *f : kernels)
+    bySize.push_back({sizeOf(*f), f});
+  std::stable_sort(bySize.begin(), bySize.end(),
+                   [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::vector<size_t> load(parts, 0);
+  llvm::DenseMap<const llvm::Function *, unsigned> partOf;
+  for (auto &[size, f] : bySize) {
+    unsigned best = std::min_element(load.begin(), load.end()) - load.begin();
+    partOf[f] = best;
+    load[best] += size;
+  }
+  std::vector<std::unique_ptr<llvm::Module>> out;
+  for (unsigned i = 0; i < parts; ++i) {
+    llvm::ValueToValueMapTy vmap;
+    // A part defines its kernels and every constant (private tables are
+    // copied into each part that may use them); other kernels become
+    // declarations and are dropped.
+    auto part = llvm::CloneModule(m, vmap, [&](const llvm::GlobalValue *gv) {
+      auto *f = llvm::dyn_cast<llvm::Function>(gv);
+      return !f || partOf.lookup(f) == i;
+    });
+    for (llvm::Function &f : llvm::make_early_inc_range(*part))
+      if (f.isDeclaration() && f.use_empty())
+        f.eraseFromParent();
+    for (llvm::GlobalVariable &g : llvm::make_early_inc_range(part->globals()))
+      if (g.hasLocalLinkage() && g.use_empty())
+        g.eraseFromParent();
+    part->setModuleIdentifier(parts == 1 ? m.getModuleIdentifier()
+                                         : m.getModuleIdentifier() + "." + std::to_string(i));
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
 llvm::Error Jit::addProgram(Program &p) {
   auto t0 = std::chrono::steady_clock::now();
   llvm::Module &m = *p.module;
@@ -196,34 +252,98 @@ llvm::Error Jit::addProgram(Program &p) {
     return err("internal error: codegen produced invalid LLVM IR: {}", problems);
 
   ObjectCache cache(opts.cacheDir, [this](const std::string &w) { warn(w); });
-  std::string key = ObjectCache::keyOf(m, jit->getTargetTriple().str() + tgt.description());
-  st.cacheKey = key;
-  std::string name = m.getModuleIdentifier();
-  std::unique_ptr<llvm::MemoryBuffer> obj;
-  if (opts.useCache) {
-    st.cachePath = cache.pathOf(key);
-    obj = cache.load(key);
-  }
-  bool fromCache = obj != nullptr;
-  if (obj) {
-    if (!opts.dumpObjectDir.empty())
-      dumpObject(name, obj->getBuffer());
-    if (auto e = jit->addObjectFile(std::move(obj))) {
-      warn(fmt::format("{}: {}; recompiling", st.cachePath, llvm::toString(std::move(e))));
-      fromCache = false;
+  std::string target = jit->getTargetTriple().str() + tgt.description();
+  st.cacheKey = ObjectCache::keyOf(m, target);
+  // The module in parts, one per core (one when objects are dumped: a
+  // function's object file is one file), each cached by its own key and
+  // compiled on its own thread, with its own LLVMContext and
+  // TargetMachine as LLVM requires. One part is the module itself.
+  unsigned threads = opts.compileThreads ? opts.compileThreads
+                                         : llvm::hardware_concurrency().compute_thread_count();
+  std::vector<std::unique_ptr<llvm::Module>> owned;
+  std::vector<llvm::Module *> mods{&m};
+  if (threads > 1 && opts.dumpObjectDir.empty()) {
+    owned = splitForCompile(m, threads);
+    if (owned.size() > 1) {
+      mods.clear();
+      for (auto &part : owned)
+        mods.push_back(part.get());
     }
   }
-  if (!fromCache) {
-    auto compiled = compile(m);
+  struct Part {
+    std::string key;
+    std::unique_ptr<llvm::MemoryBuffer> object;
+    bool compile = false;
+    llvm::SmallVector<char, 0> bitcode; ///< to compile in another context
+    std::string error;
+  };
+  std::vector<Part> work(mods.size());
+  std::vector<size_t> toCompile;
+  for (size_t i = 0; i < mods.size(); ++i) {
+    Part &w = work[i];
+    w.key = mods.size() == 1 ? st.cacheKey : ObjectCache::keyOf(*mods[i], target);
+    if (opts.useCache) {
+      st.cachePath = cache.pathOf(w.key);
+      if (auto obj = cache.load(w.key)) {
+        if (!opts.dumpObjectDir.empty())
+          dumpObject(mods[i]->getModuleIdentifier(), obj->getBuffer());
+        auto e = jit->addObjectFile(std::move(obj));
+        if (!e)
+          continue;
+        warn(fmt::format("{}: {}; recompiling", st.cachePath, llvm::toString(std::move(e))));
+      }
+    }
+    w.compile = true;
+    toCompile.push_back(i);
+  }
+  if (toCompile.size() == 1) {
+    Part &w = work[toCompile[0]];
+    auto compiled = compile(*mods[toCompile[0]]);
     if (!compiled)
       return compiled.takeError();
+    w.object = std::move(*compiled);
+  } else if (toCompile.size() > 1) {
+    for (size_t i : toCompile) {
+      llvm::raw_svector_ostream os(work[i].bitcode);
+      llvm::WriteBitcodeToFile(*mods[i], os);
+    }
+    llvm::DefaultThreadPool pool(llvm::hardware_concurrency(threads));
+    for (size_t i : toCompile)
+      pool.async([this, &w = work[i], name = mods[i]->getModuleIdentifier()] {
+        llvm::LLVMContext ctx;
+        auto mod = llvm::parseBitcodeFile(
+            llvm::MemoryBufferRef(llvm::StringRef(w.bitcode.data(), w.bitcode.size()), name), ctx);
+        if (!mod) {
+          w.error = llvm::toString(mod.takeError());
+          return;
+        }
+        auto partTm = createTargetMachine(tgt);
+        if (!partTm) {
+          w.error = llvm::toString(partTm.takeError());
+          return;
+        }
+        optimizeModule(**mod, **partTm);
+        orc::SimpleCompiler compiler(**partTm);
+        auto compiled = compiler(**mod);
+        if (!compiled)
+          w.error = llvm::toString(compiled.takeError());
+        else
+          w.object = std::move(*compiled);
+      });
+    pool.wait();
+  }
+  for (size_t i : toCompile) {
+    Part &w = work[i];
+    if (!w.error.empty())
+      return err("{}", w.error);
     if (!opts.dumpObjectDir.empty())
-      dumpObject(name, (*compiled)->getBuffer());
+      dumpObject(mods[i]->getModuleIdentifier(), w.object->getBuffer());
     if (opts.useCache)
-      cache.store(key, (*compiled)->getBuffer());
-    if (auto e = jit->addObjectFile(std::move(*compiled)))
+      cache.store(w.key, w.object->getBuffer());
+    if (auto e = jit->addObjectFile(std::move(w.object)))
       return e;
   }
+  bool fromCache = toCompile.empty();
   // Resolve every kernel now, so linking happens here and is timed.
   for (auto &s : p.steps)
     if (s.kind == StepKind::Kernel)

@@ -47,6 +47,9 @@ struct JitOptions {
   /// The CPU to generate code for (Target::named): empty for the host, or
   /// a lesser one, e.g. "x86-64-v3", to run another kernel path.
   std::string cpu;
+  /// Threads that compile a program's module, in as many parts (0: one per
+  /// core).
+  unsigned compileThreads = 0;
   /// Receives warnings (cache problems); default: standard error.
   std::function<void(const std::string &)> warn;
 };
@@ -68,6 +71,10 @@ std::string defaultCacheDir();
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>> createTargetMachine(const Target &t);
 /// Runs LLVM's O3 pipeline on `m` for `tm`.
 void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm);
+/// `m`'s kernels in at most `parts` modules of about equal size (in the
+/// same context), each with the constants it may use; one part keeps the
+/// module's name, several are named <name>.<i>.
+std::vector<std::unique_ptr<llvm::Module>> splitForCompile(const llvm::Module &m, unsigned parts);
 
 class Jit {
 public:
