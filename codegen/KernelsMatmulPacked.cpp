@@ -65,8 +65,13 @@ struct PackedMode {
   unsigned blockElems() const { return 32; }
   /// Vectors of codes per block and group.
   unsigned vectorsPerBlock() const { return bf16 ? 16 : nibbles ? 4 : 8; }
+  /// The scales are the blocks' own f16 d (q8_0, q4_0), kept as f16 so
+  /// the tile is no larger than the GGUF blocks it holds; mxfp4's scales
+  /// (2^(e - 128)) reach beyond f16 and stay f32.
+  bool f16Scales() const { return !bf16 && !mxfp4; }
+  unsigned scaleBytes() const { return bf16 ? 0 : f16Scales() ? 2 : 4; }
   /// Bytes of a tile block per row: the codes, plus the scale.
-  unsigned blockBytes() const { return bf16 ? 64 : nibbles ? 20 : 36; }
+  unsigned blockBytes() const { return (bf16 ? 64 : nibbles ? 16 : 32) + scaleBytes(); }
   /// Blocks per K chunk: a tile's chunk (about 16 KB) stays in L1 while
   /// every row tile of the item passes over it.
   int64_t chunkBlocks() const {
@@ -190,10 +195,19 @@ struct PackedTile {
     return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
                                   int64_t(g * m.vectorsPerBlock() + qd) * 4 * m.lanes);
   }
-  /// The L scales of group g, block b (f32).
+  /// The L scales of group g, block b (f16 or f32, PackedMode::f16Scales).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
-                                  int64_t(m.tg * m.vectorsPerBlock() + g) * 4 * m.lanes);
+    return E.B.CreateConstGEP1_64(
+        E.i8(), record(E, b),
+        int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes + int64_t(g) * m.scaleBytes() * m.lanes);
+  }
+  /// Those scales as <L x float> (an f16 scale converts exactly).
+  llvm::Value *loadScales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
+    if (!m.f16Scales())
+      return E.B.CreateAlignedLoad(vec(E.f32(), m.lanes), scales(E, g, b), llvm::Align(4));
+    return E.B.CreateFPExt(
+        E.B.CreateAlignedLoad(vec(E.B.getHalfTy(), m.lanes), scales(E, g, b), llvm::Align(2)),
+        vec(E.f32(), m.lanes));
   }
 };
 
@@ -251,10 +265,16 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
         }
         blocks = std::move(next);
       }
+      // Records are 64-byte multiples with AVX-512, 32 with AVX2, 16 on the
+      // baseline (34-byte q8_0 blocks): the stores claim what the layout
+      // guarantees.
+      int64_t rb = t.recordBytes();
       B.CreateAlignedStore(B.CreateShuffleVector(blocks[0], transpose), t.codes(E, g, b, 0),
-                           llvm::Align(64));
+                           llvm::Align(std::min<int64_t>(64, rb & -rb)));
       if (!t.m.bf16)
-        B.CreateAlignedStore(scales, t.scales(E, g, b), llvm::Align(4));
+        B.CreateAlignedStore(
+            t.m.f16Scales() ? B.CreateFPTrunc(scales, vec(B.getHalfTy(), L)) : scales,
+            t.scales(E, g, b), llvm::Align(2));
     }, "blk");
   }
 }
@@ -409,7 +429,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
         quadProducts(j + 4, hi);
     }
     for (unsigned g = 0; g < m.tg; ++g) {
-      llvm::Value *dw = B.CreateAlignedLoad(vf, t.scales(E, g, b), llvm::Align(4));
+      llvm::Value *dw = t.loadScales(E, g, b);
       for (unsigned i = 0; i < tm; ++i) {
         llvm::Value *s = B.CreateFMul(dw, B.CreateVectorSplat(L, dx[i]));
         llvm::Value *a = facc[i * m.tg + g];
