@@ -51,7 +51,8 @@ def load_ref(spec):
             if line.startswith("#"):
                 if not given:
                     peaks += [float(p) for p in
-                          re.findall(r"fma_peak widest: threads=2 ([0-9.]+) GFLOP/s", line)]
+                          re.findall(r"fma_peak widest(?:\([^)]*\))?: threads=2 ([0-9.]+) GFLOP/s",
+                                     line)]
             else:
                 rows.append(line)
     if not peaks:

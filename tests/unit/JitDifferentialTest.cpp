@@ -872,17 +872,18 @@ func @f(%x: tensor<T x 320 x f32>, %w: tensor<5 x 53 x 320 x $W> {param},
   });
 }
 
-/// K = 1664 (52 blocks of 32): several K chunks of the packed kernels
-/// (q8_0 with AVX-512 14 + 14 + 14 + 10 blocks, with AVX2 28 + 24; q4_0 and
-/// mxfp4 25 + 25 + 2; bf16 4 at a time), so the outputs carry partial sums
-/// between chunks; N = 45: a partial last tile.
+/// K = 4000 (125 blocks of 32): several K chunks of the packed kernels on
+/// every path (AVX-512 q8_0 15 blocks at a time, q4_0 28, mxfp4 25, bf16
+/// 4; AVX2 q8_0 30, q4_0 56, mxfp4 51; baseline 60), each with a shorter
+/// last one, so the outputs carry partial sums between chunks; N = 45: a
+/// partial last tile.
 TEST_P(JitDiffKernels, PackedKChunks) {
   auto [cpu, W, T] = GetParam();
   std::string text = subst(R"(
-func @f(%x: tensor<T x 1664 x f32>, %w: tensor<3 x 45 x 1664 x $W> {param},
-        %v: tensor<45 x 1664 x $W> {param}, %ids: tensor<T x 2 x i32>)
+func @f(%x: tensor<T x 4000 x f32>, %w: tensor<3 x 45 x 4000 x $W> {param},
+        %v: tensor<45 x 4000 x $W> {param}, %ids: tensor<T x 2 x i32>)
     -> tensor<T x 2 x 45 x f32>, tensor<T x 45 x f32> where T in [1, 300] {
-  %x1 = reshape %x {shape = [T, 1, 1664]}
+  %x1 = reshape %x {shape = [T, 1, 4000]}
   %a = matmul_id %x1, %w, %ids$A
   %y = matmul %x, %v$A
   return %a, %y
