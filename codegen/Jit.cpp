@@ -254,96 +254,97 @@ llvm::Error Jit::addProgram(Program &p) {
   ObjectCache cache(opts.cacheDir, [this](const std::string &w) { warn(w); });
   std::string target = jit->getTargetTriple().str() + tgt.description();
   st.cacheKey = ObjectCache::keyOf(m, target);
-  // The module in parts, one per core (one when objects are dumped: a
-  // function's object file is one file), each cached by its own key and
-  // compiled on its own thread, with its own LLVMContext and
-  // TargetMachine as LLVM requires. One part is the module itself.
-  unsigned threads = opts.compileThreads ? opts.compileThreads
-                                         : llvm::hardware_concurrency().compute_thread_count();
-  std::vector<std::unique_ptr<llvm::Module>> owned;
-  std::vector<llvm::Module *> mods{&m};
-  if (threads > 1 && opts.dumpObjectDir.empty()) {
-    owned = splitForCompile(m, threads);
-    if (owned.size() > 1) {
-      mods.clear();
-      for (auto &part : owned)
-        mods.push_back(part.get());
-    }
-  }
-  struct Part {
-    std::string key;
-    std::unique_ptr<llvm::MemoryBuffer> object;
-    bool compile = false;
-    llvm::SmallVector<char, 0> bitcode; ///< to compile in another context
-    std::string error;
-  };
-  std::vector<Part> work(mods.size());
-  std::vector<size_t> toCompile;
-  for (size_t i = 0; i < mods.size(); ++i) {
-    Part &w = work[i];
-    w.key = mods.size() == 1 ? st.cacheKey : ObjectCache::keyOf(*mods[i], target);
-    if (opts.useCache) {
-      st.cachePath = cache.pathOf(w.key);
-      if (auto obj = cache.load(w.key)) {
-        if (!opts.dumpObjectDir.empty())
-          dumpObject(mods[i]->getModuleIdentifier(), obj->getBuffer());
-        auto e = jit->addObjectFile(std::move(obj));
-        if (!e)
-          continue;
+  std::string name = m.getModuleIdentifier();
+  // One cache entry per program, under the key of its whole module (what
+  // every front end computes for a function). On a miss the module is
+  // compiled in parts, one per core (one when objects are dumped: a
+  // function's object file is one file), each part on its own thread with
+  // its own LLVMContext and TargetMachine as LLVM requires; the parts'
+  // objects are stored together under the key.
+  bool fromCache = false;
+  if (opts.useCache) {
+    st.cachePath = cache.pathOf(st.cacheKey);
+    auto objs = cache.load(st.cacheKey);
+    fromCache = !objs.empty();
+    for (auto &obj : objs) {
+      if (!opts.dumpObjectDir.empty())
+        dumpObject(objs.size() == 1 ? name : name + "." + std::to_string(&obj - &objs[0]),
+                   obj->getBuffer());
+      if (auto e = jit->addObjectFile(std::move(obj))) {
+        // Parts before this one are linked: a recompile would define their
+        // symbols twice, so this is an error, not a warning.
+        if (&obj != &objs[0])
+          return err("{}: {}", st.cachePath, llvm::toString(std::move(e)));
         warn(fmt::format("{}: {}; recompiling", st.cachePath, llvm::toString(std::move(e))));
+        fromCache = false;
+        break;
       }
     }
-    w.compile = true;
-    toCompile.push_back(i);
   }
-  if (toCompile.size() == 1) {
-    Part &w = work[toCompile[0]];
-    auto compiled = compile(*mods[toCompile[0]]);
-    if (!compiled)
-      return compiled.takeError();
-    w.object = std::move(*compiled);
-  } else if (toCompile.size() > 1) {
-    for (size_t i : toCompile) {
-      llvm::raw_svector_ostream os(work[i].bitcode);
-      llvm::WriteBitcodeToFile(*mods[i], os);
+  if (!fromCache) {
+    unsigned threads = opts.compileThreads ? opts.compileThreads
+                                           : llvm::hardware_concurrency().compute_thread_count();
+    std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects;
+    if (threads <= 1 || !opts.dumpObjectDir.empty()) {
+      auto compiled = compile(m);
+      if (!compiled)
+        return compiled.takeError();
+      objects.push_back(std::move(*compiled));
+    } else {
+      auto parts = splitForCompile(m, threads);
+      struct Part {
+        llvm::SmallVector<char, 0> bitcode;
+        std::string name, error;
+        std::unique_ptr<llvm::MemoryBuffer> object;
+      };
+      std::vector<Part> work(parts.size());
+      for (size_t i = 0; i < parts.size(); ++i) {
+        llvm::raw_svector_ostream os(work[i].bitcode);
+        llvm::WriteBitcodeToFile(*parts[i], os);
+        work[i].name = parts[i]->getModuleIdentifier();
+      }
+      llvm::DefaultThreadPool pool(llvm::hardware_concurrency(threads));
+      for (Part &w : work)
+        pool.async([this, &w] {
+          llvm::LLVMContext ctx;
+          auto mod = llvm::parseBitcodeFile(
+              llvm::MemoryBufferRef(llvm::StringRef(w.bitcode.data(), w.bitcode.size()), w.name),
+              ctx);
+          if (!mod) {
+            w.error = llvm::toString(mod.takeError());
+            return;
+          }
+          auto partTm = createTargetMachine(tgt);
+          if (!partTm) {
+            w.error = llvm::toString(partTm.takeError());
+            return;
+          }
+          optimizeModule(**mod, **partTm);
+          orc::SimpleCompiler compiler(**partTm);
+          auto compiled = compiler(**mod);
+          if (!compiled)
+            w.error = llvm::toString(compiled.takeError());
+          else
+            w.object = std::move(*compiled);
+        });
+      pool.wait();
+      for (Part &w : work) {
+        if (!w.error.empty())
+          return err("{}", w.error);
+        objects.push_back(std::move(w.object));
+      }
     }
-    llvm::DefaultThreadPool pool(llvm::hardware_concurrency(threads));
-    for (size_t i : toCompile)
-      pool.async([this, &w = work[i], name = mods[i]->getModuleIdentifier()] {
-        llvm::LLVMContext ctx;
-        auto mod = llvm::parseBitcodeFile(
-            llvm::MemoryBufferRef(llvm::StringRef(w.bitcode.data(), w.bitcode.size()), name), ctx);
-        if (!mod) {
-          w.error = llvm::toString(mod.takeError());
-          return;
-        }
-        auto partTm = createTargetMachine(tgt);
-        if (!partTm) {
-          w.error = llvm::toString(partTm.takeError());
-          return;
-        }
-        optimizeModule(**mod, **partTm);
-        orc::SimpleCompiler compiler(**partTm);
-        auto compiled = compiler(**mod);
-        if (!compiled)
-          w.error = llvm::toString(compiled.takeError());
-        else
-          w.object = std::move(*compiled);
-      });
-    pool.wait();
-  }
-  for (size_t i : toCompile) {
-    Part &w = work[i];
-    if (!w.error.empty())
-      return err("{}", w.error);
+    std::vector<llvm::StringRef> bytes;
+    for (auto &obj : objects)
+      bytes.push_back(obj->getBuffer());
     if (!opts.dumpObjectDir.empty())
-      dumpObject(mods[i]->getModuleIdentifier(), w.object->getBuffer());
+      dumpObject(name, bytes[0]);
     if (opts.useCache)
-      cache.store(w.key, w.object->getBuffer());
-    if (auto e = jit->addObjectFile(std::move(w.object)))
-      return e;
+      cache.store(st.cacheKey, bytes);
+    for (auto &obj : objects)
+      if (auto e = jit->addObjectFile(std::move(obj)))
+        return e;
   }
-  bool fromCache = toCompile.empty();
   // Resolve every kernel now, so linking happens here and is timed.
   for (auto &s : p.steps)
     if (s.kind == StepKind::Kernel)

@@ -1,9 +1,10 @@
 //===- ObjectCache.h - Compiled kernels on disk, by key ---------*- C++ -*-===//
 //
-// The JIT's object cache: a compiled object is stored as
-// `<dir>/<key>.o`, followed by a 16-byte trailer ("MOEOBJ1\0" and the xxh3
-// of the object), so a truncated or overwritten file is detected before it
-// reaches the linker. Writes are atomic (a temporary file renamed). A
+// The JIT's object cache: a compiled program is stored as `<dir>/<key>.o`:
+// its object followed by a 16-byte trailer ("MOEOBJ1\0" and the xxh3 of
+// the object), or, compiled in parts, each part's object after its
+// little-endian u64 size, then "MOEOBJ2\0" and the xxh3 of all of it, so a
+// truncated or overwritten file is detected before it reaches the linker. Writes are atomic (a temporary file renamed). A
 // corrupt, unreadable or unwritable cache costs a warning (and so a
 // recompile), never a failure.
 //
@@ -21,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace moe::codegen {
 
@@ -33,11 +35,11 @@ public:
   static std::string keyOf(const llvm::Module &m, llvm::StringRef target);
   /// The file that holds (or would hold) the object of `key`.
   std::string pathOf(llvm::StringRef key) const;
-  /// The object stored under `key`, or null when there is none or it does
-  /// not check out (which is warned about).
-  std::unique_ptr<llvm::MemoryBuffer> load(llvm::StringRef key) const;
-  /// Stores `object` under `key`.
-  void store(llvm::StringRef key, llvm::StringRef object) const;
+  /// The objects stored under `key` (one, or a program's parts), or none
+  /// when there are none or they do not check out (which is warned about).
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> load(llvm::StringRef key) const;
+  /// Stores `objects` (at least one) under `key`.
+  void store(llvm::StringRef key, llvm::ArrayRef<llvm::StringRef> objects) const;
 
 private:
   std::string dir;

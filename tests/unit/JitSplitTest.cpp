@@ -2,11 +2,13 @@
 //
 // codegen::splitForCompile: every kernel in exactly one part, each part a
 // valid module with the constants it uses; and the JIT: a program compiled
-// in 1, 2 or 3 parts computes the same bits, every part is cached under its
-// own key, and a second compile takes them all from the cache.
+// in 1, 2 or 3 parts computes the same bits, its parts are cached together
+// in one file under the program's key, and a second compile takes them from
+// the cache, with any number of compile threads.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Jit.h"
+#include "codegen/ObjectCache.h"
 #include "ir/Parser.h"
 #include "runtime/Executable.h"
 #include "runtime/Random.h"
@@ -14,10 +16,12 @@
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/xxhash.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <set>
 
 using namespace moe;
@@ -125,9 +129,9 @@ TEST(JitSplit, PartsComputeTheSameBitsAndAreCachedEach) {
       ASSERT_TRUE(bool(x)) << llvm::toString(x.takeError());
       EXPECT_EQ((*x)->jitStats().modulesCompiled, warm ? 0u : 1u);
       EXPECT_EQ((*x)->jitStats().modulesFromCache, warm ? 1u : 0u);
-      // One cached object per part: as many as threads (there are more
-      // kernels than threads).
-      EXPECT_EQ(filesIn(cache), threads);
+      // One file per program, named by the program's key, whatever the parts.
+      EXPECT_EQ(filesIn(cache), 1u);
+      EXPECT_TRUE(llvm::sys::fs::exists(cache + "/" + (*x)->jitStats().cacheKey + ".o"));
       auto r = (*x)->run(*args, syms);
       ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
       const std::vector<float> &out = (*r)[0].f;
@@ -137,6 +141,40 @@ TEST(JitSplit, PartsComputeTheSameBitsAndAreCachedEach) {
       EXPECT_EQ(0, std::memcmp(out.data(), first.data(), out.size() * sizeof(float)));
     }
   }
+  // Parts written by 3 threads are found by 1 and by 2.
+  for (unsigned threads : {1u, 2u}) {
+    ExecOptions o;
+    o.jit.cacheDir = (dir + "/c3").str();
+    o.jit.compileThreads = threads;
+    auto x = Executable::compile(f, o);
+    ASSERT_TRUE(bool(x)) << llvm::toString(x.takeError());
+    EXPECT_EQ((*x)->jitStats().modulesFromCache, 1u);
+    auto r = (*x)->run(*args, syms);
+    ASSERT_TRUE(bool(r)) << llvm::toString(r.takeError());
+    EXPECT_EQ(0, std::memcmp((*r)[0].f.data(), first.data(), first.size() * sizeof(float)));
+  }
+  llvm::sys::fs::remove_directories(dir);
+}
+
+/// A parts file whose part table runs past its end (its checksum right) is
+/// refused with a warning, as a file that is not an object at all is.
+TEST(JitSplit, CacheRefusesABadPartTable) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("moe-jit-parts", dir));
+  std::vector<std::string> warnings;
+  codegen::ObjectCache cache(dir.str().str(), [&](const std::string &w) { warnings.push_back(w); });
+  std::string payload(8, '\0');
+  payload[0] = 100; // a part of 100 bytes, none of which follow
+  uint64_t h = llvm::xxh3_64bits(llvm::StringRef(payload));
+  {
+    std::ofstream os(cache.pathOf("k"), std::ios::binary);
+    os << payload;
+    os.write("MOEOBJ2", 8);
+    os.write(reinterpret_cast<const char *>(&h), 8);
+  }
+  EXPECT_TRUE(cache.load("k").empty());
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], cache.pathOf("k") + " is corrupt (a part's size is past its end); recompiling");
   llvm::sys::fs::remove_directories(dir);
 }
 
