@@ -291,7 +291,9 @@ llvm::Error Jit::addProgram(Program &p) {
         return compiled.takeError();
       objects.push_back(std::move(*compiled));
     } else {
-      auto parts = splitForCompile(m, threads);
+      // Four parts per thread: the threads take them as they finish, so one
+      // large kernel (an AMX bf16 matmul) does not leave a thread idle.
+      auto parts = splitForCompile(m, 4 * threads);
       struct Part {
         llvm::SmallVector<char, 0> bitcode;
         std::string name, error;
