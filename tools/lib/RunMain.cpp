@@ -68,6 +68,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <sys/resource.h>
+#include <unistd.h>
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -484,8 +487,23 @@ unsigned threadsPerRank(const Executable &exe, const RunFlags &flags, bool mpi, 
   return mpi || ranks == 1 ? exe.threads() : std::max(1u, flags.threads.getValue());
 }
 
-/// --time: what binding and running took, each rank's run, and the memory
-/// plan's peak.
+/// This process's resident memory now and at its peak, in MB (0 where
+/// the system does not say).
+std::pair<double, double> residentMB() {
+  double now = 0;
+  if (std::FILE *f = std::fopen("/proc/self/statm", "r")) {
+    long size = 0, resident = 0;
+    if (std::fscanf(f, "%ld %ld", &size, &resident) == 2)
+      now = double(resident) * double(sysconf(_SC_PAGESIZE)) / 1e6;
+    std::fclose(f);
+  }
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return {now, double(u.ru_maxrss) / 1e3};
+}
+
+/// --time: what binding and running took, each rank's run, the memory
+/// plan's peak and the process's resident memory.
 void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mpi,
                    const RunFlags &flags) {
   if (exe)
@@ -493,6 +511,11 @@ void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mp
                                 r.bound.numInPlace, r.bound.numInPlace == 1 ? "" : "s",
                                 r.bound.copiedBytes, mpi ? " (rank 0)" : " (all ranks)",
                                 r.bound.ms);
+  auto [rss, peak] = residentMB();
+  if (exe)
+    llvm::outs() << fmt::format("memory: resident {:.0f} MB, peak {:.0f} MB{} (after the runs: "
+                                "weights, their repacked copies, arenas)\n",
+                                rss, std::max(rss, peak), mpi ? " (rank 0)" : "");
   std::string plan;
   if (exe) {
     if (auto p = exe->plan(binder.symbolsForRank(0)))
