@@ -879,6 +879,10 @@ func @f(%x: tensor<T x 320 x f32>, %w: tensor<5 x 53 x 320 x $W> {param},
 /// partial last tile.
 TEST_P(JitDiffKernels, PackedKChunks) {
   auto [cpu, W, T] = GetParam();
+  // The chunks do not depend on T past a few row tiles; the interpreter's
+  // cost does (48 s of the sanitized suite for every T).
+  if (T > 33)
+    GTEST_SKIP() << "K chunks are covered at T <= 33";
   std::string text = subst(R"(
 func @f(%x: tensor<T x 4000 x f32>, %w: tensor<3 x 45 x 4000 x $W> {param},
         %v: tensor<45 x 4000 x $W> {param}, %ids: tensor<T x 2 x i32>)
