@@ -73,12 +73,29 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
   for (const Value *o : op.getOperands())
     collectReads(o, s.reads);
   s.reads.insert(s.reads.end(), extraReads.begin(), extraReads.end());
+  // What a matmul's kernels read of its weight (Executable::packedOnly
+  // relies on it): a helper (routing, quantising, gathering activations)
+  // nothing; a kernel streaming the weight repacked the Packed buffer, not
+  // the argument it came from.
+  if (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId)) {
+    auto weight = S.bufferOf.find(op.getOperand(1));
+    bool packed = llvm::any_of(extraReads, [&](unsigned r) {
+      return S.buffers[r].kind == BufferKind::Packed;
+    });
+    if (weight != S.bufferOf.end() && (!s.main || packed))
+      llvm::erase_if(s.reads, [&](unsigned b) { return b == weight->second; });
+  }
   steps.push_back(std::move(s));
 }
 
 void StepBuilder::markPrepare(unsigned buf) {
   steps.back().prepare = true;
   steps.back().buffer = buf;
+  // It reads the weight argument alone (not the op's activations).
+  steps.back().reads.clear();
+  for (unsigned b = 0; b < S.buffers.size(); ++b)
+    if (S.buffers[b].kind == BufferKind::Argument && S.buffers[b].argIndex == S.buffers[buf].argIndex)
+      steps.back().reads.push_back(b);
   // Runs once per binding: optimised for size, which halves its compile time.
   if (llvm::Function *fn = S.module.getFunction(steps.back().symbol)) {
     fn->addFnAttr(llvm::Attribute::OptimizeForSize);

@@ -65,6 +65,10 @@ struct Step {
   StepKind kind = StepKind::Kernel;
   /// Fills the Packed buffer `buffer` from its argument: skipped when the
   /// runtime still holds that buffer for the same argument and symbols.
+  /// Its items are expert-major: the first factor of `extent` is the
+  /// weight's expert count (1 for matmul), and the items of expert e read
+  /// only expert e's slice of the argument (so the runtime may pack a
+  /// weight a few experts at a time, Executable::packWeights).
   bool prepare = false;
   std::string symbol;
   /// What a profile calls the kernel: `matmul_id %up` for an op's own

@@ -21,11 +21,14 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <optional>
+
+#include <sys/mman.h>
 
 using namespace moe::gguf;
 using llvm::ArrayRef;
@@ -450,6 +453,19 @@ struct GgufFile::Storage {
 };
 
 GgufFile::~GgufFile() = default;
+
+void GgufFile::releasePages(const void *p, size_t n) const {
+  if (!Owner || !Owner->region || Bytes.empty())
+    return;
+  auto lo = std::max(reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(Bytes.data()));
+  auto hi = std::min(reinterpret_cast<uintptr_t>(p) + n,
+                     reinterpret_cast<uintptr_t>(Bytes.data()) + Bytes.size());
+  uintptr_t page = uintptr_t(llvm::sys::Process::getPageSizeEstimate());
+  lo = (lo + page - 1) & ~(page - 1); // whole pages only: neighbours stay
+  hi &= ~(page - 1);
+  if (lo < hi)
+    ::madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED);
+}
 
 Expected<std::unique_ptr<GgufFile>>
 GgufFile::parseOwned(std::unique_ptr<GgufFile> file) {

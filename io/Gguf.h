@@ -168,6 +168,11 @@ public:
   uint64_t dataOffset() const { return DataOffset; }
   /// The whole file, as mapped.
   llvm::ArrayRef<uint8_t> bytes() const { return Bytes; }
+  /// Drops the whole pages of [p, p + n) that lie in a mapping of the file
+  /// this GgufFile made (open): they leave the process's resident memory
+  /// and are read from the file again if touched. No effect on memory the
+  /// file was parsed from, or outside the file.
+  void releasePages(const void *p, size_t n) const;
 
   // Metadata.
   llvm::ArrayRef<KeyValue> metadata() const { return Metadata; }

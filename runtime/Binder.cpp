@@ -35,8 +35,18 @@ const void *moe::storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &
   }
 }
 
-Binder::Binder(const Function &f, ArgSource source, SymbolBindings syms, InPlaceSource inPlace)
-    : f(f), source(std::move(source)), syms(std::move(syms)), inPlace(std::move(inPlace)) {}
+Binder::Binder(const Function &f, ArgSource source, SymbolBindings syms, InPlaceSource inPlace,
+               ReleaseFn release)
+    : f(f), source(std::move(source)), syms(std::move(syms)), inPlace(std::move(inPlace)),
+      release(std::move(release)) {}
+
+/// Experts (the leading dim of a 3-D weight; else 1) of a stored value of
+/// `shape`, and the bytes of one.
+static std::pair<int64_t, int64_t> expertSlices(ElemType elem, llvm::ArrayRef<int64_t> shape) {
+  int64_t n = std::accumulate(shape.begin(), shape.end(), int64_t(1), std::multiplies<>());
+  int64_t experts = shape.size() == 3 ? shape[0] : 1;
+  return {experts, experts ? rowBytes(elem, n) / experts : 0};
+}
 
 llvm::Expected<const void *> Binder::inPlaceData(const Value &arg) {
   if (!inPlace || !arg.isParam())
@@ -156,6 +166,62 @@ llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
   return (derivedCache[arg.getName()] = std::move(buf)).data();
 }
 
+llvm::Expected<ArgFeed> Binder::derivedFeed(const Value &arg) {
+  auto d = getDerivation(arg);
+  if (!d)
+    return d.takeError();
+  ElemType elem = arg.getType().elem;
+  if (!*d || !inPlace || (*d)->kind != ParamDerivation::Kind::Concat || (*d)->axis < 1 ||
+      arg.getType().dims.size() != 3)
+    return ArgFeed();
+  struct Src {
+    const uint8_t *data;
+    std::vector<int64_t> shape;
+    int64_t expertBytes;
+  };
+  std::vector<Src> srcs;
+  for (auto &name : (*d)->from) {
+    const Value *s = f.lookupArgument(name);
+    if (!s)
+      return err(fmt::format("param %{}: derived from %{}, which @{} does not have",
+                             arg.getName(), name, f.getName()));
+    auto mem = inPlaceData(*s);
+    if (!mem)
+      return mem.takeError();
+    auto shape = evaluateShape(fullParamType(f, *s), syms);
+    if (!shape)
+      return shape.takeError();
+    if (!*mem || s->getType().elem != elem || shape->size() != 3)
+      return ArgFeed(); // not in place: built whole
+    int64_t eb = expertSlices(elem, *shape).second;
+    srcs.push_back({static_cast<const uint8_t *>(*mem), std::move(*shape), eb});
+  }
+  // The experts' slices of the sources, joined: what the whole value's
+  // experts [e0, e1) are, written without building the whole.
+  int64_t axis = (*d)->axis;
+  std::string name = arg.getName();
+  ArgFeed feed;
+  feed.fill = [srcs, axis, elem, name](int64_t e0, int64_t e1, uint8_t *dst) -> llvm::Error {
+    std::vector<std::vector<int64_t>> shapes;
+    std::vector<StoredPart> parts;
+    for (auto &s : srcs) {
+      shapes.push_back(s.shape);
+      shapes.back()[0] = e1 - e0;
+    }
+    for (size_t i = 0; i < srcs.size(); ++i)
+      parts.push_back({srcs[i].data + e0 * srcs[i].expertBytes, shapes[i]});
+    if (auto n = joinStored(elem, parts, axis, dst); !n)
+      return err(fmt::format("deriving param %{}: {}", name, llvm::toString(n.takeError())));
+    return llvm::Error::success();
+  };
+  if (release)
+    feed.release = [srcs, rel = release](int64_t e0, int64_t e1) {
+      for (auto &s : srcs)
+        rel(s.data + e0 * s.expertBytes, size_t((e1 - e0) * s.expertBytes));
+    };
+  return feed;
+}
+
 llvm::Expected<Tensor> Binder::rankTensor(const Value &arg, int64_t rank) {
   auto spec = getShardSpec(arg);
   auto ranges = spec ? shardRanges(f, arg, rank, syms)
@@ -221,6 +287,19 @@ llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank) {
   return out;
 }
 
+llvm::Expected<StoredArgs> Binder::storedArgsForRank(int64_t rank,
+                                                     const std::vector<bool> &packedOnly) {
+  SymbolBindings rs = symbolsForRank(rank);
+  StoredArgs out;
+  out.feeds.resize(f.getNumArguments());
+  for (auto *arg : f.getArguments()) {
+    unsigned k = arg->getArgIndex();
+    if (auto e = appendStoredArg(*arg, rank, rs, out, k < packedOnly.size() && packedOnly[k]))
+      return e;
+  }
+  return out;
+}
+
 llvm::Expected<StoredArgs> Binder::storedArgForRank(const Value &arg, int64_t rank) {
   StoredArgs out;
   if (auto e = appendStoredArg(arg, rank, symbolsForRank(rank), out))
@@ -229,7 +308,7 @@ llvm::Expected<StoredArgs> Binder::storedArgForRank(const Value &arg, int64_t ra
 }
 
 llvm::Error Binder::appendStoredArg(const Value &argRef, int64_t rank, const SymbolBindings &rs,
-                                    StoredArgs &out) {
+                                    StoredArgs &out, bool packedOnly) {
   const Value *arg = &argRef;
   {
     auto spec = getShardSpec(*arg);
@@ -240,6 +319,16 @@ llvm::Error Binder::appendStoredArg(const Value &argRef, int64_t rank, const Sym
       return mem.takeError();
     const uint8_t *data = static_cast<const uint8_t *>(*mem);
     bool inPlaceArg = data != nullptr;
+    if (!data && packedOnly && !spec) { // joined expert by expert as it is packed
+      auto feed = derivedFeed(*arg);
+      if (!feed)
+        return feed.takeError();
+      if (feed->fill) {
+        out.ptrs.push_back(nullptr);
+        out.feeds[arg->getArgIndex()] = std::move(*feed);
+        return llvm::Error::success();
+      }
+    }
     if (!data) { // a derived param built from in-place sources
       auto dm = derivedInPlace(*arg);
       if (!dm)
@@ -274,15 +363,37 @@ llvm::Error Binder::appendStoredArg(const Value &argRef, int64_t rank, const Sym
         ++out.stats.numInPlace;
       else
         out.stats.copiedBytes += wholeBytes;
+      if (packedOnly && inPlaceArg && release) {
+        int64_t eb = expertSlices(type.elem, *shape).second;
+        out.feeds[arg->getArgIndex()].release = [data, eb, rel = release](int64_t e0, int64_t e1) {
+          rel(data + e0 * eb, size_t((e1 - e0) * eb));
+        };
+      }
       return llvm::Error::success();
     }
-    // A shard: only this rank's rows, cut from the whole value.
+    // A shard: only this rank's rows, cut from the whole value. One that
+    // only a packed copy is read from is freed once packed.
     auto ranges = shardRanges(f, *arg, rank, syms);
     auto n = cutStored(type.elem, *shape, data, spec->axis, ranges, nullptr);
     if (!n)
       return err(fmt::format("sharding param %{} for rank {}: {}", arg->getName(), rank,
                              llvm::toString(n.takeError())));
-    uint8_t *buf = out.allocate(*n);
+    uint8_t *buf;
+    if (packedOnly) {
+      auto shard = std::make_shared<HostBuffer>(HostBuffer::allocate(*n));
+      buf = shard->data();
+      std::vector<int64_t> mine = *shape;
+      mine[spec->axis] = 0;
+      for (auto [b, e] : ranges)
+        mine[spec->axis] += e - b;
+      int64_t experts = expertSlices(type.elem, mine).first;
+      out.feeds[arg->getArgIndex()].release = [shard, experts](int64_t, int64_t e1) {
+        if (e1 >= experts)
+          *shard = HostBuffer();
+      };
+    } else {
+      buf = out.allocate(*n);
+    }
     if (!buf)
       return err(fmt::format("sharding param %{} for rank {}: cannot allocate {} bytes",
                              arg->getName(), rank, *n));

@@ -47,12 +47,33 @@ using InPlaceSource = std::function<llvm::Expected<const void *>(
 /// `storage`.
 const void *storedData(const Tensor &t, std::vector<std::vector<uint8_t>> &storage);
 
+/// Lets go of `n` bytes at `p` of memory an InPlaceSource gave (the pages
+/// of a mapped file, read again from the file if touched later).
+using ReleaseFn = std::function<void(const void *p, size_t n)>;
+
+/// How bind-time packing (Executable::packWeights) reads an argument that
+/// only a repacked copy of is read by the kernels, a few experts at a
+/// time, and lets go of what it has read.
+struct ArgFeed {
+  /// Writes experts [e0, e1) of the argument, in its stored layout, to
+  /// `dst`; null: the argument is in memory (StoredArgs::ptrs).
+  std::function<llvm::Error(int64_t e0, int64_t e1, uint8_t *dst)> fill;
+  /// Experts [e0, e1) are packed and will not be read again: the memory
+  /// they came from may go (a mapped file's pages dropped, a shard freed
+  /// after its last expert). Null: nothing to let go of.
+  std::function<void(int64_t e0, int64_t e1)> release;
+};
+
 /// What binding arguments took: how many were passed in place (no copy),
 /// the bytes of the others (a value shared by the ranks counted for each),
 /// and the wall time.
 struct BindStats {
   unsigned numInPlace = 0;
   int64_t copiedBytes = 0;
+  /// Weights packed at bind time (Executable::packWeights) and the bytes
+  /// of their packed copies.
+  unsigned numPacked = 0;
+  int64_t packedBytes = 0;
   double ms = 0;
 };
 
@@ -72,6 +93,9 @@ struct StoredArgs {
   std::vector<std::vector<uint8_t>> storage; ///< f16/bf16 values widened by Tensor
   std::vector<HostBuffer> buffers; ///< shards (not zero-filled)
   BindStats stats; ///< numInPlace and copiedBytes (ms is the caller's)
+  /// Per argument, when storedArgsForRank was told which are packed only:
+  /// how to feed and release those (empty for the others).
+  std::vector<ArgFeed> feeds;
 
   /// n bytes that live as long as this; null if they cannot be had.
   uint8_t *allocate(size_t n) { return buffers.emplace_back(HostBuffer::allocate(n)).data(); }
@@ -81,8 +105,10 @@ class Binder {
 public:
   /// `syms` binds the function's non-rank symbols (e.g. T). Params that
   /// are not derived are looked up in `inPlace` first when it is given.
+  /// `release`, when given, lets go of memory `inPlace` gave once a packed
+  /// copy replaces it (storedArgsForRank's `packedOnly`).
   Binder(const Function &f, ArgSource source, SymbolBindings syms,
-         InPlaceSource inPlace = nullptr);
+         InPlaceSource inPlace = nullptr, ReleaseFn release = nullptr);
 
   /// The symbols rank r runs with: `syms` plus its rank-dependent values.
   SymbolBindings symbolsForRank(int64_t rank) const;
@@ -92,6 +118,12 @@ public:
   /// shape checked against its type (checkArguments' errors). The result
   /// points into this Binder's cache: it must not outlive the Binder.
   llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank);
+  /// The same, for a JIT that packs the weights at bind time: argument k
+  /// with packedOnly[k] (Executable::packedOnly) gets a feed. A derived
+  /// param built from in-place sources is then never built whole: its
+  /// pointer is null and the feed joins the sources expert by expert. An
+  /// in-place argument's feed releases its memory, a shard's frees it.
+  llvm::Expected<StoredArgs> storedArgsForRank(int64_t rank, const std::vector<bool> &packedOnly);
   /// One argument of rank r the same way (ptrs holds just it): for a binding
   /// that prepares arguments one at a time (the library's bindParam).
   llvm::Expected<StoredArgs> storedArgForRank(const Value &arg, int64_t rank);
@@ -108,11 +140,15 @@ private:
   ArgSource source;
   SymbolBindings syms;
   InPlaceSource inPlace;
+  ReleaseFn release;
   /// Argument `arg` of rank r as a Tensor (whole, derived or cut).
   llvm::Expected<Tensor> rankTensor(const Value &arg, int64_t rank);
   /// Appends argument `arg` of rank r (symbols `rs`) to `out`.
   llvm::Error appendStoredArg(const Value &arg, int64_t rank, const SymbolBindings &rs,
-                              StoredArgs &out);
+                              StoredArgs &out, bool packedOnly = false);
+  /// The feed of a derived concat of in-place sources (experts joined on
+  /// demand), or none (fill null) when `arg` is not one.
+  llvm::Expected<ArgFeed> derivedFeed(const Value &arg);
   /// `arg`'s whole stored data from inPlace (null if it has none).
   llvm::Expected<const void *> inPlaceData(const Value &arg);
   llvm::StringMap<HostBuffer> derivedCache; ///< derivedInPlace's values

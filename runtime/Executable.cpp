@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <numeric>
 
 using namespace moe;
 using namespace moe::codegen;
@@ -350,6 +352,16 @@ llvm::Expected<std::vector<Tensor>> Executable::runRaw(llvm::ArrayRef<const void
         }
     }
     if (!packedReady[b]) {
+      if (!src) { // released after packWeights, or never given
+        const Value *arg = fn->getArgument(d.argIndex);
+        auto shape = evaluateShape(arg->getType(), syms);
+        if (!shape)
+          return shape.takeError();
+        if (std::accumulate(shape->begin(), shape->end(), int64_t(1), std::multiplies<>()))
+          return err("@{}: argument %{} is null and no packed copy of it is kept for these "
+                     "symbols and params version (packWeights packs for one binding)",
+                     fn->getName(), arg->getName());
+      }
       auto bytes = evaluateDim(d.scratchBytes, syms);
       if (!bytes)
         return bytes.takeError();
@@ -493,13 +505,24 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
   int ranks = (int)numRanks(f);
   std::vector<std::vector<Tensor>> results(ranks);
   std::vector<StoredArgs> stored;
+  // The arguments stay bound for every repeat: weights repacked once, at
+  // bind time (ro.packAtBind), rank after rank on the Executable's pool.
+  // A params version per rank: each rank's packed copies are its own.
+  std::vector<uint64_t> version(ranks);
+  for (auto &v : version)
+    v = Executable::newParamsVersion();
   auto b0 = std::chrono::steady_clock::now();
   for (int r = 0; r < ranks; ++r) {
-    if (auto e = checkSymbols(f, binder.symbolsForRank(r)))
+    SymbolBindings syms = binder.symbolsForRank(r);
+    if (auto e = checkSymbols(f, syms))
       return e;
-    auto s = binder.storedArgsForRank(r);
+    auto s = ro.packAtBind ? binder.storedArgsForRank(r, exe.packedOnly(syms))
+                           : binder.storedArgsForRank(r);
     if (!s)
       return s.takeError();
+    if (ro.packAtBind)
+      if (auto e = exe.packWeights(*s, syms, version[r]))
+        return e;
     stored.push_back(std::move(*s));
   }
   if (ro.bind) {
@@ -507,13 +530,13 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
     for (auto &s : stored) {
       ro.bind->numInPlace += s.stats.numInPlace;
       ro.bind->copiedBytes += s.stats.copiedBytes;
+      ro.bind->numPacked += s.stats.numPacked;
+      ro.bind->packedBytes += s.stats.packedBytes;
     }
     ro.bind->ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - b0).count();
   }
-  // The arguments stay bound for every repeat: weights repacked once. Each
-  // rank's pool lives across the repeats (no thread start-up in a run).
-  uint64_t version = Executable::newParamsVersion();
+  // Each rank's pool lives across the repeats (no thread start-up in a run).
   std::vector<std::unique_ptr<WorkerPool>> pools(ranks);
   if (ranks > 1)
     for (auto &p : pools)
@@ -527,7 +550,7 @@ llvm::Expected<std::vector<std::vector<Tensor>>> moe::runOnRanks(Executable &exe
     auto out = gatherRanks(ranks, [&](int r, Communicator *comm)
                                       -> llvm::Expected<std::vector<Tensor>> {
       RunOptions o;
-      o.paramsVersion = version;
+      o.paramsVersion = version[r];
       o.profile = ro.profile ? &profiles[r] : nullptr;
       if (comm) { // else one rank: the Executable's own pool
         o.comm = comm;

@@ -97,6 +97,21 @@ public:
   /// A value for RunOptions::paramsVersion never returned before.
   static uint64_t newParamsVersion();
 
+  /// Per argument: is it read by the kernels only through a repacked copy
+  /// (a weight the prepare steps pack, read by no other step, not a
+  /// result)? Such an argument's memory may go once packWeights packed it.
+  std::vector<bool> packedOnly(const SymbolBindings &syms) const;
+  /// Packs the weights now ("at bind time"), for the runs with
+  /// `paramsVersion` (non-zero) and these symbols: each weight a few
+  /// experts at a time, from args.ptrs or, where null, from its feed
+  /// (Binder::storedArgsForRank with packedOnly), calling the feed's
+  /// release after each chunk. A packed-only argument's pointer becomes
+  /// null: the runs (runRaw with args.ptrs) read the packed copy only.
+  /// `pool` null: the Executable's own. `chunkBytes`: the stored bytes
+  /// packed between two releases (at least one expert; 0: 16 MiB).
+  llvm::Error packWeights(StoredArgs &args, const SymbolBindings &syms, uint64_t paramsVersion,
+                          WorkerPool *pool = nullptr, int64_t chunkBytes = 0);
+
   llvm::Expected<std::vector<Tensor>> run(llvm::ArrayRef<Tensor> args,
                                           const SymbolBindings &syms,
                                           const RunOptions &ro = {});
@@ -163,6 +178,10 @@ struct RankRunOptions {
   Profile *profile = nullptr;
   /// out: binding every rank's arguments, summed over ranks.
   BindStats *bind = nullptr;
+  /// Pack the weights when binding (Executable::packWeights), letting go
+  /// of what only the packed copies are read from; false: on the first run,
+  /// keeping the weights' own memory too.
+  bool packAtBind = true;
 };
 
 llvm::Expected<std::vector<std::vector<Tensor>>> runOnRanks(Executable &exe, Binder &binder,

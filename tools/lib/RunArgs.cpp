@@ -89,6 +89,7 @@ llvm::Expected<Sources> moe::makeSource(const Function &f, const ArgFlags &flags
     }
   ArgSource rest = randomSource(flags.seed);
   InPlaceSource inPlace;
+  ReleaseFn release;
   if (!flags.weights.empty()) {
     auto w = gguf::GgufFile::open(flags.weights);
     if (!w)
@@ -96,6 +97,7 @@ llvm::Expected<Sources> moe::makeSource(const Function &f, const ArgFlags &flags
     std::shared_ptr<const gguf::GgufFile> file(std::move(*w));
     rest = ggufSource(file, rest);
     InPlaceSource mapped = ggufInPlaceSource(file);
+    release = [file](const void *p, size_t n) { file->releasePages(p, n); };
     inPlace = [files, mapped](const Value &arg, ElemType elem,
                               llvm::ArrayRef<int64_t> shape) -> llvm::Expected<const void *> {
       if (files->count(arg.getName())) // --param FILE wins over --weights
@@ -117,6 +119,6 @@ llvm::Expected<Sources> moe::makeSource(const Function &f, const ArgFlags &flags
                              arg.isParam() ? " (params are given whole)" : ""));
     return t;
   });
-  return Sources{std::move(source), std::move(inPlace)};
+  return Sources{std::move(source), std::move(inPlace), std::move(release)};
 }
 

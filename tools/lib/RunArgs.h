@@ -32,6 +32,7 @@ struct ArgFlags {
 struct Sources {
   ArgSource source;
   InPlaceSource inPlace; ///< null without --weights
+  ReleaseFn release;     ///< drops pages of the mapped --weights file
 };
 
 llvm::Expected<Sources> makeSource(const Function &f, const ArgFlags &flags);

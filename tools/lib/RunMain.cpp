@@ -128,6 +128,13 @@ struct RunFlags {
                                  "total ms, % of the run, GFLOP/s, GB/s of weights read (totals "
                                  "over the --repeat runs, summed over the ranks)"),
                         cl::cat(cat)};
+  cl::opt<bool> packAtBind{
+      "pack-at-bind",
+      cl::desc("Repack the weights the JIT's kernels stream when binding, letting go of the "
+               "memory only the packed copies are read from (mapped GGUF pages, shards, the "
+               "merged gate_up never built whole); =false: repack on the first run and keep "
+               "both (default true)"),
+      cl::init(true), cl::cat(cat)};
   cl::opt<unsigned> threads{"threads", cl::desc("JIT worker threads (default: every core)"),
                             cl::init(0), cl::cat(cat)};
   cl::opt<std::string> weightType{"weight-type",
@@ -250,7 +257,7 @@ llvm::Error gatherRankTimes(MpiSession &session, const std::vector<double> &ms,
 llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *exe,
                                                Binder &binder, MpiSession &session,
                                                RunResults *r = nullptr, unsigned repeat = 1,
-                                               bool profile = false) {
+                                               bool profile = false, bool packAtBind = true) {
   MpiCommunicator comm(session);
   Communicator *c = session.size() > 1 ? &comm : nullptr; // one rank: no communicator
   SymbolBindings syms = binder.symbolsForRank(session.rank());
@@ -258,16 +265,20 @@ llvm::Expected<std::vector<Tensor>> runMpiRank(const Function &f, Executable *ex
     return e;
   if (exe) {
     auto b0 = std::chrono::steady_clock::now();
-    auto stored = binder.storedArgsForRank(session.rank());
+    RunOptions o;
+    o.comm = c;
+    o.paramsVersion = Executable::newParamsVersion(); // weights repacked once
+    auto stored = packAtBind ? binder.storedArgsForRank(session.rank(), exe->packedOnly(syms))
+                             : binder.storedArgsForRank(session.rank());
     if (!stored)
       return stored.takeError();
+    if (packAtBind)
+      if (auto e = exe->packWeights(*stored, syms, o.paramsVersion))
+        return e;
     if (r) {
       r->bound = stored->stats;
       r->bound.ms = msSince(b0);
     }
-    RunOptions o;
-    o.comm = c;
-    o.paramsVersion = Executable::newParamsVersion(); // weights repacked once
     Profile mine;
     if (profile)
       o.profile = &mine;
@@ -443,7 +454,8 @@ llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Bin
   RunResults r;
   auto t0 = std::chrono::steady_clock::now();
   if (session) {
-    auto mine = runMpiRank(f, exe, binder, *session, &r, flags.repeat, flags.profile);
+    auto mine = runMpiRank(f, exe, binder, *session, &r, flags.repeat, flags.profile,
+                           flags.packAtBind);
     if (!mine)
       return mine.takeError();
     r.out = std::move(*mine);
@@ -454,6 +466,7 @@ llvm::Expected<RunResults> runOnAllRanks(const Function &f, Executable *exe, Bin
     ro.runMs = &r.runMs;
     ro.rankMs = &r.rankMs;
     ro.bind = &r.bound;
+    ro.packAtBind = flags.packAtBind;
     ro.profile = flags.profile ? &r.profile : nullptr;
     auto results = exe ? runOnRanks(*exe, binder, ro) : interpretOnRanks(f, binder);
     if (!results)
@@ -507,10 +520,12 @@ std::pair<double, double> residentMB() {
 void printRunTimes(const RunResults &r, Executable *exe, Binder &binder, bool mpi,
                    const RunFlags &flags) {
   if (exe)
-    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {:.1f} ms\n",
+    llvm::outs() << fmt::format("bind: {} argument{} in place, {} bytes copied{}, {} weight{} "
+                                "repacked ({} bytes), {:.1f} ms\n",
                                 r.bound.numInPlace, r.bound.numInPlace == 1 ? "" : "s",
                                 r.bound.copiedBytes, mpi ? " (rank 0)" : " (all ranks)",
-                                r.bound.ms);
+                                r.bound.numPacked, r.bound.numPacked == 1 ? "" : "s",
+                                r.bound.packedBytes, r.bound.ms);
   auto [rss, peak] = residentMB();
   if (exe)
     llvm::outs() << fmt::format("memory: resident {:.0f} MB, peak {:.0f} MB{} (after the runs: "
@@ -628,7 +643,7 @@ int moe::moeRunMain(int argc, char **argv) {
   auto source = makeSource(**f, {flags.inputs, flags.params, flags.seed, flags.weights});
   if (!source)
     return failRun(source.takeError());
-  Binder binder(**f, source->source, *syms, source->inPlace);
+  Binder binder(**f, source->source, *syms, source->inPlace, source->release);
   auto exe = compileIfJit(**f, flags);
   if (!exe)
     return failRun(exe.takeError());
