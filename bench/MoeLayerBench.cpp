@@ -33,9 +33,14 @@
 //   compile/<layer>/cold       Executable::compile with the object cache off
 //   compile/<layer>/warm       the same with the cache on, after one compile
 //                              that filled it (so: cache load + link)
+//   bind/<layer>/<type>        binding the layer from a GGUF file written at
+//                              real size, weights packed at bind time: time
+//                              and resident memory (bench/BindBench.cpp;
+//                              qwen3|gptoss, q8_0|q4_0|bf16)
 //
 // Without --benchmark_filter the default set runs (a few minutes):
-// moe/{qwen3,gptoss}/{f32,bf16,q8_0}/T:{1,128,512} and compile/*. Everything:
+// moe/{qwen3,gptoss}/{f32,bf16,q8_0}/T:{1,128,512}, compile/* and
+// bind/qwen3/q8_0. Everything:
 // --benchmark_filter=. ; e.g. --benchmark_filter='moe/gemma4/q4_0/' or
 // --benchmark_filter='moe/qwen3/q8_0/T:(1|512)/'.
 // Extra flags: --moe_threads=N (JIT worker threads, default 0 = every core;
@@ -110,6 +115,7 @@
 //                    start-up, should be ~2 x the 1-thread figure)
 //
 //===----------------------------------------------------------------------===//
+#include "bench/BindBench.h"
 #include "bench/Layers.h"
 #include "bench/Probes.h"
 #include "bench/TpBench.h"
@@ -137,7 +143,7 @@ const ElemType kTypes[] = {ElemType::F32, ElemType::BF16, ElemType::Q8_0, ElemTy
 const int64_t kTs[] = {1, 32, 128, 512};
 
 const char *kDefaultFilter =
-    "^(compile/|moe/(qwen3|gptoss)/(f32|bf16|q8_0)/T:(1|128|512)/)";
+    "^(compile/|bind/qwen3/q8_0/|moe/(qwen3|gptoss)/(f32|bf16|q8_0)/T:(1|128|512)/)";
 
 double gFmaPeakGflops = 0; // measured once at start-up
 double gDramReadGbps = 0, gDramReadGbpsAll = 0;
@@ -323,6 +329,7 @@ void registerAll() {
             ->Unit(benchmark::kMillisecond);
       }
   registerTpBenchmarks();
+  registerBindBenchmarks();
 }
 
 /// Takes --moe_NAME=VALUE flags out of argv.
