@@ -7,6 +7,8 @@
 #include "codegen/ObjectCache.h"
 #include "ir/Error.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/ExecutionEngine/JITEventListener.h"
 #include "llvm/ExecutionEngine/Orc/CompileUtils.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
@@ -15,17 +17,15 @@
 #include "llvm/ExecutionEngine/SectionMemoryManager.h"
 #include "llvm/IR/Verifier.h"
 #include "llvm/Passes/PassBuilder.h"
-#include "llvm/Transforms/Utils/Cloning.h"
-#include "llvm/Support/ThreadPool.h"
-#include "llvm/Bitcode/BitcodeWriter.h"
-#include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/TargetSelect.h"
-#include "llvm/TargetParser/Host.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/Utils/Cloning.h"
 
 #include "fmt/format.h"
 
@@ -183,10 +183,16 @@ void Jit::dumpObject(llvm::StringRef name, llvm::StringRef object) {
     os << object;
 }
 
-llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> Jit::compile(llvm::Module &m) {
-  optimizeModule(m, *tm);
-  orc::SimpleCompiler compiler(*tm);
+/// `m` optimised (O3) and compiled to an object by `tm`.
+static llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> compileWith(llvm::Module &m,
+                                                                      llvm::TargetMachine &tm) {
+  optimizeModule(m, tm);
+  orc::SimpleCompiler compiler(tm);
   return compiler(m);
+}
+
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> Jit::compile(llvm::Module &m) {
+  return compileWith(m, *tm);
 }
 
 /// Instructions in `f`: the measure parts are balanced by.
@@ -257,10 +263,10 @@ llvm::Error Jit::addProgram(Program &p) {
   std::string name = m.getModuleIdentifier();
   // One cache entry per program, under the key of its whole module (what
   // every front end computes for a function). On a miss the module is
-  // compiled in parts, one per core (one when objects are dumped: a
-  // function's object file is one file), each part on its own thread with
-  // its own LLVMContext and TargetMachine as LLVM requires; the parts'
-  // objects are stored together under the key.
+  // compiled in parts, four per compile thread (one part when objects are
+  // dumped: a function's object file is one file), each part on a thread of
+  // the pool with its own LLVMContext and TargetMachine as LLVM requires;
+  // the parts' objects are stored together under the key.
   bool fromCache = false;
   if (opts.useCache) {
     st.cachePath = cache.pathOf(st.cacheKey);
@@ -321,9 +327,7 @@ llvm::Error Jit::addProgram(Program &p) {
             w.error = llvm::toString(partTm.takeError());
             return;
           }
-          optimizeModule(**mod, **partTm);
-          orc::SimpleCompiler compiler(**partTm);
-          auto compiled = compiler(**mod);
+          auto compiled = compileWith(**mod, **partTm);
           if (!compiled)
             w.error = llvm::toString(compiled.takeError());
           else

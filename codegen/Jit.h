@@ -47,8 +47,8 @@ struct JitOptions {
   /// The CPU to generate code for (Target::named): empty for the host, or
   /// a lesser one, e.g. "x86-64-v3", to run another kernel path.
   std::string cpu;
-  /// Threads that compile a program's module, in as many parts (0: one per
-  /// core).
+  /// Threads that compile a program's module, four parts each (0: one
+  /// thread per core).
   unsigned compileThreads = 0;
   /// Receives warnings (cache problems); default: standard error.
   std::function<void(const std::string &)> warn;

@@ -1,8 +1,9 @@
 //===- KernelsMatmulPacked.cpp - matmul on packed weights: int8, bf16 -----===//
 //
 // act = q8_0 (docs/IR.md): the activation rows are quantised once, by their
-// own kernel, to 8-bit blocks of 32 as ggml's reference quantiser does (the
-// f16-rounded scale d, and each block's sum of codes); the weights' blocks
+// own kernel (KernelsQuantize.cpp), to 8-bit blocks of 32 as ggml's
+// reference quantiser does (the f16-rounded scale d, and each block's sum of
+// codes); the weights' blocks
 // (q8_0, q4_0, mxfp4) are integer codes times a scale. A dot product is then
 // Σ_blocks (dx * dw) * Σ_i qx_i * w_i, the inner sums exact in 32-bit
 // integers, the product of the scales rounded to f32 as the interpreter
@@ -72,11 +73,11 @@ struct PackedMode {
   unsigned scaleBytes() const { return bf16 ? 0 : f16Scales() ? 2 : 4; }
   /// Bytes of a tile block per row: the codes, plus the scale.
   unsigned blockBytes() const { return (bf16 ? 64 : nibbles ? 16 : 32) + scaleBytes(); }
+  /// Bytes of one block of a column tile: every group's codes and scales.
+  int64_t recordBytes() const { return int64_t(blockBytes()) * lanes * tg; }
   /// Blocks per K chunk: a tile's chunk (about 16 KB) stays in L1 while
   /// every row tile of the item passes over it.
-  int64_t chunkBlocks() const {
-    return std::max<int64_t>(1, 16384 / (int64_t(blockBytes()) * lanes * tg));
-  }
+  int64_t chunkBlocks() const { return std::max<int64_t>(1, 16384 / recordBytes()); }
 };
 
 PackedMode packedMode(const Target &t, ElemType welem) {
@@ -89,44 +90,6 @@ PackedMode packedMode(const Target &t, ElemType welem) {
   if (t.avx2)
     return {Isa::Avx2, 8, 2, 2, welem == ElemType::Q8_0 ? 0 : unsignedOffset, false, nib, mx};
   return {Isa::Generic, 8, 1, 2, 0};
-}
-
-/// Bytes per quantised activation row of K elements, laid out as
-/// q[K] (i8) | d[K/32] (f32) | s[K/32] (i32): 2K, so every part is aligned.
-DimExpr quantRowBytes(const DimExpr &K) { return K * DimExpr(2); }
-
-/// Rounds every row of `x` (seen as [rows, K]) to bf16 into scratch `quant`
-/// (rows of 2K bytes).
-Extent emitToBf16(KernelEmitter &E, const Value *x, unsigned quant) {
-  const Shape &xs = x->getType().dims;
-  const DimExpr &K = xs.back();
-  DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
-  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
-  llvm::Value *k = E.dim(K);
-  E.loop(E.begin, E.end, [&](llvm::Value *row) {
-    llvm::Value *xr = E.B.CreateGEP(E.f32(), xb, E.B.CreateMul(row, k));
-    llvm::Value *qr = E.B.CreateGEP(E.i8(), qb, E.B.CreateMul(row, E.dim(quantRowBytes(K))));
-    toBf16Row(E, xr, qr, k);
-  }, "row");
-  E.finish();
-  return {rows, grainFor(K)};
-}
-
-/// Quantises every row of `x` (seen as [rows, K]) into scratch `quant`.
-Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
-  auto &B = E.B;
-  const Shape &xs = x->getType().dims;
-  const DimExpr &K = xs.back();
-  DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
-  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
-  llvm::Value *k = E.dim(K);
-  E.loop(E.begin, E.end, [&](llvm::Value *row) {
-    llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
-    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(row, E.dim(quantRowBytes(K))));
-    quantizeRow(E, xr, qr, k);
-  }, "row");
-  E.finish();
-  return {rows, grainFor(K)};
 }
 
 /// acc + the 4-way byte dot products of `w` (unsigned codes, or signed in
@@ -187,8 +150,7 @@ void prefetch(KernelEmitter &E, llvm::Value *p, int locality = 2) {
 struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const PackedMode &m;
-  /// Bytes of one block's record: every group's codes and scales.
-  int64_t recordBytes() const { return int64_t(m.blockBytes()) * m.lanes * m.tg; }
+  int64_t recordBytes() const { return m.recordBytes(); }
   llvm::Value *record(KernelEmitter &E, llvm::Value *b) const {
     return E.B.CreateGEP(E.i8(), base, E.B.CreateMul(b, E.c64(recordBytes())));
   }
@@ -350,8 +312,10 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   // pfLo + ((j + 1) inc >> 16)) for j = b - b0, inc = (pfHi - pfLo) / (b1 -
   // b0) in 16.16 fixed point (the last block ends at pfHi); no division
   // per block.
+  // (b1 = b0 with K = 0: no block, nothing to prefetch, no division by 0.)
   llvm::Value *inc = B.CreateUDiv(B.CreateShl(B.CreateSub(pfHi, pfLo), 16),
-                                  B.CreateSub(b1, b0));
+                                  B.CreateSelect(B.CreateICmpUGT(b1, b0), B.CreateSub(b1, b0),
+                                                 E.c64(1)));
   auto prefetchShare = [&](llvm::Value *b) {
     llvm::Value *j = B.CreateSub(b, b0);
     llvm::Value *lo = B.CreateAdd(pfLo, B.CreateLShr(B.CreateMul(j, inc), 16));
@@ -452,108 +416,14 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
 }
 } // namespace
 
-/// roundf(x) lane by lane (halves away from zero) without libm: x86 has
-/// no such rounding mode, and llvm.round on a vector becomes a call per
-/// lane. t = trunc(x) and x - t are exact, so t + sign(x) where
-/// |x - t| >= 0.5 is roundf exactly (NaN stays NaN).
-static llvm::Value *roundHalfAway(KernelEmitter &E, llvm::Value *x) {
-  auto &B = E.B;
-  llvm::Value *t = E.intrinsic(llvm::Intrinsic::trunc, {x});
-  llvm::Value *half = llvm::ConstantFP::get(x->getType(), 0.5);
-  llvm::Value *away = B.CreateFCmpOGE(E.intrinsic(llvm::Intrinsic::fabs, {B.CreateFSub(x, t)}), half);
-  llvm::Value *step = E.intrinsic(llvm::Intrinsic::copysign,
-                                  {llvm::ConstantFP::get(x->getType(), 1.0), x});
-  return B.CreateSelect(away, B.CreateFAdd(t, step), t);
-}
-
-void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::Value *k) {
-  auto &B = E.B;
-  auto *v32f = vec(E.f32(), 32);
-  llvm::Value *dr = B.CreateGEP(E.i8(), qr, k);
-  llvm::Value *sr = B.CreateGEP(E.i8(), dr, B.CreateUDiv(k, E.c64(8)));
-  E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
-    llvm::Value *xv = B.CreateAlignedLoad(
-        v32f, B.CreateGEP(E.f32(), xr, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
-    // max |x| with llvm.vector.reduce.fmax's meaning (NaN lanes ignored,
-    // NaN only when every lane is), as an unsigned integer max of the bit
-    // patterns: for non-negative floats the orders agree, and the integer
-    // tree is a few instructions where the float reduction (NaN-aware,
-    // lane by lane) was a serial chain that bounded the whole kernel.
-    auto *v32i = vec(E.i32(), 32);
-    llvm::Value *ax = E.intrinsic(llvm::Intrinsic::fabs, {xv});
-    llvm::Value *nan = B.CreateFCmpUNO(ax, ax);
-    llvm::Value *bits = B.CreateSelect(nan, llvm::ConstantAggregateZero::get(v32i),
-                                       B.CreateBitCast(ax, v32i));
-    llvm::Value *amax = B.CreateBitCast(
-        B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_umax, {v32i}, {bits}), E.f32());
-    amax = B.CreateSelect(B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_and,
-                                            {nan->getType()}, {nan}),
-                          B.CreateExtractElement(ax, uint64_t(0)), amax);
-    llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
-    llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
-                                     B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
-    llvm::Value *qf = roundHalfAway(E, B.CreateFMul(xv, B.CreateVectorSplat(32, id)));
-    // fptosi_sat to i8 (NaN to 0, saturating), as a clamp in f32 and a
-    // plain conversion: LLVM converts a saturating vector lane by lane.
-    llvm::Value *zero = llvm::ConstantAggregateZero::get(v32f);
-    llvm::Value *qc = B.CreateSelect(B.CreateFCmpUNO(qf, qf), zero, qf);
-    qc = B.CreateBinaryIntrinsic(llvm::Intrinsic::maxnum, qc,
-                                 B.CreateVectorSplat(32, E.cf(-128.0f)));
-    qc = B.CreateBinaryIntrinsic(llvm::Intrinsic::minnum, qc, B.CreateVectorSplat(32, E.cf(127.0f)));
-    llvm::Value *q = B.CreateTrunc(B.CreateFPToSI(qc, vec(E.i32(), 32)), vec(E.i8(), 32));
-    B.CreateAlignedStore(q, B.CreateGEP(E.i8(), qr, B.CreateMul(blk, E.c64(32))),
-                         llvm::Align(1));
-    E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
-    llvm::Value *s = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_add, {vec(E.i32(), 32)},
-                                       {B.CreateSExt(q, vec(E.i32(), 32))});
-    E.storeElem(sr, ElemType::I32, blk, s);
-  }, "blk");
-}
-
-void mm::toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k) {
-  auto &B = E.B;
-  llvm::Value *chunks = B.CreateUDiv(k, E.c64(16));
-  E.loop(E.c64(0), chunks, [&](llvm::Value *c) {
-    llvm::Value *off = B.CreateMul(c, E.c64(16));
-    E.storeElem(dst, ElemType::BF16, off,
-                B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4)));
-  }, "v");
-  E.loop(B.CreateMul(chunks, E.c64(16)), k, [&](llvm::Value *j) {
-    E.storeElem(dst, ElemType::BF16, j, E.loadElem(src, ElemType::F32, j));
-  }, "j");
-}
-
-unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
-  const Value *x = op.getOperand(0);
-  bool bf16 = actOf(op) == ElemType::BF16;
-  auto key = std::make_pair(x, unsigned(bf16));
-  if (!K.S.quantOf.count(key)) {
-    const Shape &xs = x->getType().dims;
-    BufferDesc d;
-    d.kind = BufferKind::Scratch;
-    // 16 rows of slack: the AMX kernel loads whole 16-row tiles.
-    d.scratchBytes = (numElements(Shape(xs.begin(), xs.end() - 1)) + DimExpr(16)) *
-                     quantRowBytes(xs.back());
-    d.name = (bf16 ? "bf16(%" : "q8_0(%") + x->getName() + ")";
-    unsigned quant = K.addBuffer(std::move(d));
-    K.S.quantOf[key] = quant;
-    K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
-      return bf16 ? emitToBf16(E, x, quant) : emitQuantize(E, x, quant);
-    });
-  }
-  return K.S.quantOf.lookup(key);
-}
-
-
 /// Blocks per row of K elements.
 static llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
   return E.B.CreateUDiv(k, E.c64(m.blockElems()));
 }
 
-/// Bytes of one packed column tile: TR rows of their blocks (codes, and the
-/// scales of int8 blocks).
+/// Bytes of one packed column tile: a record per block.
 static llvm::Value *tileBytes(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
-  return E.B.CreateMul(blocks(E, m, k), E.c64(m.blockBytes() * m.lanes * m.tg));
+  return E.B.CreateMul(blocks(E, m, k), E.c64(m.recordBytes()));
 }
 
 /// The prepare kernel: items are (expert, column tile) pairs, each

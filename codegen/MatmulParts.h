@@ -92,10 +92,14 @@ llvm::Value *routedRow(KernelEmitter &E, const Operation &op, llvm::Value *list,
                        llvm::Value *p);
 
 /// The packed-weight (act = q8_0, and bf16 with vdpbf16ps) parts,
-/// KernelsMatmulPacked.cpp: the scratch holding
+/// KernelsQuantize.cpp: the scratch holding
 /// the op's activation rows quantised (one kernel per activation value,
 /// shared), and the per-item body on it.
 unsigned quantizedActivations(StepBuilder &K, const Operation &op);
+/// Bytes per quantised activation row of K elements, laid out as
+/// q[K] (i8) | d[K/32] (f32) | s[K/32] (i32): 2K, so every part is aligned
+/// (a bf16 row takes its first 2K bytes).
+DimExpr quantRowBytes(const DimExpr &K);
 /// Quantises the k f32 at `src` (k a multiple of 32) to a q8_0 activation
 /// row at `dst`: codes[k] (i8) | d[k/32] (f32) | s[k/32] (i32, the codes'
 /// sum per block), 2k bytes.
