@@ -315,5 +315,14 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
     ifThen(E, B.CreateICmpSLT(i.lo, i.hi), [&] { item(i); });
   }, "item");
   E.finish();
-  return {{{DimExpr(nE), 1}, {N, colBlock}}, 1};
+  // A thread takes a third of an expert's column blocks at a time (at most
+  // 16): one atomic per chunk instead of per item (most items are empty at
+  // small T: 4096 items, 192 busy, for qwen3 at T = 1), adjacent tiles in
+  // a row so each prefetches the next one's first chunk for itself, and
+  // still several chunks per expert for the threads to share (qwen3 q8_0 on
+  // Zen 5: T = 1 1.00 -> 0.73 ms, T = 128 27.1 -> 21.0 ms). Each output is
+  // still computed by one item: the chunks change no bit.
+  std::optional<int64_t> n = N.getConstant();
+  int64_t grain = n ? std::clamp<int64_t>((*n + colBlock - 1) / colBlock / 3, 1, 16) : 8;
+  return {{{DimExpr(nE), 1}, {N, colBlock}}, grain};
 }
