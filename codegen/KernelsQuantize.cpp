@@ -16,35 +16,21 @@ using namespace moe::codegen::mm;
 
 DimExpr mm::quantRowBytes(const DimExpr &K) { return K * DimExpr(2); }
 
-/// Rounds every row of `x` (seen as [rows, K]) to bf16 into scratch `quant`
-/// (rows of 2K bytes).
-static Extent emitToBf16(KernelEmitter &E, const Value *x, unsigned quant) {
-  const Shape &xs = x->getType().dims;
-  const DimExpr &K = xs.back();
-  DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
-  llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
-  llvm::Value *k = E.dim(K);
-  E.loop(E.begin, E.end, [&](llvm::Value *row) {
-    llvm::Value *xr = E.B.CreateGEP(E.f32(), xb, E.B.CreateMul(row, k));
-    llvm::Value *qr = E.B.CreateGEP(E.i8(), qb, E.B.CreateMul(row, E.dim(quantRowBytes(K))));
-    toBf16Row(E, xr, qr, k);
-  }, "row");
-  E.finish();
-  return {rows, grainFor(K)};
-}
-
-/// Quantises every row of `x` (seen as [rows, K]) into scratch `quant`.
-static Extent emitQuantize(KernelEmitter &E, const Value *x, unsigned quant) {
+/// Converts every row of `x` (seen as [rows, K]) into its row of scratch
+/// `quant` (2K bytes each) with `row(E, src, dst, k)`: quantizeRow or
+/// toBf16Row.
+static Extent emitRows(KernelEmitter &E, const Value *x, unsigned quant,
+                       void (*row)(KernelEmitter &, llvm::Value *, llvm::Value *, llvm::Value *)) {
   auto &B = E.B;
   const Shape &xs = x->getType().dims;
   const DimExpr &K = xs.back();
   DimExpr rows = numElements(Shape(xs.begin(), xs.end() - 1));
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *qb = E.bufferPtr(quant);
   llvm::Value *k = E.dim(K);
-  E.loop(E.begin, E.end, [&](llvm::Value *row) {
-    llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(row, k));
-    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(row, E.dim(quantRowBytes(K))));
-    quantizeRow(E, xr, qr, k);
+  E.loop(E.begin, E.end, [&](llvm::Value *r) {
+    llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(r, k));
+    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(r, E.dim(quantRowBytes(K))));
+    row(E, xr, qr, k);
   }, "row");
   E.finish();
   return {rows, grainFor(K)};
@@ -136,7 +122,7 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
     unsigned quant = K.addBuffer(std::move(d));
     K.S.quantOf[key] = quant;
     K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
-      return bf16 ? emitToBf16(E, x, quant) : emitQuantize(E, x, quant);
+      return emitRows(E, x, quant, bf16 ? toBf16Row : quantizeRow);
     });
   }
   return K.S.quantOf.lookup(key);

@@ -112,17 +112,10 @@ llvm::Expected<const Tensor *> Binder::whole(llvm::StringRef name) {
   return &(cache[name] = std::move(value));
 }
 
-llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
-  if (auto it = derivedCache.find(arg.getName()); it != derivedCache.end())
-    return it->second.data();
-  auto d = getDerivation(arg);
-  if (!d)
-    return d.takeError();
-  if (!*d || !inPlace)
-    return nullptr;
-  ElemType elem = arg.getType().elem;
+llvm::Expected<std::vector<std::pair<const uint8_t *, std::vector<int64_t>>>>
+Binder::inPlaceSources(const Value &arg, const ParamDerivation &pd) {
   std::vector<std::pair<const uint8_t *, std::vector<int64_t>>> srcs;
-  for (auto &name : (*d)->from) {
+  for (auto &name : pd.from) {
     const Value *s = f.lookupArgument(name);
     if (!s)
       return err(fmt::format("param %{}: derived from %{}, which @{} does not have",
@@ -133,10 +126,28 @@ llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
     auto shape = evaluateShape(fullParamType(f, *s), syms);
     if (!shape)
       return shape.takeError();
-    if (!*mem || s->getType().elem != elem)
-      return nullptr; // not in place: Binder::whole computes it
+    if (!*mem || s->getType().elem != arg.getType().elem)
+      return std::vector<std::pair<const uint8_t *, std::vector<int64_t>>>();
     srcs.push_back({static_cast<const uint8_t *>(*mem), std::move(*shape)});
   }
+  return srcs;
+}
+
+llvm::Expected<const void *> Binder::derivedInPlace(const Value &arg) {
+  if (auto it = derivedCache.find(arg.getName()); it != derivedCache.end())
+    return it->second.data();
+  auto d = getDerivation(arg);
+  if (!d)
+    return d.takeError();
+  if (!*d || !inPlace)
+    return nullptr;
+  ElemType elem = arg.getType().elem;
+  auto in = inPlaceSources(arg, **d);
+  if (!in)
+    return in.takeError();
+  if (in->empty())
+    return nullptr; // not in place: Binder::whole computes it
+  std::vector<std::pair<const uint8_t *, std::vector<int64_t>>> srcs = std::move(*in);
   const ParamDerivation &pd = **d;
   HostBuffer buf;
   if (pd.kind == ParamDerivation::Kind::Slice) {
@@ -179,22 +190,17 @@ llvm::Expected<ArgFeed> Binder::derivedFeed(const Value &arg) {
     std::vector<int64_t> shape;
     int64_t expertBytes;
   };
+  auto in = inPlaceSources(arg, **d);
+  if (!in)
+    return in.takeError();
+  if (in->empty())
+    return ArgFeed(); // not in place: built whole
   std::vector<Src> srcs;
-  for (auto &name : (*d)->from) {
-    const Value *s = f.lookupArgument(name);
-    if (!s)
-      return err(fmt::format("param %{}: derived from %{}, which @{} does not have",
-                             arg.getName(), name, f.getName()));
-    auto mem = inPlaceData(*s);
-    if (!mem)
-      return mem.takeError();
-    auto shape = evaluateShape(fullParamType(f, *s), syms);
-    if (!shape)
-      return shape.takeError();
-    if (!*mem || s->getType().elem != elem || shape->size() != 3)
-      return ArgFeed(); // not in place: built whole
-    int64_t eb = expertSlices(elem, *shape).second;
-    srcs.push_back({static_cast<const uint8_t *>(*mem), std::move(*shape), eb});
+  for (auto &[data, shape] : *in) {
+    if (shape.size() != 3)
+      return ArgFeed();
+    int64_t eb = expertSlices(elem, shape).second;
+    srcs.push_back({data, std::move(shape), eb});
   }
   // The experts' slices of the sources, joined: what the whole value's
   // experts [e0, e1) are, written without building the whole.

@@ -26,6 +26,8 @@
 
 namespace moe {
 
+struct ParamDerivation;
+
 /// Where whole argument values come from: called with the argument, its
 /// whole type and its concrete whole shape.
 using ArgSource = std::function<llvm::Expected<Tensor>(
@@ -146,6 +148,11 @@ private:
   /// Appends argument `arg` of rank r (symbols `rs`) to `out`.
   llvm::Error appendStoredArg(const Value &arg, int64_t rank, const SymbolBindings &rs,
                               StoredArgs &out, bool packedOnly = false);
+  /// The in-place data and whole shape of each source of derivation `pd`
+  /// of `arg`, in order; empty when one is not in place (or of another
+  /// element type).
+  llvm::Expected<std::vector<std::pair<const uint8_t *, std::vector<int64_t>>>>
+  inPlaceSources(const Value &arg, const ParamDerivation &pd);
   /// The feed of a derived concat of in-place sources (experts joined on
   /// demand), or none (fill null) when `arg` is not one.
   llvm::Expected<ArgFeed> derivedFeed(const Value &arg);
