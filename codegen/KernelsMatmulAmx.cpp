@@ -48,7 +48,7 @@ Extent emitGather(KernelEmitter &E, const Operation &op, unsigned route, unsigne
   const Value *x = op.getOperand(0);
   const Shape &is = op.getOperand(2)->getType().dims;
   const DimExpr &K = x->getType().dims.back();
-  llvm::Value *k = E.dim(K), *rowBytes = E.dim(K * DimExpr(2));
+  llvm::Value *k = E.dim(K), *rowBytes = E.dim(quantRowBytes(E.S.target, ElemType::BF16, K));
   llvm::Value *list = routeList(E, op, route);
   llvm::Value *xb = E.bufferPtr(E.S.bufferOf.lookup(x)), *gb = E.bufferPtr(out);
   E.loop(E.begin, E.end, [&](llvm::Value *p) {
@@ -129,7 +129,7 @@ void storeRows(KernelEmitter &E, const Item &it, llvm::Value *buf, int64_t ld, u
 } // namespace
 
 bool mm::hasAmxBf16Kernel(const Target &t, const Operation &op) {
-  return t.amxBf16 && hasBf16Kernel(t, op);
+  return t.amxBf16 && t.avx512bf16 && hasBf16Kernel(t, op);
 }
 
 unsigned mm::gatheredActivations(StepBuilder &K, const Operation &op, unsigned route) {

@@ -25,11 +25,14 @@
 // saturation-free unsigned q8_0 form, so q8_0 keeps signed codes there and
 // multiplies |w| by sign(w) * qx (ggml's sign trick).
 //
-// act = bf16 with bf16 weights, on a target with AVX-512 BF16: the same
-// packed tiles with blocks of 32 bf16 (a lane holds a row's pair of
-// consecutive weights), activations rounded to bf16 once by their own
-// kernel, and vdpbf16ps accumulating each pair product straight into the f32
-// lanes (no scales). Other targets run act = bf16 on the f32 tiles
+// act = bf16 with bf16 weights, on a target with AVX-512 BF16 or AVX2 and
+// FMA: the same packed tiles with blocks of 32 bf16 (a lane holds a row's
+// pair of consecutive weights), activations rounded to bf16 once by their
+// own kernel. AVX-512 BF16: vdpbf16ps accumulates each pair product
+// straight into the f32 lanes (no scales). AVX2: a shift and a mask split
+// each pair into two f32 vectors, and two FMAs with the activation pair
+// (stored as f32, broadcast from memory) accumulate them, 4 rows x 16
+// weight rows at a time. Other targets run act = bf16 on the f32 tiles
 // (KernelsMatmul.cpp).
 //
 // The packed weights are a Packed buffer (codegen/Program.h) filled by a
@@ -46,7 +49,7 @@ using namespace moe::codegen;
 using namespace moe::codegen::mm;
 
 namespace {
-enum class Isa { Vnni512, Avx2, Generic, Bf16_512 };
+enum class Isa { Vnni512, Avx2, Generic, Bf16_512, Bf16Avx2 };
 
 /// The int8 kernel's shape and instructions for a target and weight type.
 struct PackedMode {
@@ -81,14 +84,23 @@ struct PackedMode {
 };
 
 PackedMode packedMode(const Target &t, ElemType welem) {
-  if (welem == ElemType::BF16)
-    return {Isa::Bf16_512, 16, 4, 4, 0, true};
+  if (welem == ElemType::BF16) {
+    if (t.avx512bf16)
+      return {Isa::Bf16_512, 16, 4, 4, 0, true};
+    // 4 x 2 accumulators; with each group's two f32 halves and the two
+    // broadcasts, 14 of the 16 ymm registers.
+    // (Zen 3: 2 x 5, 1 x 6, 3 x 3 and 2 x 6 measured 10-50% slower.)
+    return {Isa::Bf16Avx2, 8, 2, 4, 0, true};
+  }
   int unsignedOffset = welem == ElemType::Q8_0 ? 128 : welem == ElemType::Q4_0 ? 8 : 12;
   bool nib = welem != ElemType::Q8_0, mx = welem == ElemType::MXFP4;
   if (t.avx512vnni)
     return {Isa::Vnni512, 16, 2, 4, unsignedOffset, false, nib, mx};
+  // AVX2: one group of 8 rows, 3 activation rows (Zen 3, T = 128 and
+  // 512: q4_0 46-170 ms against 70-222 with 2 x 2, q8_0 63-217 against
+  // 75-318; 1 x 4, 1 x 5, 2 x 3, 2 x 4 and 1 x 6 measured in between).
   if (t.avx2)
-    return {Isa::Avx2, 8, 2, 2, welem == ElemType::Q8_0 ? 0 : unsignedOffset, false, nib, mx};
+    return {Isa::Avx2, 8, 1, 3, welem == ElemType::Q8_0 ? 0 : unsignedOffset, false, nib, mx};
   return {Isa::Generic, 8, 1, 2, 0};
 }
 
@@ -128,7 +140,8 @@ llvm::Value *dot4(KernelEmitter &E, const PackedMode &m, llvm::Value *acc, llvm:
     return sum;
   }
   case Isa::Bf16_512:
-    break; // bf16 tiles take dotBf16, not byte dot products
+  case Isa::Bf16Avx2:
+    break; // bf16 tiles take microTile's bf16 body, not byte dot products
   }
   llvm_unreachable("isa");
 }
@@ -326,7 +339,36 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
       prefetch(E, B.CreateGEP(E.i8(), next, B.CreateMul(line, E.c64(64))), 2);
     }, "pf");
   };
-  if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
+  if (m.isa == Isa::Bf16Avx2) {
+    // A lane holds a row's pair (w_2j, w_2j+1) of bf16: w_2j as f32 is the
+    // lane shifted left by 16, w_2j+1 the lane with its low half cleared.
+    // The activation rows are f32 already rounded to bf16, so each
+    // product is exact and two FMAs (even, then odd) add it to the lane.
+    auto *hiMask = B.CreateVectorSplat(L, B.getInt32(int32_t(0xFFFF0000u)));
+    auto *sixteen = B.CreateVectorSplat(L, B.getInt32(16));
+    E.loop(b0, b1, [&](llvm::Value *b) {
+      prefetchShare(b);
+      for (unsigned qd = 0; qd < m.vectorsPerBlock(); ++qd) {
+        std::vector<llvm::Value *> we(m.tg), wo(m.tg);
+        for (unsigned g = 0; g < m.tg; ++g) {
+          llvm::Value *v = B.CreateAlignedLoad(vi, t.codes(E, g, b, qd), llvm::Align(4));
+          we[g] = B.CreateBitCast(B.CreateShl(v, sixteen), vf);
+          wo[g] = B.CreateBitCast(B.CreateAnd(v, hiMask), vf);
+        }
+        for (unsigned i = 0; i < tm; ++i) {
+          llvm::Value *at = B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(128)),
+                                                                   E.c64(8 * qd)));
+          llvm::Value *xe = B.CreateVectorSplat(L, B.CreateAlignedLoad(E.f32(), at, llvm::Align(4)));
+          llvm::Value *xo = B.CreateVectorSplat(
+              L, B.CreateAlignedLoad(E.f32(), B.CreateConstGEP1_64(E.i8(), at, 4), llvm::Align(4)));
+          for (unsigned g = 0; g < m.tg; ++g) {
+            llvm::Value *a = facc[i * m.tg + g];
+            B.CreateStore(fma(E, wo[g], xo, fma(E, we[g], xe, B.CreateLoad(vf, a))), a);
+          }
+        }
+      }
+    }, "blk");
+  } else if (m.bf16) { // f32 lanes accumulate bf16 pair products directly
     auto *vbf = vec(B.getBFloatTy(), 2 * L);
     E.loop(b0, b1, [&](llvm::Value *b) {
       prefetchShare(b);
@@ -369,7 +411,29 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     // Quad by quad (a vector of nibbles holds quads j and j + 4, so those
     // two go together), each group's codes loaded once for the tm rows:
     // only a quad's tg vectors are live beside the accumulators.
+    // AVX2 with nibbles (q4_0, mxfp4): the vpmaddubsw pair sums of
+    // several quads add up in 16-bit lanes before one vpmaddwd widens
+    // them, half the multiplies of a widening per quad. Bounds: q4_0 codes
+    // (0..15) times |qx| <= 127 give at most 3810 per pair sum, 8 quads
+    // 30480; mxfp4's (0..24) 6096, 4 quads 24384: never past 32767.
+    bool sum16 = m.isa == Isa::Avx2 && m.nibbles;
+    unsigned quadsPer16 = m.mxfp4 ? 4 : 8, quads16 = 0;
+    std::vector<llvm::Value *> acc16(tm * m.tg, nullptr);
+    auto widen16 = [&] {
+      for (unsigned a = 0; a < tm * m.tg; ++a)
+        if (acc16[a]) {
+          iacc[a] = B.CreateAdd(iacc[a], B.CreateIntrinsic(llvm::Intrinsic::x86_avx2_pmadd_wd, {},
+                                                           {acc16[a], B.CreateVectorSplat(16, B.getInt16(1))}));
+          acc16[a] = nullptr;
+        }
+      quads16 = 0;
+    };
     auto quadProducts = [&](unsigned qd, llvm::ArrayRef<llvm::Value *> w) {
+      if (sum16) {
+        if (quads16 == quadsPer16)
+          widen16();
+        ++quads16;
+      }
       std::vector<llvm::Value *> wabs(m.tg, nullptr);
       if (m.isa == Isa::Avx2 && m.offset == 0)
         for (unsigned g = 0; g < m.tg; ++g)
@@ -382,8 +446,17 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
             B.CreateGEP(E.i8(), qx[i], B.CreateAdd(B.CreateMul(b, E.c64(32)), E.c64(4 * qd)));
         llvm::Value *q = B.CreateAlignedLoad(E.i32(), qp, llvm::Align(4));
         llvm::Value *xs = B.CreateVectorSplat(L, q);
-        for (unsigned g = 0; g < m.tg; ++g)
-          iacc[i * m.tg + g] = dot4(E, m, iacc[i * m.tg + g], w[g], wabs[g], xs);
+        for (unsigned g = 0; g < m.tg; ++g) {
+          unsigned a = i * m.tg + g;
+          if (sum16) {
+            auto *bytes = vec(E.i8(), 4 * L);
+            llvm::Value *p16 = B.CreateIntrinsic(llvm::Intrinsic::x86_avx2_pmadd_ub_sw, {},
+                                                 {B.CreateBitCast(w[g], bytes), B.CreateBitCast(xs, bytes)});
+            acc16[a] = acc16[a] ? B.CreateAdd(acc16[a], p16) : p16;
+          } else {
+            iacc[a] = dot4(E, m, iacc[a], w[g], wabs[g], xs);
+          }
+        }
       }
     };
     for (unsigned j = 0; j < m.vectorsPerBlock(); ++j) {
@@ -399,6 +472,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
       if (m.nibbles)
         quadProducts(j + 4, hi);
     }
+    widen16();
     for (unsigned g = 0; g < m.tg; ++g) {
       llvm::Value *dw = t.loadScales(E, g, b);
       for (unsigned i = 0; i < tm; ++i) {
@@ -471,8 +545,8 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
 
 bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
   const DimExpr &K = op.getOperand(0)->getType().dims.back();
-  return t.avx512bf16 && t.avx512bw && op.getOperand(1)->getType().elem == ElemType::BF16 &&
-         K.divExact(32).has_value();
+  return ((t.avx512bf16 && t.avx512bw) || (t.avx2 && t.fma)) &&
+         op.getOperand(1)->getType().elem == ElemType::BF16 && K.divExact(32).has_value();
 }
 
 int64_t mm::packedColumnBlock(const Target &t) {
@@ -505,7 +579,7 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
   llvm::Value *tb = tileBytes(E, m, k);
   llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
   llvm::Value *qb = E.bufferPtr(quant), *pb = E.bufferPtr(packed);
-  llvm::Value *rowBytes = E.dim(quantRowBytes(K));
+  llvm::Value *rowBytes = E.dim(quantRowBytes(E.S.target, actOf(op), K));
   return [&E, m, tr, k, nb, tb, nt, qb, pb, rowBytes](const Item &it) {
     auto &B = E.B;
     llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);

@@ -2,10 +2,11 @@
 //
 // The helper kernels of act = q8_0 and act = bf16 matmuls
 // (KernelsMatmulPacked.cpp): each activation row is quantised once, into a
-// scratch buffer of 2K bytes per row, by its own kernel shared by the ops
-// that read the same activations. q8_0: ggml's reference quantiser
+// scratch buffer (quantRowBytes per row), by its own kernel shared by the
+// ops that read the same activations. q8_0: ggml's reference quantiser
 // (quantize_row_q8_0: d = amax / 127 rounded to f16, codes roundf(x / d)),
-// with the codes' sum per block beside it; bf16: round to nearest even.
+// with the codes' sum per block beside it; bf16: round to nearest even,
+// stored as bf16 for vdpbf16ps, as f32 for the AVX2 kernel.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/MatmulParts.h"
@@ -14,12 +15,16 @@ using namespace moe;
 using namespace moe::codegen;
 using namespace moe::codegen::mm;
 
-DimExpr mm::quantRowBytes(const DimExpr &K) { return K * DimExpr(2); }
+bool mm::bf16RowsAsF32(const Target &t) { return !t.avx512bf16; }
+
+DimExpr mm::quantRowBytes(const Target &t, ElemType act, const DimExpr &K) {
+  return K * DimExpr(act == ElemType::BF16 && bf16RowsAsF32(t) ? 4 : 2);
+}
 
 /// Converts every row of `x` (seen as [rows, K]) into its row of scratch
-/// `quant` (2K bytes each) with `row(E, src, dst, k)`: quantizeRow or
-/// toBf16Row.
-static Extent emitRows(KernelEmitter &E, const Value *x, unsigned quant,
+/// `quant` (rowBytes each) with `row(E, src, dst, k)`: quantizeRow,
+/// toBf16Row or toBf16AsF32Row.
+static Extent emitRows(KernelEmitter &E, const Value *x, unsigned quant, const DimExpr &rowBytes,
                        void (*row)(KernelEmitter &, llvm::Value *, llvm::Value *, llvm::Value *)) {
   auto &B = E.B;
   const Shape &xs = x->getType().dims;
@@ -29,7 +34,7 @@ static Extent emitRows(KernelEmitter &E, const Value *x, unsigned quant,
   llvm::Value *k = E.dim(K);
   E.loop(E.begin, E.end, [&](llvm::Value *r) {
     llvm::Value *xr = B.CreateGEP(E.f32(), xb, B.CreateMul(r, k));
-    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(r, E.dim(quantRowBytes(K))));
+    llvm::Value *qr = B.CreateGEP(E.i8(), qb, B.CreateMul(r, E.dim(rowBytes)));
     row(E, xr, qr, k);
   }, "row");
   E.finish();
@@ -107,6 +112,21 @@ void mm::toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::V
   }, "j");
 }
 
+void mm::toBf16AsF32Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k) {
+  auto &B = E.B;
+  llvm::Value *chunks = B.CreateUDiv(k, E.c64(16));
+  E.loop(E.c64(0), chunks, [&](llvm::Value *c) {
+    llvm::Value *off = B.CreateMul(c, E.c64(16));
+    llvm::Value *v =
+        B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4));
+    B.CreateAlignedStore(E.roundTo(ElemType::BF16, v), B.CreateGEP(E.f32(), dst, off),
+                         llvm::Align(4));
+  }, "v");
+  E.loop(B.CreateMul(chunks, E.c64(16)), k, [&](llvm::Value *j) {
+    E.storeElem(dst, ElemType::F32, j, E.roundTo(ElemType::BF16, E.loadElem(src, ElemType::F32, j)));
+  }, "j");
+}
+
 unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   const Value *x = op.getOperand(0);
   bool bf16 = actOf(op) == ElemType::BF16;
@@ -116,13 +136,16 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
     BufferDesc d;
     d.kind = BufferKind::Scratch;
     // 16 rows of slack: the AMX kernel loads whole 16-row tiles.
-    d.scratchBytes = (numElements(Shape(xs.begin(), xs.end() - 1)) + DimExpr(16)) *
-                     quantRowBytes(xs.back());
+    DimExpr rowBytes = quantRowBytes(K.S.target, actOf(op), xs.back());
+    d.scratchBytes = (numElements(Shape(xs.begin(), xs.end() - 1)) + DimExpr(16)) * rowBytes;
     d.name = (bf16 ? "bf16(%" : "q8_0(%") + x->getName() + ")";
     unsigned quant = K.addBuffer(std::move(d));
     K.S.quantOf[key] = quant;
     K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
-      return emitRows(E, x, quant, bf16 ? toBf16Row : quantizeRow);
+      return emitRows(E, x, quant, rowBytes,
+                      !bf16                          ? quantizeRow
+                      : bf16RowsAsF32(E.S.target) ? toBf16AsF32Row
+                                                     : toBf16Row);
     });
   }
   return K.S.quantOf.lookup(key);

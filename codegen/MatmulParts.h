@@ -96,21 +96,29 @@ llvm::Value *routedRow(KernelEmitter &E, const Operation &op, llvm::Value *list,
 /// the op's activation rows quantised (one kernel per activation value,
 /// shared), and the per-item body on it.
 unsigned quantizedActivations(StepBuilder &K, const Operation &op);
-/// Bytes per quantised activation row of K elements, laid out as
-/// q[K] (i8) | d[K/32] (f32) | s[K/32] (i32): 2K, so every part is aligned
-/// (a bf16 row takes its first 2K bytes).
-DimExpr quantRowBytes(const DimExpr &K);
+/// Bytes per quantised activation row of K elements for `act` on `t`:
+/// q8_0 rows are q[K] (i8) | d[K/32] (f32) | s[K/32] (i32) in 2K bytes,
+/// so every part is aligned; bf16 rows are K bf16 (2K bytes) where the
+/// target has vdpbf16ps, else K f32 already rounded to bf16 (4K bytes),
+/// which the AVX2 kernel broadcasts straight from memory.
+DimExpr quantRowBytes(const Target &t, ElemType act, const DimExpr &K);
+/// Does the bf16 kernel on `t` read its activation rows as f32 (rounded
+/// to bf16)? Targets without AVX-512 BF16.
+bool bf16RowsAsF32(const Target &t);
 /// Quantises the k f32 at `src` (k a multiple of 32) to a q8_0 activation
 /// row at `dst`: codes[k] (i8) | d[k/32] (f32) | s[k/32] (i32, the codes'
 /// sum per block), 2k bytes.
 void quantizeRow(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
 /// Rounds the k f32 at `src` to bf16 at `dst` (vectors of 16, then the rest).
 void toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
+/// Rounds the k f32 at `src` to bf16, stored as the f32 of the same value.
+void toBf16AsF32Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
 /// The Packed buffer holding the op's weight repacked for the int8 kernel
 /// (one prepare step per weight argument, shared).
 unsigned packedWeights(StepBuilder &K, const Operation &op);
-/// Does `t` have the bf16 kernel (AVX-512 BF16's vdpbf16ps) for act = bf16
-/// matmul `op` (bf16 weights, K a multiple of 32)? It shares the int8
+/// Does `t` have the bf16 kernel (AVX-512 BF16's vdpbf16ps, or on AVX2
+/// with FMA each pair split into two f32 by a shift and a mask) for act =
+/// bf16 matmul `op` (bf16 weights, K a multiple of 32)? It shares the int8
 /// kernels' packed tiles, activation kernel and item body.
 bool hasBf16Kernel(const Target &t, const Operation &op);
 /// Output columns per item of the int8 kernels.
