@@ -158,6 +158,11 @@ namespace moe::jit {
 /// The internals of an Executable, for the API's files.
 struct ImplAccess {
   static Executable::Impl &of(Executable &e) { return *e.impl; }
+  /// The Executable of `f`, compiled into `exe`, run as `opts` says: on
+  /// `split` ranks (those of this process: all, or opts.comm's), each rank
+  /// after the first with a pool of `perRank` threads.
+  static Executable wrap(const Function &f, const Options &opts, int split, unsigned perRank,
+                         std::unique_ptr<moe::Executable> exe);
 };
 } // namespace moe::jit
 

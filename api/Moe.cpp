@@ -217,56 +217,108 @@ jit::Executable::Executable(Executable &&) noexcept = default;
 jit::Executable &jit::Executable::operator=(Executable &&) noexcept = default;
 jit::Executable::~Executable() = default;
 
-llvm::Expected<jit::Executable> jit::compile(const ModuleHandle &m, llvm::StringRef function,
-                                             const Options &opts) {
-  const Function *f = m.get().lookup(function);
-  if (!f)
-    return apiErr(ErrorKind::Compile, "no function @{} in the module", function.str());
-  // The rank count: the function's, which Options::ranks and the
-  // communicator's size must equal (as moe-run's --ranks and --mpi).
-  int split = (int)numRanks(*f);
+namespace {
+/// How a function runs under `opts`: its rank count (checked against
+/// Options::ranks and the communicator) and the threads of its pool.
+struct RankPlan {
+  int split = 1;
+  unsigned perRank = 1, poolThreads = 0;
+};
+} // namespace
+
+static llvm::Expected<RankPlan> rankPlan(const Function &f, const jit::Options &opts) {
+  RankPlan r;
+  r.split = (int)numRanks(f);
   auto mismatch = [&](std::string what, int n) {
-    if (split == 1)
+    if (r.split == 1)
       return apiErr(ErrorKind::Compile,
                     "{}: @{} is not split over ranks (run tp-split{{ranks={}}} first)", what,
-                    f->getName(), n);
-    return apiErr(ErrorKind::Compile, "{}: @{} was split for {} ranks", what, f->getName(),
-                  split);
+                    f.getName(), n);
+    return apiErr(ErrorKind::Compile, "{}: @{} was split for {} ranks", what, f.getName(),
+                  r.split);
   };
-  if (opts.ranks != 0 && (int)opts.ranks != split)
+  if (opts.ranks != 0 && (int)opts.ranks != r.split)
     return mismatch(fmt::format("Options::ranks = {}", opts.ranks), (int)opts.ranks);
-  if (opts.comm && opts.comm->size() != split)
+  if (opts.comm && opts.comm->size() != r.split)
     return mismatch(fmt::format("a communicator of {} rank{}", opts.comm->size(),
                                 opts.comm->size() == 1 ? "" : "s"),
                     opts.comm->size());
   unsigned threads = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
-  unsigned perRank = std::max(1u, threads / (unsigned)(opts.comm ? 1 : split));
+  r.perRank = std::max(1u, threads / (unsigned)(opts.comm ? 1 : r.split));
+  r.poolThreads = r.split > 1 && !opts.comm ? r.perRank : opts.threads;
+  return r;
+}
+
+static ExecOptions execOptions(const jit::Options &opts) {
   ExecOptions eo;
-  eo.threads = split > 1 && !opts.comm ? perRank : opts.threads;
+  eo.threads = opts.threads;
   eo.jit.useCache = opts.useCache;
   eo.jit.cacheDir = opts.cacheDir;
   eo.jit.warn = [](const std::string &w) { diagnose(DiagnosticSeverity::Warning, w); };
-  auto exe = moe::Executable::compile(*f, eo);
-  if (!exe)
-    return withKind(ErrorKind::Compile, exe.takeError());
+  return eo;
+}
+
+jit::Executable jit::ImplAccess::wrap(const Function &f, const Options &opts, int split,
+                                      unsigned perRank, std::unique_ptr<moe::Executable> exe) {
   auto impl = std::make_unique<Executable::Impl>();
-  impl->sources.resize(f->getNumArguments());
+  impl->sources.resize(f.getNumArguments());
   impl->ranks = split;
   if (opts.comm) {
     impl->myRanks = {opts.comm->rank()};
     impl->comm = std::make_unique<CommAdapter>(*opts.comm);
   } else {
     impl->myRanks.clear();
-    for (int r = 0; r < split; ++r)
-      impl->myRanks.push_back(r);
-    for (int r = 1; r < split; ++r)
+    for (int k = 0; k < split; ++k)
+      impl->myRanks.push_back(k);
+    for (int k = 1; k < split; ++k)
       impl->rankPools.push_back(std::make_unique<WorkerPool>(perRank));
   }
-  impl->ptrs.assign(impl->myRanks.size(), std::vector<const void *>(f->getNumArguments()));
+  impl->ptrs.assign(impl->myRanks.size(), std::vector<const void *>(f.getNumArguments()));
   impl->keep.assign(impl->myRanks.size(),
-                    std::vector<std::shared_ptr<void>>(f->getNumArguments()));
-  impl->exe = std::move(*exe);
+                    std::vector<std::shared_ptr<void>>(f.getNumArguments()));
+  impl->exe = std::move(exe);
   return Executable(std::move(impl));
+}
+
+llvm::Expected<jit::Executable> jit::compile(const ModuleHandle &m, llvm::StringRef function,
+                                             const Options &opts) {
+  const Function *f = m.get().lookup(function);
+  if (!f)
+    return apiErr(ErrorKind::Compile, "no function @{} in the module", function.str());
+  auto r = rankPlan(*f, opts);
+  if (!r)
+    return r.takeError();
+  ExecOptions eo = execOptions(opts);
+  eo.threads = r->poolThreads;
+  auto exe = moe::Executable::compile(*f, eo);
+  if (!exe)
+    return withKind(ErrorKind::Compile, exe.takeError());
+  return ImplAccess::wrap(*f, opts, r->split, r->perRank, std::move(*exe));
+}
+
+llvm::Expected<std::vector<jit::Executable>> jit::compileModule(const ModuleHandle &m,
+                                                                const Options &opts) {
+  std::vector<const Function *> fs;
+  std::vector<RankPlan> plans;
+  std::vector<unsigned> threads;
+  for (auto &f : m.get().functions) {
+    auto r = rankPlan(*f, opts);
+    if (!r)
+      return r.takeError();
+    fs.push_back(f.get());
+    plans.push_back(*r);
+    threads.push_back(r->poolThreads);
+  }
+  if (fs.empty())
+    return apiErr(ErrorKind::Compile, "the module has no function");
+  auto exes = moe::Executable::compileAll(fs, execOptions(opts), threads);
+  if (!exes)
+    return withKind(ErrorKind::Compile, exes.takeError());
+  std::vector<Executable> out;
+  for (size_t i = 0; i < fs.size(); ++i)
+    out.push_back(ImplAccess::wrap(*fs[i], opts, plans[i].split, plans[i].perRank,
+                                   std::move((*exes)[i])));
+  return out;
 }
 
 std::vector<std::string> jit::Executable::inputNames() const {
@@ -376,4 +428,5 @@ llvm::Error moe::api::checkView(const Value &a, const TensorView &v, const Symbo
 
 double jit::Executable::compileMs() const { return impl->exe->jitStats().compileMs; }
 bool jit::Executable::fromCache() const { return impl->exe->jitStats().modulesFromCache > 0; }
+unsigned jit::Executable::kernelsShared() const { return impl->exe->kernelsShared(); }
 std::string jit::Executable::cacheKey() const { return impl->exe->jitStats().cacheKey; }

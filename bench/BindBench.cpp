@@ -39,7 +39,6 @@
 #include "ir/Error.h"
 #include "ir/ParamDerive.h"
 #include "ir/Parser.h"
-#include "passes/Pass.h"
 #include "runtime/Binder.h"
 #include "runtime/Executable.h"
 #include "runtime/GgufSource.h"
@@ -93,8 +92,10 @@ const char *archOf(const LayerDesc &L) {
   return std::string(L.name) == "gptoss" ? "gpt-oss" : "qwen3moe";
 }
 
+} // namespace
+
 /// The layer's block as a GGUF file at `path`.
-llvm::Error writeModel(const LayerDesc &L, ElemType wt, const std::string &path) {
+llvm::Error moe::bench::writeLayerModel(const LayerDesc &L, ElemType wt, const std::string &path) {
   TinyModelOptions o;
   o.arch = archOf(L);
   o.type = wt;
@@ -123,6 +124,8 @@ llvm::Error writeModel(const LayerDesc &L, ElemType wt, const std::string &path)
   return llvm::Error::success();
 }
 
+namespace {
+
 void BM_Bind(benchmark::State &state, int layer, ElemType wt) {
   const LayerDesc &L = kLayers[layer];
   auto fail = [&](llvm::Error e) {
@@ -133,7 +136,7 @@ void BM_Bind(benchmark::State &state, int layer, ElemType wt) {
   llvm::sys::path::system_temp_directory(true, path);
   llvm::sys::path::append(path, "moe-bind-" + std::to_string(getpid()) + ".gguf");
   std::string file = path.str().str();
-  if (auto e = writeModel(L, wt, file))
+  if (auto e = writeLayerModel(L, wt, file))
     return fail(std::move(e));
   struct Remove {
     std::string p;
@@ -152,11 +155,7 @@ void BM_Bind(benchmark::State &state, int layer, ElemType wt) {
   auto m = parseModuleString(*text, file);
   if (!m)
     return fail(m.takeError());
-  DiagEngine diag;
-  PassManager pm;
-  if (auto e = pm.addPipeline("default"))
-    return fail(std::move(e));
-  if (auto e = pm.run(**m, diag))
+  if (auto e = runDefaultPipeline(**m))
     return fail(std::move(e));
   const Function &f = *(*m)->functions[0];
   ExecOptions eo;

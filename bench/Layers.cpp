@@ -24,6 +24,22 @@ using namespace moe::bench;
 
 Settings moe::bench::gSettings;
 
+double moe::bench::median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+llvm::Error moe::bench::runDefaultPipeline(Module &m) {
+  DiagEngine diag;
+  PassManager pm;
+  if (auto e = pm.addPipeline("default"))
+    return e;
+  return pm.run(m, diag);
+}
+
 unsigned moe::bench::effectiveThreads() {
   if (gSettings.threads)
     return gSettings.threads;
@@ -49,10 +65,7 @@ llvm::Expected<std::unique_ptr<Module>> moe::bench::loadLayer(const LayerDesc &L
   if (wt)
     if (auto e = retypeWeights(**m, *wt, WeightSet::Experts))
       return e;
-  PassManager pm;
-  if (auto e = pm.addPipeline("default"))
-    return e;
-  if (auto e = pm.run(**m, diag))
+  if (auto e = runDefaultPipeline(**m))
     return e;
   if ((*m)->functions.empty())
     return err("{} has no function", path.str().str());

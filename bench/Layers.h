@@ -32,6 +32,10 @@ inline double secondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 inline std::string errStr(llvm::Error e) { return llvm::toString(std::move(e)); }
+/// The median of `v` (0 when empty).
+double median(std::vector<double> v);
+/// Runs the `default` pipeline over `m`.
+llvm::Error runDefaultPipeline(Module &m);
 
 /// The benchmark's own flags (--moe_threads, --moe_perf, --moe_seed,
 /// --moe_examples, --moe_profile) and the probes measured at start-up.

@@ -33,6 +33,8 @@
 //   compile/<layer>/cold       Executable::compile with the object cache off
 //   compile/<layer>/warm       the same with the cache on, after one compile
 //                              that filled it (so: cache load + link)
+//   compile/module48/<phase>   a 48-block model's module (bench/ModuleBench.cpp):
+//                              the `default` pipeline, compileAll cold and warm
 //   bind/<layer>/<type>        binding the layer from a GGUF file written at
 //                              real size, weights packed at bind time: time
 //                              and resident memory (bench/BindBench.cpp;
@@ -116,6 +118,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "bench/BindBench.h"
+#include "bench/ModuleBench.h"
 #include "bench/Layers.h"
 #include "bench/Probes.h"
 #include "bench/TpBench.h"
@@ -165,13 +168,6 @@ Usage usage() {
   return {secs(u.ru_utime) + secs(u.ru_stime), u.ru_minflt, u.ru_nivcsw};
 }
 
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   Built *b = getBuilt(layer, wt);
@@ -330,6 +326,7 @@ void registerAll() {
       }
   registerTpBenchmarks();
   registerBindBenchmarks();
+  registerModuleBenchmarks();
 }
 
 /// Takes --moe_NAME=VALUE flags out of argv.

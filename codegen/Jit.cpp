@@ -247,9 +247,10 @@ std::vector<std::unique_ptr<llvm::Module>> codegen::splitForCompile(const llvm::
   return out;
 }
 
-llvm::Error Jit::addProgram(Program &p) {
+llvm::Error Jit::addProgram(Program &p) { return addKernels(*p.module, {&p.steps}); }
+
+llvm::Error Jit::addKernels(llvm::Module &m, llvm::ArrayRef<const std::vector<Step> *> steps) {
   auto t0 = std::chrono::steady_clock::now();
-  llvm::Module &m = *p.module;
   m.setDataLayout(jit->getDataLayout());
   m.setTargetTriple(jit->getTargetTriple().str());
   std::string problems;
@@ -352,10 +353,11 @@ llvm::Error Jit::addProgram(Program &p) {
         return e;
   }
   // Resolve every kernel now, so linking happens here and is timed.
-  for (auto &s : p.steps)
-    if (s.kind == StepKind::Kernel)
-      if (auto a = jit->lookup(s.symbol); !a)
-        return a.takeError();
+  for (const std::vector<Step> *list : steps)
+    for (const Step &s : *list)
+      if (s.kind == StepKind::Kernel)
+        if (auto a = jit->lookup(s.symbol); !a)
+          return a.takeError();
   (fromCache ? st.modulesFromCache : st.modulesCompiled)++;
   st.compileMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return llvm::Error::success();

@@ -84,6 +84,11 @@ public:
   /// Adds the program's module (consumed) and resolves the kernels of its
   /// steps; compiles it unless the cache has it.
   llvm::Error addProgram(Program &p);
+  /// The same for a module several programs were lowered into
+  /// (LowerOptions::into): one cache entry, and on a miss its kernels
+  /// compiled in parts on every compile thread; resolves the kernels of
+  /// every step list.
+  llvm::Error addKernels(llvm::Module &m, llvm::ArrayRef<const std::vector<Step> *> steps);
   llvm::Expected<KernelFn> lookup(llvm::StringRef symbol);
   const JitStats &stats() const { return st; }
   /// The CPU the JIT compiles for; lower functions for the same.

@@ -20,6 +20,7 @@
 #include "codegen/Lowering.h"
 #include "ir/Error.h"
 #include "ir/OpInfo.h"
+#include "ir/Printer.h"
 
 #include "llvm/ADT/SmallPtrSet.h"
 
@@ -225,9 +226,11 @@ void Planner::emit() {
 
 llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOptions &opts) {
   Program p;
-  p.context = std::make_unique<llvm::LLVMContext>();
-  p.module = std::make_unique<llvm::Module>(opts.prefix + "." + f.getName(), *p.context);
-  LowerState S{f, *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
+  if (!opts.into) {
+    p.context = std::make_unique<llvm::LLVMContext>();
+    p.module = std::make_unique<llvm::Module>(opts.prefix + "." + f.getName(), *p.context);
+  }
+  LowerState S{f, opts.into ? *opts.into : *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
                llvm::StringMap<unsigned>(), p.errorSites, llvm::DenseMap<const Value *, unsigned>(),
                llvm::DenseMap<std::pair<const Value *, unsigned>, unsigned>(),
                llvm::DenseMap<unsigned, unsigned>(),
@@ -256,4 +259,43 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
   for (const Value *v : ret->getOperands())
     p.results.push_back(S.bufferOf.lookup(v));
   return p;
+}
+
+Program codegen::copyProgram(const Program &p, const Function &from, const Function &to) {
+  llvm::DenseMap<const Value *, const Value *> values;
+  llvm::DenseMap<const Operation *, const Operation *> ops;
+  for (unsigned i = 0; i < from.getNumArguments(); ++i)
+    values[from.getArgument(i)] = to.getArgument(i);
+  for (auto a = from.getBody().begin(), b = to.getBody().begin();
+       a != from.getBody().end() && b != to.getBody().end(); ++a, ++b) {
+    ops[&*a] = &*b;
+    for (unsigned r = 0; r < a->getNumResults() && r < b->getNumResults(); ++r)
+      values[a->getResult(r)] = b->getResult(r);
+  }
+  Program q;
+  q.buffers = p.buffers;
+  for (BufferDesc &b : q.buffers)
+    if (b.value)
+      b.value = values.lookup(b.value);
+  q.steps = p.steps;
+  for (Step &s : q.steps)
+    if (s.op)
+      s.op = ops.lookup(s.op);
+  q.results = p.results;
+  q.symbols = p.symbols;
+  q.errorSites = p.errorSites;
+  for (ErrorSite &e : q.errorSites)
+    e.op = ops.lookup(e.op);
+  return q;
+}
+
+std::string codegen::codegenKey(const Function &f) {
+  std::unique_ptr<Function> c = f.clone();
+  c->setName("");
+  for (Value *a : c->getArguments())
+    a->argAttrs().erase("gguf");
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  printFunction(*c, os);
+  return text;
 }

@@ -111,10 +111,27 @@ struct LowerOptions {
   std::string prefix = "moe";
   /// The CPU the kernels are specialised to (Jit::target()); unset: the host.
   std::optional<Target> target;
+  /// Lower into this module (and its context), beside other functions'
+  /// kernels, instead of a new one: the Program's context and module are
+  /// then null. The prefixes of the functions sharing it must differ.
+  llvm::Module *into = nullptr;
 };
 
 /// Lowers a verified function to kernels. Fails (naming the op) for what the
 /// JIT does not support, e.g. an all_reduce of a non-f32 value.
 llvm::Expected<Program> lowerFunction(const Function &f, const LowerOptions &opts = {});
+
+/// `p`, lowered from `from`, as the program of `to`: the same steps and
+/// kernels, its pointers (buffers' values, steps' and error sites' ops) moved
+/// to `to`'s. `to` must have `from`'s arguments and ops in the same order,
+/// with the same kinds, types and attributes (codegenKey equal); the copy
+/// has no module.
+Program copyProgram(const Program &p, const Function &from, const Function &to);
+
+/// What lowering reads of `f`: its text with the function's name and the
+/// params' `gguf` attributes (tensor names, which only the binder reads)
+/// left out. Functions with equal keys lower to the same program (the
+/// printer and parser round-trip, so equal text is an equal function).
+std::string codegenKey(const Function &f);
 
 } // namespace moe::codegen

@@ -257,6 +257,27 @@ struct PyMpiWorld {
   std::unique_ptr<moe::jit::MpiWorld> world;
 };
 
+/// compile()'s and compile_module()'s keywords as library options.
+moe::jit::Options compileOptions(unsigned threads, unsigned ranks, py::object comm,
+                                 py::object cache) {
+  moe::jit::Options o;
+  o.threads = threads;
+  o.ranks = ranks;
+  if (!comm.is_none()) {
+    if (!py::isinstance<PyMpiWorld>(comm))
+      raise("bind", "comm= takes a moe.MpiWorld");
+    o.comm = comm.cast<PyMpiWorld &>().world.get();
+  }
+  if (py::isinstance<py::str>(cache)) {
+    o.cacheDir = cache.cast<std::string>();
+  } else if (py::isinstance<py::bool_>(cache)) {
+    o.useCache = cache.cast<bool>();
+  } else if (!cache.is_none()) {
+    raise("bind", "cache= takes True, False or a directory");
+  }
+  return o;
+}
+
 struct PyExecutable {
   // Declared before `exe`, so destroyed after it.
   /// The moe.MpiWorld its ranks talk through, kept alive with it.
@@ -554,7 +575,10 @@ PYBIND11_MODULE(moe, mod) {
            "Runs the same call `repeat` times from C++ and returns each run's milliseconds "
            "(the C++ side of bench/python_call.py).")
       .def_property_readonly("compile_ms", [](const PyExecutable &e) { return e.exe.compileMs(); })
-      .def_property_readonly("from_cache", [](const PyExecutable &e) { return e.exe.fromCache(); });
+      .def_property_readonly("from_cache", [](const PyExecutable &e) { return e.exe.fromCache(); })
+      .def_property_readonly(
+          "kernels_shared", [](const PyExecutable &e) { return e.exe.kernelsShared(); },
+          "Kernel definitions not compiled because an identical one was (compile_module).");
 
   py::class_<PyMpiWorld>(mod, "MpiWorld",
                          "MPI_COMM_WORLD for a program started under mpirun (MPI_Init when "
@@ -582,21 +606,7 @@ PYBIND11_MODULE(moe, mod) {
       "compile",
       [](const PyModule &m, const std::string &fn, unsigned threads, unsigned ranks,
          py::object comm, py::object cache) {
-        moe::jit::Options o;
-        o.threads = threads;
-        o.ranks = ranks;
-        if (!comm.is_none()) {
-          if (!py::isinstance<PyMpiWorld>(comm))
-            raise("bind", "comm= takes a moe.MpiWorld");
-          o.comm = comm.cast<PyMpiWorld &>().world.get();
-        }
-        if (py::isinstance<py::str>(cache)) {
-          o.cacheDir = cache.cast<std::string>();
-        } else if (py::isinstance<py::bool_>(cache)) {
-          o.useCache = cache.cast<bool>();
-        } else if (!cache.is_none()) {
-          raise("bind", "cache= takes True, False or a directory");
-        }
+        moe::jit::Options o = compileOptions(threads, ranks, comm, cache);
         std::optional<llvm::Expected<moe::jit::Executable>> exe;
         {
           py::gil_scoped_release nogil; // compiling takes a while
@@ -611,4 +621,24 @@ PYBIND11_MODULE(moe, mod) {
       "the rank count of a split function (0: its own), run as threads of this process, or "
       "with comm=moe.MpiWorld() this process's rank under mpirun; cache=False skips the "
       "object cache, cache='dir' puts it there.");
+  mod.def(
+      "compile_module",
+      [](const PyModule &m, unsigned threads, unsigned ranks, py::object comm, py::object cache) {
+        moe::jit::Options o = compileOptions(threads, ranks, comm, cache);
+        std::optional<llvm::Expected<std::vector<moe::jit::Executable>>> exes;
+        {
+          py::gil_scoped_release nogil;
+          exes.emplace(moe::jit::compileModule(m.m, o));
+        }
+        std::vector<std::unique_ptr<PyExecutable>> out;
+        for (auto &e : check(std::move(*exes), "compile"))
+          out.push_back(std::unique_ptr<PyExecutable>(new PyExecutable{comm, {}, std::move(e)}));
+        return out;
+      },
+      py::arg("module"), py::kw_only(), py::arg("threads") = 0, py::arg("ranks") = 0,
+      py::arg("comm") = py::none(), py::arg("cache") = py::none(),
+      "Compiles every function of `module` together (a whole model's blocks): a list of "
+      "executables in the order of module.functions. Kernels identical in content are "
+      "compiled once and shared, into one object-cache entry, on every core; the keywords "
+      "are compile()'s.");
 }

@@ -84,10 +84,25 @@ class Executable {
 public:
   static llvm::Expected<std::unique_ptr<Executable>> compile(const Function &f,
                                                              const ExecOptions &opts = {});
+  /// Compiles several functions (a module's blocks) together: lowered into
+  /// one LLVM module, each distinct kernel defined once
+  /// (codegen/ShareKernels.h), one object-cache entry for them all, and on a
+  /// miss the kernels compiled in parts on every compile thread. One JIT and
+  /// one worker pool serve them all; each Executable keeps its own plan,
+  /// arenas and packed weights. In the order of `fs`. `threads`, when
+  /// given, overrides opts.threads per function (functions with the same
+  /// count share a pool).
+  static llvm::Expected<std::vector<std::unique_ptr<Executable>>>
+  compileAll(llvm::ArrayRef<const Function *> fs, const ExecOptions &opts = {},
+             llvm::ArrayRef<unsigned> threads = {});
   ~Executable();
 
   const Function &function() const { return *fn; }
+  /// The JIT's: shared by the functions compiled together.
   const codegen::JitStats &jitStats() const { return jit->stats(); }
+  /// Kernel definitions left out of the compile because an identical one
+  /// was kept (over every function compiled together).
+  unsigned kernelsShared() const { return shared; }
   unsigned numKernels() const;
   unsigned threads() const { return pool->size(); }
 
@@ -132,9 +147,10 @@ private:
   std::vector<std::unique_ptr<Executable>> variants;
   Executable *variantFor(const SymbolBindings &syms) const;
   codegen::Program prog;
-  std::unique_ptr<codegen::Jit> jit;
+  std::shared_ptr<codegen::Jit> jit;
+  unsigned shared = 0;
   std::vector<codegen::KernelFn> kernels; ///< per step (null: not a kernel)
-  std::unique_ptr<WorkerPool> pool;
+  std::shared_ptr<WorkerPool> pool;
   std::mutex planMutex;
   std::map<std::vector<int64_t>, MemoryPlan> plans;
   /// Repacked weights kept for reuse (RunOptions::paramsVersion), at most

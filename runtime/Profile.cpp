@@ -16,7 +16,9 @@ using namespace moe;
 using namespace moe::codegen;
 
 KernelTimes &Profile::row(llvm::StringRef label, llvm::StringRef symbol) {
-  std::string key = symbol.empty() ? ("=" + label).str() : symbol.str();
+  // By label and symbol: steps that share one kernel (codegen's
+  // shareIdenticalKernels) keep their own rows.
+  std::string key = (label + llvm::StringRef("\0", 1) + symbol).str();
   auto [it, fresh] = index.try_emplace(key, rows.size());
   if (fresh) {
     KernelTimes k;

@@ -393,9 +393,14 @@ public:
   llvm::Error run(const std::vector<std::pair<std::string, TensorView>> &inputs,
                   llvm::ArrayRef<MutableTensorView> outputs, const SymbolValues &symbols = {});
 
-  /// Compile time of this Executable, and whether it came from the cache.
+  /// Compile time of this Executable, and whether it came from the cache
+  /// (for compileModule: of the whole module's compile).
   double compileMs() const;
   bool fromCache() const;
+  /// Kernel definitions not compiled because an identical one was (over the
+  /// functions compiled together: compileModule's blocks, a function and its
+  /// variants).
+  unsigned kernelsShared() const;
   /// The object cache key of the compiled kernels: the same as `moe-run`'s
   /// for the same function and target (codegen::ObjectCache::keyOf is the
   /// one place it is computed), so either front end hits the other's cache.
@@ -404,6 +409,8 @@ public:
 private:
   friend llvm::Expected<Executable> compile(const ModuleHandle &, llvm::StringRef,
                                             const Options &);
+  friend llvm::Expected<std::vector<Executable>> compileModule(const ModuleHandle &,
+                                                               const Options &);
   struct Impl;
   friend struct ImplAccess;
   explicit Executable(std::unique_ptr<Impl> impl);
@@ -413,6 +420,18 @@ private:
 /// Compiles `function` of `m` (the module may be destroyed afterwards).
 llvm::Expected<Executable> compile(const ModuleHandle &m, llvm::StringRef function,
                                    const Options &opts = {});
+
+/// Compiles every function of `m` together, one Executable per function in
+/// the module's order (ModuleHandle::functionNames()): a whole model's
+/// blocks, as `moe-import --all` writes them. Kernels identical in content
+/// are compiled once and shared (48 blocks of one shape compile the kernels
+/// of one), the module's kernels are one object-cache entry, and on a miss
+/// they are compiled on every core. `opts` applies to each function as in
+/// compile() (Options::ranks: 0, or the rank count of every function). The
+/// Executables share one JIT and the worker pool of each thread count;
+/// each binds its own params and may be run and destroyed on its own.
+llvm::Expected<std::vector<Executable>> compileModule(const ModuleHandle &m,
+                                                      const Options &opts = {});
 
 } // namespace jit
 } // namespace moe

@@ -379,3 +379,24 @@ func @widen(%x: tensor<T x 8 x bf16>) -> tensor<T x 8 x f32> where T in [1, 64] 
     np.testing.assert_array_equal(exe(x=bits), values)
     with pytest.raises(moe.ShapeError, match="expected bf16"):
         exe(x=values)
+
+
+def test_compile_module_blocks_equal_numpy_and_share_kernels():
+    # Three blocks of one shape, as moe-import --all writes a model: one
+    # program and one set of kernels serves all three, each with its own
+    # weights, each equal to the NumPy reference.
+    text = (EXAMPLES / "qwen3_tiny.moe").read_text()
+    body = text[text.index("func @moe_ffn"):]
+    m = moe.parse("\n".join(body.replace("@moe_ffn", f"@blk{b}") for b in range(3)))
+    m.run_pipeline("default")
+    exes = moe.compile_module(m, threads=2, cache=False)
+    assert len(exes) == 3
+    assert all(e.kernels_shared == exes[0].kernels_shared > 0 for e in exes)
+    x = tokens(1)
+    for b, exe in enumerate(exes):
+        w = qwen3_weights(20 + b)
+        for name, array in w.items():
+            exe.bind(name, array)
+        want, probs = ref.qwen3(x, **w)
+        assert ref.topk_gap(probs, 2) > 1e-4, "test data: a routing near-tie"
+        assert ref.rel_err(exe(x=x), want) < 1e-5

@@ -12,8 +12,9 @@ config.test_exec_root = os.path.join(config.moe_obj_root, "tests", "lit")
 
 config.environment["PATH"] = os.pathsep.join(
     [config.moe_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")])
-# The JIT's object cache lives in the build tree, never in the user's home.
-config.environment["MOE_CACHE_DIR"] = os.path.join(config.test_exec_root, "jit-cache")
+# The JIT's object cache lives in the build tree (MOE_TEST_JIT_CACHE), never
+# in the user's home.
+config.environment["MOE_CACHE_DIR"] = config.moe_jit_cache
 config.environment.pop("XDG_CACHE_HOME", None)
 # The sanitized build's options (tests/CMakeLists.txt) reach the tools.
 for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):

@@ -17,9 +17,9 @@ using namespace moe;
 
 void moe::printCompileTime(const Executable &exe) {
   auto &st = exe.jitStats();
-  llvm::outs() << fmt::format("compile: {:.1f} ms ({} kernels, {} compiled, {} from cache)\n",
-                              st.compileMs, exe.numKernels(), st.modulesCompiled,
-                              st.modulesFromCache);
+  llvm::outs() << fmt::format("compile: {:.1f} ms ({} kernels, {} shared, {} compiled, {} from cache)\n",
+                              st.compileMs, exe.numKernels(), exe.kernelsShared(),
+                              st.modulesCompiled, st.modulesFromCache);
 }
 
 /// Median and minimum of `ms`, as "12.345 ms (median of 5 runs, min 12.000 ms".
