@@ -29,7 +29,7 @@
 // among them):
 //
 //   moe/<layer>/<type>/T:<T>   layer qwen3|gptoss|gemma4, type
-//                              f32|bf16|q8_0|q4_0|mxfp4, T 1|32|128|512
+//                              f32|bf16|q8_0|q4_0|mxfp4, T 1|8|32|128|512
 //   compile/<layer>/cold       Executable::compile with the object cache off
 //   compile/<layer>/warm       the same with the cache on, after one compile
 //                              that filled it (so: cache load + link)
@@ -143,7 +143,7 @@ namespace {
 
 const ElemType kTypes[] = {ElemType::F32, ElemType::BF16, ElemType::Q8_0, ElemType::Q4_0,
                            ElemType::MXFP4};
-const int64_t kTs[] = {1, 32, 128, 512};
+const int64_t kTs[] = {1, 8, 32, 128, 512};
 
 const char *kDefaultFilter =
     "^(compile/|bind/qwen3/q8_0/|moe/(qwen3|gptoss)/(f32|bf16|q8_0)/T:(1|128|512)/)";

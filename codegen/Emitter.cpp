@@ -277,12 +277,16 @@ void KernelEmitter::storeElem(llvm::Value *base, ElemType elem, llvm::Value *off
   case ElemType::I32:
     B.CreateStore(v, B.CreateGEP(i32(), base, off));
     return;
-  case ElemType::F16:
-    B.CreateStore(B.CreateFPTrunc(v, B.getHalfTy()), B.CreateGEP(B.getHalfTy(), base, off));
+  case ElemType::F16: {
+    llvm::Value *h = B.CreateFPTrunc(v, B.getHalfTy());
+    B.CreateStore(h, B.CreateGEP(B.getHalfTy(), base, off));
     return;
-  case ElemType::BF16:
-    B.CreateStore(toBF16Bits(*this, v), B.CreateGEP(B.getInt16Ty(), base, off));
+  }
+  case ElemType::BF16: {
+    llvm::Value *bits = toBF16Bits(*this, v);
+    B.CreateStore(bits, B.CreateGEP(B.getInt16Ty(), base, off));
     return;
+  }
   default:
     llvm_unreachable("block-quantised results are rejected by the planner");
   }

@@ -45,5 +45,6 @@ llvm::Value *codegen::emitExpF32(llvm::IRBuilderBase &B, llvm::Value *x) {
   auto pow2 = [&](llvm::Value *e) {
     return B.CreateBitCast(B.CreateShl(B.CreateAdd(e, ci(127)), ci(23)), ft);
   };
-  return B.CreateFMul(B.CreateFMul(y, pow2(n1)), pow2(n2));
+  llvm::Value *y1 = B.CreateFMul(y, pow2(n1));
+  return B.CreateFMul(y1, pow2(n2));
 }

@@ -72,14 +72,16 @@ llvm::Value *KernelEmitter::unary(OpKind k, const scalar::Params &p, llvm::Value
     // 0.5 * x * (1 + tanh(u)), u = c * x * (1 + 0.044715 * x * x), computed
     // as the equal x / (1 + e^(-2u)) on the inline exp: no cancellation in
     // 1 + tanh(u) for negative u, +-inf and NaN as before.
-    llvm::Value *inner = B.CreateFMul(
-        B.CreateFMul(cf(0.7978845608028654f), x),
-        B.CreateFAdd(one, B.CreateFMul(B.CreateFMul(cf(0.044715f), x), x)));
+    llvm::Value *cx = B.CreateFMul(cf(0.7978845608028654f), x);
+    llvm::Value *inner =
+        B.CreateFMul(cx, B.CreateFAdd(one, B.CreateFMul(B.CreateFMul(cf(0.044715f), x), x)));
     return B.CreateFDiv(x, B.CreateFAdd(one, emitExpF32(B, B.CreateFMul(inner, cf(-2.0f)))));
   }
-  case OpKind::GeluErf:
-    return B.CreateFMul(B.CreateFMul(cf(0.5f), x),
+  case OpKind::GeluErf: {
+    llvm::Value *half = B.CreateFMul(cf(0.5f), x);
+    return B.CreateFMul(half,
                         B.CreateFAdd(one, callF32("erff", B.CreateFMul(x, cf(0.7071067811865476f)))));
+  }
   case OpKind::Pow: {
     if (p.exponent == 2.0f)
       return B.CreateFMul(x, x);
@@ -103,8 +105,8 @@ llvm::Value *KernelEmitter::binary(OpKind k, llvm::Value *a, llvm::Value *b) {
       // INT_MIN / -1 wraps to INT_MIN (sdiv would be undefined); the caller
       // has checked b != 0.
       llvm::Value *m1 = B.CreateICmpEQ(b, B.getInt32(-1));
-      return B.CreateSelect(m1, B.CreateSub(B.getInt32(0), a),
-                            B.CreateSDiv(a, B.CreateSelect(m1, B.getInt32(1), b)));
+      llvm::Value *neg = B.CreateSub(B.getInt32(0), a);
+      return B.CreateSelect(m1, neg, B.CreateSDiv(a, B.CreateSelect(m1, B.getInt32(1), b)));
     }
     case OpKind::Max: return B.CreateSelect(B.CreateICmpSLT(a, b), b, a);
     case OpKind::Min: return B.CreateSelect(B.CreateICmpSLT(b, a), b, a);
@@ -135,7 +137,8 @@ llvm::Value *KernelEmitter::glu(OpKind k, const scalar::Params &p, llvm::Value *
     llvm::Value *ag = B.CreateFMul(cf(p.alpha), gc);
     llvm::Value *sg =
         B.CreateFDiv(cf(1.0f), B.CreateFAdd(cf(1.0f), emitExpF32(B, B.CreateFNeg(ag))));
-    return B.CreateFMul(B.CreateFMul(gc, sg), B.CreateFAdd(uc, cf(1.0f)));
+    llvm::Value *gs = B.CreateFMul(gc, sg);
+    return B.CreateFMul(gs, B.CreateFAdd(uc, cf(1.0f)));
   }
   default: llvm_unreachable("not a GLU");
   }
@@ -157,9 +160,11 @@ llvm::Value *codegen::exprBinary(KernelEmitter &E, const Value *v, ArrayRef<llvm
   llvm::Value *a = E.broadcastOperand(op.getOperand(0), ty, idx);
   llvm::Value *b = E.broadcastOperand(op.getOperand(1), ty, idx);
   if (op.is(OpKind::Div) && ty.elem == ElemType::I32)
-    E.failUnless(E.S.errorSite(ErrorSite::Kind::DivByZero, op),
-                 E.B.CreateICmpNE(b, E.B.getInt32(0)), E.linearize(idx, ty.dims), E.c64(0),
-                 E.c64(0));
+  {
+    llvm::Value *nonzero = E.B.CreateICmpNE(b, E.B.getInt32(0));
+    llvm::Value *at = E.linearize(idx, ty.dims);
+    E.failUnless(E.S.errorSite(ErrorSite::Kind::DivByZero, op), nonzero, at, E.c64(0), E.c64(0));
+  }
   return rounded(E, v, E.binary(op.getKind(), a, b));
 }
 
@@ -172,8 +177,9 @@ llvm::Value *codegen::exprUnary(KernelEmitter &E, const Value *v, ArrayRef<llvm:
 llvm::Value *codegen::exprGlu(KernelEmitter &E, const Value *v, ArrayRef<llvm::Value *> idx) {
   const Operation &op = *v->getDefiningOp();
   scalar::Params p = scalar::readParams(op.getInfo(), op.attrs());
-  return rounded(E, v, E.glu(op.getKind(), p, E.emitValue(op.getOperand(0), idx),
-                             E.emitValue(op.getOperand(1), idx)));
+  llvm::Value *g = E.emitValue(op.getOperand(0), idx);
+  llvm::Value *u = E.emitValue(op.getOperand(1), idx);
+  return rounded(E, v, E.glu(op.getKind(), p, g, u));
 }
 
 llvm::Value *codegen::exprCast(KernelEmitter &E, const Value *v, ArrayRef<llvm::Value *> idx) {

@@ -97,8 +97,9 @@ llvm::Value *codegen::exprGather(KernelEmitter &E, const Value *v, ArrayRef<llvm
   size_t ir = ids->getType().rank();
   std::vector<llvm::Value *> ii(idx.begin(), idx.begin() + ir);
   llvm::Value *id = E.B.CreateSExt(E.emitValue(ids, ii), E.i64());
-  E.checkIndex(E.S.errorSite(ErrorSite::Kind::GatherIndex, op),
-               E.linearize(ii, ids->getType().dims), id, E.dim(src->getType().dims[ax]));
+  llvm::Value *at = E.linearize(ii, ids->getType().dims);
+  E.checkIndex(E.S.errorSite(ErrorSite::Kind::GatherIndex, op), at, id,
+               E.dim(src->getType().dims[ax]));
   std::vector<llvm::Value *> si(idx.begin(), idx.begin() + ax);
   si.push_back(id);
   si.insert(si.end(), idx.begin() + ir, idx.end());
@@ -110,8 +111,9 @@ llvm::Value *codegen::exprAddId(KernelEmitter &E, const Value *v, ArrayRef<llvm:
   const Value *x = operand(v, 0), *b = operand(v, 1), *ids = operand(v, 2);
   std::vector<llvm::Value *> ii(idx.begin(), idx.begin() + 2);
   llvm::Value *id = E.B.CreateSExt(E.emitValue(ids, ii), E.i64());
-  E.checkIndex(E.S.errorSite(ErrorSite::Kind::BiasId, op), E.linearize(ii, ids->getType().dims),
-               id, E.dim(b->getType().dims[0]));
-  llvm::Value *r = E.B.CreateFAdd(E.emitValue(x, idx), E.emitValue(b, {id, idx[2]}));
+  llvm::Value *at = E.linearize(ii, ids->getType().dims);
+  E.checkIndex(E.S.errorSite(ErrorSite::Kind::BiasId, op), at, id, E.dim(b->getType().dims[0]));
+  llvm::Value *xv = E.emitValue(x, idx);
+  llvm::Value *r = E.B.CreateFAdd(xv, E.emitValue(b, {id, idx[2]}));
   return v->getType().elem == ElemType::F32 ? r : E.roundTo(v->getType().elem, r);
 }

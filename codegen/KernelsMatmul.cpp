@@ -60,16 +60,17 @@ void decodeRows(KernelEmitter &E, ElemType welem, const DimExpr &K,
       int64_t bb = rowBytes(welem, 32);
       E.loop(E.c64(0), B.CreateUDiv(k, E.c64(32)), [&](llvm::Value *blk) {
         auto [q, d] = decodeBlock(E, welem, B.CreateGEP(E.i8(), rows[j], B.CreateMul(blk, E.c64(bb))));
-        B.CreateAlignedStore(B.CreateFMul(q, B.CreateVectorSplat(32, d)),
-                             B.CreateGEP(E.f32(), dst, B.CreateMul(blk, E.c64(32))), llvm::Align(4));
+        llvm::Value *v = B.CreateFMul(q, B.CreateVectorSplat(32, d));
+        B.CreateAlignedStore(v, B.CreateGEP(E.f32(), dst, B.CreateMul(blk, E.c64(32))),
+                             llvm::Align(4));
       }, "blk");
       continue;
     }
     llvm::Value *chunks = B.CreateUDiv(k, E.c64(lanes));
     E.loop(E.c64(0), chunks, [&](llvm::Value *c) {
       llvm::Value *off = B.CreateMul(c, E.c64(lanes));
-      B.CreateAlignedStore(loadFloatVec(E, welem, rows[j], off, lanes),
-                           B.CreateGEP(E.f32(), dst, off), llvm::Align(4));
+      llvm::Value *v = loadFloatVec(E, welem, rows[j], off, lanes);
+      B.CreateAlignedStore(v, B.CreateGEP(E.f32(), dst, off), llvm::Align(4));
     }, "kc");
     E.loop(B.CreateMul(chunks, E.c64(lanes)), k, [&](llvm::Value *i) {
       E.storeElem(dst, ElemType::F32, i, E.loadElem(rows[j], welem, i));
@@ -115,8 +116,8 @@ void microTile(KernelEmitter &E, ElemType act, llvm::ArrayRef<llvm::Value *> xs,
     for (size_t j = 0; j < ws.size(); ++j) {
       llvm::Value *sum = hsum(E, B.CreateLoad(vt, acc[i * ws.size() + j]));
       sum = E.loopAcc(tail0, k, sum, [&](llvm::Value *t, llvm::Value *s) {
-        return fma(E, activation(E, act, E.loadElem(xs[i], ElemType::F32, t)),
-                   E.loadElem(ws[j], ElemType::F32, t), s);
+        llvm::Value *xa = activation(E, act, E.loadElem(xs[i], ElemType::F32, t));
+        return fma(E, xa, E.loadElem(ws[j], ElemType::F32, t), s);
       }, "kt");
       E.storeElem(outs[i], ElemType::F32, E.c64(j), sum);
     }
@@ -128,7 +129,8 @@ llvm::Value *dotElements(KernelEmitter &E, ElemType xelem, llvm::Value *x, llvm:
                          ElemType welem, llvm::Value *w, llvm::Value *n) {
   auto &B = E.B;
   return E.loopAcc(E.c64(0), n, E.cf(0), [&](llvm::Value *j, llvm::Value *acc) {
-    return fma(E, E.loadElem(x, xelem, B.CreateAdd(xoff, j)), E.loadElem(w, welem, j), acc);
+    llvm::Value *xv = E.loadElem(x, xelem, B.CreateAdd(xoff, j));
+    return fma(E, xv, E.loadElem(w, welem, j), acc);
   }, "k");
 }
 

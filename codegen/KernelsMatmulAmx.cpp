@@ -117,12 +117,11 @@ void storeRows(KernelEmitter &E, const Item &it, llvm::Value *buf, int64_t ld, u
     llvm::Value *out = it.outRow(B.CreateAdd(p, i));
     for (unsigned g = 0; g < groups; ++g) {
       llvm::Value *col = B.CreateAdd(first, E.c64(g * 16));
-      llvm::Value *mask = B.CreateICmpSLT(
-          B.CreateAdd(B.CreateVectorSplat(16, col), llvm::ConstantVector::get(iota)),
-          B.CreateVectorSplat(16, it.n1));
+      llvm::Value *cols = B.CreateAdd(B.CreateVectorSplat(16, col), llvm::ConstantVector::get(iota));
+      llvm::Value *mask = B.CreateICmpSLT(cols, B.CreateVectorSplat(16, it.n1));
       llvm::Value *src = B.CreateGEP(E.f32(), buf, B.CreateAdd(B.CreateMul(i, E.c64(ld)), E.c64(g * 16)));
-      B.CreateMaskedStore(B.CreateAlignedLoad(vf, src, llvm::Align(4)),
-                          B.CreateGEP(E.f32(), out, col), llvm::Align(4), mask);
+      llvm::Value *v = B.CreateAlignedLoad(vf, src, llvm::Align(4));
+      B.CreateMaskedStore(v, B.CreateGEP(E.f32(), out, col), llvm::Align(4), mask);
     }
   }, "row");
 }

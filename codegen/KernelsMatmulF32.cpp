@@ -155,8 +155,11 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
   }, "k");
   for (unsigned v = 0; v < nv; ++v)
     for (unsigned i = 0; i < tm; ++i)
-      B.CreateMaskedStore(B.CreateLoad(vt, acc[i * nv + v]),
-                          B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4), masks[v]);
+    {
+      llvm::Value *sum = B.CreateLoad(vt, acc[i * nv + v]);
+      B.CreateMaskedStore(sum, B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4),
+                          masks[v]);
+    }
 }
 } // namespace
 
@@ -202,7 +205,8 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
     llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
     E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(pi, E.c64(nr)));
-      llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, np), B.CreateUDiv(c, E.c64(nr)));
+      llvm::Value *expertTiles = B.CreateMul(it.expert, np);
+      llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(nr)));
       llvm::Value *panel = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
       llvm::Value *valid = B.CreateSub(it.n1, c);
       // K blocks of kc: the panel's slice of a block (kc x NR floats) stays
@@ -212,7 +216,8 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
       // k, so that the weight stream overlaps the FMAs.
       // At least one block: with K = 0 (an empty tensor-parallel shard) it
       // stores the empty sums, 0.
-      llvm::Value *blocks = B.CreateSelect(B.CreateICmpEQ(k, E.c64(0)), E.c64(1), ceilDivV(E, k, kc));
+      llvm::Value *none = B.CreateICmpEQ(k, E.c64(0));
+      llvm::Value *blocks = B.CreateSelect(none, E.c64(1), ceilDivV(E, k, kc));
       E.loop(E.c64(0), blocks, [&](llvm::Value *kb) {
         llvm::Value *k0 = B.CreateMul(kb, E.c64(kc));
         llvm::Value *k1 = minI64(E, B.CreateAdd(k0, E.c64(kc)), k);

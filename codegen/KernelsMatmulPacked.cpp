@@ -128,8 +128,8 @@ llvm::Value *dot4(KernelEmitter &E, const PackedMode &m, llvm::Value *acc, llvm:
   }
   case Isa::Generic: {
     auto *wide = vec(E.i32(), 4 * L);
-    llvm::Value *p = B.CreateMul(B.CreateSExt(B.CreateBitCast(w, bytes), wide),
-                                 B.CreateSExt(B.CreateBitCast(x, bytes), wide));
+    llvm::Value *ws = B.CreateSExt(B.CreateBitCast(w, bytes), wide);
+    llvm::Value *p = B.CreateMul(ws, B.CreateSExt(B.CreateBitCast(x, bytes), wide));
     llvm::Value *sum = acc;
     for (unsigned j = 0; j < 4; ++j) {
       llvm::SmallVector<int, 16> lanes;
@@ -247,12 +247,14 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
       // baseline (34-byte q8_0 blocks): the stores claim what the layout
       // guarantees.
       int64_t rb = t.recordBytes();
-      B.CreateAlignedStore(B.CreateShuffleVector(blocks[0], transpose), t.codes(E, g, b, 0),
+      llvm::Value *codes = B.CreateShuffleVector(blocks[0], transpose);
+      B.CreateAlignedStore(codes, t.codes(E, g, b, 0),
                            llvm::Align(std::min<int64_t>(64, rb & -rb)));
-      if (!t.m.bf16)
-        B.CreateAlignedStore(
-            t.m.f16Scales() ? B.CreateFPTrunc(scales, vec(B.getHalfTy(), L)) : scales,
-            t.scales(E, g, b), llvm::Align(2));
+      if (!t.m.bf16) {
+        llvm::Value *s =
+            t.m.f16Scales() ? B.CreateFPTrunc(scales, vec(B.getHalfTy(), L)) : scales;
+        B.CreateAlignedStore(s, t.scales(E, g, b), llvm::Align(2));
+      }
     }, "blk");
   }
 }
@@ -307,9 +309,11 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     iota.push_back(B.getInt64(l));
   std::vector<llvm::Value *> masks(m.tg);
   for (unsigned g = 0; g < m.tg; ++g)
-    masks[g] = B.CreateICmpSLT(B.CreateAdd(B.CreateVectorSplat(L, B.CreateAdd(c, E.c64(g * L))),
-                                           llvm::ConstantVector::get(iota)),
-                               B.CreateVectorSplat(L, n1));
+  {
+    llvm::Value *cols = B.CreateAdd(B.CreateVectorSplat(L, B.CreateAdd(c, E.c64(g * L))),
+                                    llvm::ConstantVector::get(iota));
+    masks[g] = B.CreateICmpSLT(cols, B.CreateVectorSplat(L, n1));
+  }
   auto *zero = llvm::ConstantAggregateZero::get(vf);
   auto outAt = [&](unsigned i, unsigned g) {
     return B.CreateGEP(E.f32(), outs[i], B.CreateAdd(c, E.c64(g * L)));
@@ -326,15 +330,16 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   // b0) in 16.16 fixed point (the last block ends at pfHi); no division
   // per block.
   // (b1 = b0 with K = 0: no block, nothing to prefetch, no division by 0.)
-  llvm::Value *inc = B.CreateUDiv(B.CreateShl(B.CreateSub(pfHi, pfLo), 16),
-                                  B.CreateSelect(B.CreateICmpUGT(b1, b0), B.CreateSub(b1, b0),
-                                                 E.c64(1)));
+  llvm::Value *span = B.CreateShl(B.CreateSub(pfHi, pfLo), 16);
+  llvm::Value *some = B.CreateICmpUGT(b1, b0);
+  llvm::Value *blocks = B.CreateSelect(some, B.CreateSub(b1, b0), E.c64(1));
+  llvm::Value *inc = B.CreateUDiv(span, blocks);
   auto prefetchShare = [&](llvm::Value *b) {
     llvm::Value *j = B.CreateSub(b, b0);
     llvm::Value *lo = B.CreateAdd(pfLo, B.CreateLShr(B.CreateMul(j, inc), 16));
+    llvm::Value *last = B.CreateICmpEQ(B.CreateAdd(b, E.c64(1)), b1);
     llvm::Value *hi = B.CreateSelect(
-        B.CreateICmpEQ(B.CreateAdd(b, E.c64(1)), b1), pfHi,
-        B.CreateAdd(pfLo, B.CreateLShr(B.CreateMul(B.CreateAdd(j, E.c64(1)), inc), 16)));
+        last, pfHi, B.CreateAdd(pfLo, B.CreateLShr(B.CreateMul(B.CreateAdd(j, E.c64(1)), inc), 16)));
     E.loop(lo, hi, [&](llvm::Value *line) {
       prefetch(E, B.CreateGEP(E.i8(), next, B.CreateMul(line, E.c64(64))), 2);
     }, "pf");
@@ -478,15 +483,18 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
       for (unsigned i = 0; i < tm; ++i) {
         llvm::Value *s = B.CreateFMul(dw, B.CreateVectorSplat(L, dx[i]));
         llvm::Value *a = facc[i * m.tg + g];
-        B.CreateStore(fma(E, B.CreateSIToFP(iacc[i * m.tg + g], vf), s, B.CreateLoad(vf, a)), a);
+        llvm::Value *dot = B.CreateSIToFP(iacc[i * m.tg + g], vf);
+        B.CreateStore(fma(E, dot, s, B.CreateLoad(vf, a)), a);
       }
     }
   }, "blk");
   }
   for (unsigned g = 0; g < m.tg; ++g)
     for (unsigned i = 0; i < tm; ++i)
-      B.CreateMaskedStore(B.CreateLoad(vf, facc[i * m.tg + g]), outAt(i, g), llvm::Align(4),
-                          masks[g]);
+    {
+      llvm::Value *sum = B.CreateLoad(vf, facc[i * m.tg + g]);
+      B.CreateMaskedStore(sum, outAt(i, g), llvm::Align(4), masks[g]);
+    }
 }
 } // namespace
 
@@ -565,7 +573,8 @@ llvm::Value *mm::packedTile(KernelEmitter &E, const Operation &op, unsigned pack
   PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
   unsigned tr = m.lanes * m.tg;
   llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
-  llvm::Value *tile = B.CreateAdd(B.CreateMul(expert, nt), B.CreateUDiv(c, E.c64(tr)));
+  llvm::Value *expertTiles = B.CreateMul(expert, nt);
+  llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(tr)));
   return B.CreateGEP(E.i8(), E.bufferPtr(packed),
                      B.CreateMul(tile, tileBytes(E, m, E.dim(op.getOperand(0)->getType().dims.back()))));
 }
@@ -585,7 +594,8 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
     llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
     E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
-      llvm::Value *tile = B.CreateAdd(B.CreateMul(it.expert, nt), B.CreateUDiv(c, E.c64(tr)));
+      llvm::Value *expertTiles = B.CreateMul(it.expert, nt);
+      llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(tr)));
       PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
       // K chunks: the tile's chunk stays in L1 while every row tile of the
       // item passes over it, the partial sums going to the outputs and
@@ -594,8 +604,8 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
       // with K = 0 (an empty tensor-parallel shard) it stores the empty
       // sums, 0.
       int64_t cb = m.chunkBlocks();
-      llvm::Value *chunks =
-          B.CreateSelect(B.CreateICmpEQ(nb, E.c64(0)), E.c64(1), ceilDivV(E, nb, cb));
+      llvm::Value *noBlock = B.CreateICmpEQ(nb, E.c64(0));
+      llvm::Value *chunks = B.CreateSelect(noBlock, E.c64(1), ceilDivV(E, nb, cb));
       E.loop(E.c64(0), chunks, [&](llvm::Value *kc) {
         llvm::Value *b0 = B.CreateMul(kc, E.c64(cb));
         llvm::Value *b1 = minI64(E, B.CreateAdd(b0, E.c64(cb)), nb);

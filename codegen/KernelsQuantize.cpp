@@ -75,12 +75,12 @@ void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::V
                                        B.CreateBitCast(ax, v32i));
     llvm::Value *amax = B.CreateBitCast(
         B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_umax, {v32i}, {bits}), E.f32());
-    amax = B.CreateSelect(B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_and,
-                                            {nan->getType()}, {nan}),
-                          B.CreateExtractElement(ax, uint64_t(0)), amax);
+    llvm::Value *allNan =
+        B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_and, {nan->getType()}, {nan});
+    amax = B.CreateSelect(allNan, B.CreateExtractElement(ax, uint64_t(0)), amax);
     llvm::Value *d = B.CreateFDiv(amax, E.cf(127.0f));
-    llvm::Value *id = B.CreateSelect(B.CreateFCmpUNE(d, E.cf(0.0f)),
-                                     B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
+    llvm::Value *nonzero = B.CreateFCmpUNE(d, E.cf(0.0f));
+    llvm::Value *id = B.CreateSelect(nonzero, B.CreateFDiv(E.cf(1.0f), d), E.cf(0.0f));
     llvm::Value *qf = roundHalfAway(E, B.CreateFMul(xv, B.CreateVectorSplat(32, id)));
     // fptosi_sat to i8 (NaN to 0, saturating), as a clamp in f32 and a
     // plain conversion: LLVM converts a saturating vector lane by lane.
@@ -104,8 +104,9 @@ void mm::toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::V
   llvm::Value *chunks = B.CreateUDiv(k, E.c64(16));
   E.loop(E.c64(0), chunks, [&](llvm::Value *c) {
     llvm::Value *off = B.CreateMul(c, E.c64(16));
-    E.storeElem(dst, ElemType::BF16, off,
-                B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4)));
+    llvm::Value *v =
+        B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4));
+    E.storeElem(dst, ElemType::BF16, off, v);
   }, "v");
   E.loop(B.CreateMul(chunks, E.c64(16)), k, [&](llvm::Value *j) {
     E.storeElem(dst, ElemType::BF16, j, E.loadElem(src, ElemType::F32, j));
@@ -119,8 +120,8 @@ void mm::toBf16AsF32Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, ll
     llvm::Value *off = B.CreateMul(c, E.c64(16));
     llvm::Value *v =
         B.CreateAlignedLoad(vec(E.f32(), 16), B.CreateGEP(E.f32(), src, off), llvm::Align(4));
-    B.CreateAlignedStore(E.roundTo(ElemType::BF16, v), B.CreateGEP(E.f32(), dst, off),
-                         llvm::Align(4));
+    llvm::Value *r = E.roundTo(ElemType::BF16, v);
+    B.CreateAlignedStore(r, B.CreateGEP(E.f32(), dst, off), llvm::Align(4));
   }, "v");
   E.loop(B.CreateMul(chunks, E.c64(16)), k, [&](llvm::Value *j) {
     E.storeElem(dst, ElemType::F32, j, E.roundTo(ElemType::BF16, E.loadElem(src, ElemType::F32, j)));

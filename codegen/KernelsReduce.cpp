@@ -65,7 +65,8 @@ static DimExpr withoutAxis(const Shape &shape, int64_t axis) {
 /// maxNaN(acc, x) of InterpReduce.cpp: isnan(acc) || acc > x ? acc : x.
 static llvm::Value *maxNaN(KernelEmitter &E, llvm::Value *acc, llvm::Value *x) {
   auto &B = E.B;
-  llvm::Value *keep = B.CreateOr(B.CreateFCmpUNO(acc, acc), B.CreateFCmpOGT(acc, x));
+  llvm::Value *nan = B.CreateFCmpUNO(acc, acc);
+  llvm::Value *keep = B.CreateOr(nan, B.CreateFCmpOGT(acc, x));
   return B.CreateSelect(keep, acc, x);
 }
 
@@ -116,8 +117,8 @@ static Extent emitReduceOuterAxis(KernelEmitter &E, const Operation &op, const V
         idx[last] = B.CreateAdd(j0, j);
         llvm::Value *v = E.emitValue(x, idx);
         llvm::Value *a = B.CreateLoad(accT, slot(j));
-        B.CreateStore(isMax ? maxNaN(E, a, v) : B.CreateFAdd(a, B.CreateFPExt(v, E.f64())),
-                      slot(j));
+        llvm::Value *r = isMax ? maxNaN(E, a, v) : B.CreateFAdd(a, B.CreateFPExt(v, E.f64()));
+        B.CreateStore(r, slot(j));
       }, "j");
     }, "l");
     E.loop(E.c64(0), w, [&](llvm::Value *j) {
@@ -257,7 +258,8 @@ Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
         y = B.CreateFMul(y, operandAt(1, idx));
       if (op.getNumOperands() > 2)
         y = B.CreateFAdd(y, operandAt(2, idx));
-      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), B.CreateFPTrunc(y, E.f32()));
+      llvm::Value *y32 = B.CreateFPTrunc(y, E.f32());
+      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), y32);
     }, "w");
   });
   E.finish();
@@ -274,12 +276,14 @@ static llvm::Value *before(KernelEmitter &E, bool desc, llvm::Value *ai, llvm::V
                            llvm::Value *bi, llvm::Value *bv) {
   auto &B = E.B;
   auto lessNaNLast = [&](llvm::Value *a, llvm::Value *b) {
-    return B.CreateAnd(B.CreateFCmpORD(a, a),
-                       B.CreateOr(B.CreateFCmpUNO(b, b), B.CreateFCmpOLT(a, b)));
+    llvm::Value *aNum = B.CreateFCmpORD(a, a);
+    llvm::Value *bNan = B.CreateFCmpUNO(b, b);
+    return B.CreateAnd(aNum, B.CreateOr(bNan, B.CreateFCmpOLT(a, b)));
   };
   llvm::Value *lt = desc ? lessNaNLast(bv, av) : lessNaNLast(av, bv);
   llvm::Value *gt = desc ? lessNaNLast(av, bv) : lessNaNLast(bv, av);
-  return B.CreateOr(lt, B.CreateAnd(B.CreateNot(gt), B.CreateICmpSLT(ai, bi)));
+  llvm::Value *notGt = B.CreateNot(gt);
+  return B.CreateOr(lt, B.CreateAnd(notGt, B.CreateICmpSLT(ai, bi)));
 }
 
 Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
@@ -295,7 +299,8 @@ Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
     };
     auto storeAt = [&](llvm::Value *slot, llvm::Value *i) {
       idx[ax] = slot;
-      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), B.CreateTrunc(i, E.i32()));
+      llvm::Value *i32 = B.CreateTrunc(i, E.i32());
+      E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), i32);
     };
     if (!topk) {
       // The rank of i is the number of elements before it; out[rank] = i.
@@ -323,8 +328,8 @@ Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
         llvm::Value *vi = valueAt(i);
         llvm::Value *bi = B.CreateExtractValue(acc, 0), *bv = B.CreateExtractValue(acc, 1);
         llvm::Value *after = s == 0 ? B.getTrue() : before(E, true, pi, pv, i, vi);
-        llvm::Value *better = B.CreateOr(B.CreateICmpSLT(bi, E.c64(0)),
-                                         before(E, true, i, vi, bi, bv));
+        llvm::Value *none = B.CreateICmpSLT(bi, E.c64(0));
+        llvm::Value *better = B.CreateOr(none, before(E, true, i, vi, bi, bv));
         llvm::Value *take = B.CreateAnd(after, better);
         llvm::Value *r = B.CreateInsertValue(acc, B.CreateSelect(take, i, bi), 0);
         return B.CreateInsertValue(r, B.CreateSelect(take, vi, bv), 1);

@@ -43,7 +43,11 @@ Extent codegen::emitStoreKernel(
   const TensorType &ty = v->getType();
   llvm::Value *base = E.bufferPtr(E.S.bufferOf.lookup(v));
   forEachRowElement(E, ty.dims, [&](ArrayRef<llvm::Value *> idx) {
-    E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), source(idx));
+    // One statement per emitted value: C++ leaves the order of a call's
+    // arguments open, and the IR (the cache key) must not depend on the
+    // compiler that built moe.
+    llvm::Value *v = source(idx);
+    E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), v);
   });
   E.finish();
   if (ty.dims.empty())

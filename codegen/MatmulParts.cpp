@@ -73,10 +73,11 @@ std::pair<llvm::Value *, llvm::Value *> mm::blockCodes(KernelEmitter &E, ElemTyp
   // mxfp4: doubled E2M1 magnitude of m = code & 7 is m (m < 4), 2(m - 2)
   // (m = 4, 5) or 4(m - 4) (m = 6, 7); code & 8 is the sign.
   llvm::Value *m = B.CreateAnd(codes, splat(7));
-  llvm::Value *mag = B.CreateSelect(
-      B.CreateICmpULT(m, splat(4)), m,
-      B.CreateSelect(B.CreateICmpULT(m, splat(6)), B.CreateShl(B.CreateSub(m, splat(2)), 1),
-                     B.CreateShl(B.CreateSub(m, splat(4)), 2)));
+  llvm::Value *small = B.CreateICmpULT(m, splat(4));
+  llvm::Value *mid = B.CreateICmpULT(m, splat(6));
+  llvm::Value *midMag = B.CreateShl(B.CreateSub(m, splat(2)), 1);
+  llvm::Value *bigMag = B.CreateShl(B.CreateSub(m, splat(4)), 2);
+  llvm::Value *mag = B.CreateSelect(small, m, B.CreateSelect(mid, midMag, bigMag));
   llvm::Value *neg = B.CreateICmpNE(B.CreateAnd(codes, splat(8)), splat(0));
   llvm::Value *val = B.CreateSelect(neg, B.CreateSub(splat(0), mag), mag);
   llvm::Value *d = E.e8m0Half(B.CreateAlignedLoad(E.i8(), p, llvm::Align(1)));
@@ -187,9 +188,11 @@ Extent mm::emitMatmulItems(KernelEmitter &E, const Operation &op, int64_t rowBlo
     llvm::Value *rb = B.CreateUDiv(it, nBlocks), *nb = B.CreateURem(it, nBlocks);
     Item i;
     i.lo = B.CreateMul(rb, E.c64(rowBlock));
-    i.hi = minI64(E, B.CreateAdd(i.lo, E.c64(rowBlock)), E.dim(rows));
+    llvm::Value *end = B.CreateAdd(i.lo, E.c64(rowBlock));
+    i.hi = minI64(E, end, E.dim(rows));
     i.n0 = B.CreateMul(nb, E.c64(colBlock));
-    i.n1 = minI64(E, B.CreateAdd(i.n0, E.c64(colBlock)), E.dim(N));
+    llvm::Value *colEnd = B.CreateAdd(i.n0, E.c64(colBlock));
+    i.n1 = minI64(E, colEnd, E.dim(N));
     i.expert = E.c64(0);
     i.xRow = [](llvm::Value *r) { return r; };
     i.outRow = [&](llvm::Value *r) {
@@ -259,7 +262,8 @@ static Extent emitRoute(KernelEmitter &E, const Operation &op, unsigned route) {
   E.loop(E.c64(0), n, [&](llvm::Value *tj) {
     llvm::Value *id = idAt(tj);
     llvm::Value *c = E.loadElem(counts, ElemType::I32, id);
-    E.storeElem(list, ElemType::I32, B.CreateSExt(c, E.i64()), B.CreateTrunc(tj, E.i32()));
+    llvm::Value *at = B.CreateSExt(c, E.i64());
+    E.storeElem(list, ElemType::I32, at, B.CreateTrunc(tj, E.i32()));
     E.storeElem(counts, ElemType::I32, id, B.CreateAdd(c, B.getInt32(1)));
   }, "fill");
   E.finish();
@@ -300,7 +304,8 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
     i.lo = B.CreateSExt(E.loadElem(offsets, ElemType::I32, e), E.i64());
     i.hi = B.CreateSExt(E.loadElem(offsets, ElemType::I32, B.CreateAdd(e, E.c64(1))), E.i64());
     i.n0 = B.CreateMul(nb, E.c64(colBlock));
-    i.n1 = minI64(E, B.CreateAdd(i.n0, E.c64(colBlock)), E.dim(N));
+    llvm::Value *colEnd = B.CreateAdd(i.n0, E.c64(colBlock));
+    i.n1 = minI64(E, colEnd, E.dim(N));
     i.expert = e;
     auto pairAt = [&](llvm::Value *p) {
       return B.CreateSExt(E.loadElem(list, ElemType::I32, p), E.i64());

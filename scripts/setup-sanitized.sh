@@ -2,7 +2,7 @@
 # Installs clang-19 and its runtimes (Debian 12), then configures and builds
 # the ASan+UBSan tree with the libFuzzer targets in ./build-asan (or
 # $ASAN_BUILD_DIR): clang, -O1 -g1 with assertions on, MOE_SANITIZE and
-# MOE_FUZZ. Its ctest runs with the sanitizer options of tests/sanitizers/,
+# MOE_FUZZ, without the benchmark. Its ctest runs with the sanitizer options of tests/sanitizers/,
 # and links the kernels the Release tree's tests compiled (the JIT object
 # cache of ./build or $BUILD_DIR: same IR, same object).
 set -euo pipefail
@@ -25,6 +25,6 @@ B=${ASAN_BUILD_DIR:-build-asan}
 CC=clang-19 CXX=clang++-19 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" \
   -DMOE_SANITIZE=ON -DMOE_FUZZ=ON -DMOE_FUZZ_SECONDS="${MOE_FUZZ_SECONDS:-30}" \
-  -DMOE_TEST_JIT_CACHE="$PWD/${BUILD_DIR:-build}/tests/jit-cache" \
+  -DMOE_TEST_JIT_CACHE="$PWD/${BUILD_DIR:-build}/tests/jit-cache" -DMOE_BENCH=OFF \
   "${launcher[@]}" >/dev/null
 cmake --build "$B" -j "${JOBS:-2}"
