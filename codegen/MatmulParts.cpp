@@ -123,13 +123,14 @@ void mm::ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()>
 
 void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
                    const std::function<void(llvm::Value *, unsigned)> &body,
-                   llvm::StringRef name) {
+                   llvm::StringRef name, bool everyWidth) {
   auto &B = E.B;
   // Steps step, step / 2, ..., 1: each loop takes what fits, the next the
   // remainder (fewer than `step` rows), so a remainder of 3 is 2 + 1, not
-  // 1 + 1 + 1.
+  // 1 + 1 + 1. With everyWidth, steps step, step - 1, ..., 1: a remainder
+  // is one pass.
   llvm::Value *i = lo;
-  for (unsigned s = step; s >= 1; s /= 2) {
+  for (unsigned s = step; s >= 1; s = everyWidth ? s - 1 : s / 2) {
     llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, i), E.c64(s));
     llvm::Value *from = i;
     E.loop(E.c64(0), full, [&](llvm::Value *t) {

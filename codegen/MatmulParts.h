@@ -39,9 +39,12 @@ llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b);
 void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &body);
 /// for (i = lo; i + step <= hi; i += step) body(i, step); then the
 /// remainder with step / 2, step / 4, ..., 1 (each at most once but the
-/// last).
+/// last), or with `everyWidth` in one pass of its own width (step - 1,
+/// ..., 1, each at most once): one more body per width, for tiles whose
+/// passes each stream a weight tile again.
 void tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
-               const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name);
+               const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name,
+               bool everyWidth = false);
 
 /// The weight of `op` as [E, N, K] (E = 1 for matmul).
 struct WeightDims {
