@@ -159,8 +159,7 @@ llvm::Value *codegen::exprBinary(KernelEmitter &E, const Value *v, ArrayRef<llvm
   const TensorType &ty = v->getType();
   llvm::Value *a = E.broadcastOperand(op.getOperand(0), ty, idx);
   llvm::Value *b = E.broadcastOperand(op.getOperand(1), ty, idx);
-  if (op.is(OpKind::Div) && ty.elem == ElemType::I32)
-  {
+  if (op.is(OpKind::Div) && ty.elem == ElemType::I32) {
     llvm::Value *nonzero = E.B.CreateICmpNE(b, E.B.getInt32(0));
     llvm::Value *at = E.linearize(idx, ty.dims);
     E.failUnless(E.S.errorSite(ErrorSite::Kind::DivByZero, op), nonzero, at, E.c64(0), E.c64(0));

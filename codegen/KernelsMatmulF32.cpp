@@ -154,8 +154,7 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
     }
   }, "k");
   for (unsigned v = 0; v < nv; ++v)
-    for (unsigned i = 0; i < tm; ++i)
-    {
+    for (unsigned i = 0; i < tm; ++i) {
       llvm::Value *sum = B.CreateLoad(vt, acc[i * nv + v]);
       B.CreateMaskedStore(sum, B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4),
                           masks[v]);

@@ -308,8 +308,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   for (unsigned l = 0; l < L; ++l)
     iota.push_back(B.getInt64(l));
   std::vector<llvm::Value *> masks(m.tg);
-  for (unsigned g = 0; g < m.tg; ++g)
-  {
+  for (unsigned g = 0; g < m.tg; ++g) {
     llvm::Value *cols = B.CreateAdd(B.CreateVectorSplat(L, B.CreateAdd(c, E.c64(g * L))),
                                     llvm::ConstantVector::get(iota));
     masks[g] = B.CreateICmpSLT(cols, B.CreateVectorSplat(L, n1));
@@ -490,8 +489,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   }, "blk");
   }
   for (unsigned g = 0; g < m.tg; ++g)
-    for (unsigned i = 0; i < tm; ++i)
-    {
+    for (unsigned i = 0; i < tm; ++i) {
       llvm::Value *sum = B.CreateLoad(vf, facc[i * m.tg + g]);
       B.CreateMaskedStore(sum, outAt(i, g), llvm::Align(4), masks[g]);
     }
