@@ -24,7 +24,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -
 B=${ASAN_BUILD_DIR:-build-asan}
 CC=clang-19 CXX=clang++-19 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" \
-  -DMOE_SANITIZE=ON -DMOE_FUZZ=ON -DMOE_FUZZ_SECONDS="${MOE_FUZZ_SECONDS:-30}" \
+  -DMOE_SANITIZE=ON -DMOE_FUZZ=ON -DMOE_FUZZ_SECONDS="${MOE_FUZZ_SECONDS:-20}" \
   -DMOE_TEST_JIT_CACHE="$PWD/${BUILD_DIR:-build}/tests/jit-cache" -DMOE_BENCH=OFF \
   "${launcher[@]}" >/dev/null
 cmake --build "$B" -j "${JOBS:-2}"

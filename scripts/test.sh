@@ -4,7 +4,7 @@
 #     embedding example, through ctest;
 #  2. an ASan+UBSan (+LSan) build with clang-19 (./build-asan), which also
 #     builds the libFuzzer targets: the same ctest suite there, plus each fuzz
-#     target for MOE_FUZZ_SECONDS (30) from its seed corpus. SANITIZE=0 skips
+#     target for MOE_FUZZ_SECONDS (20) from its seed corpus. SANITIZE=0 skips
 #     this half.
 # Both trees use ccache when it is installed.
 set -euo pipefail
