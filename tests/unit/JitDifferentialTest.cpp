@@ -15,8 +15,13 @@
 // Error, never a crash.
 //
 // A module is parsed, verified and compiled once and reused for every T (a
-// small cache, cleared after each suite); the JIT runs with 2 threads and no
-// disk cache.
+// small cache, cleared after each suite); the JIT runs with 2 threads. The
+// disk cache is used only where ctest names one (MOE_CACHE_DIR,
+// tests/CMakeLists.txt): the sanitized tree then links the objects the
+// Release tree compiled from the same IR (same key, same object) instead of
+// compiling every kernel again with LLVM's allocations under ASan, which was
+// half of its suite's time. Run by hand, the tests compile everything and
+// write nothing.
 //
 //===----------------------------------------------------------------------===//
 #include "IRTestUtil.h"
@@ -32,6 +37,7 @@
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 
 #include <climits>
 #include <cmath>
@@ -110,6 +116,12 @@ std::map<std::string, ThreadVariants> &threadVariants() {
   return v;
 }
 
+/// The disk cache where ctest names one, else none (the header says why).
+bool useDiskCache() {
+  auto d = llvm::sys::Process::GetEnv("MOE_CACHE_DIR");
+  return d && !d->empty();
+}
+
 void clearCache() {
   cache().map.clear();
   cache().order.clear();
@@ -140,7 +152,7 @@ Compiled &getCompiled(const std::string &text, const std::string &cpu = "") {
     } else {
       ExecOptions o;
       o.threads = 2;
-      o.jit.useCache = false;
+      o.jit.useCache = useDiskCache();
       o.jit.cpu = cpu;
       o.jit.warn = [](const std::string &w) { ADD_FAILURE() << "JIT warning: " << w; };
       auto x = Executable::compile(out->fn(), o);
@@ -959,7 +971,7 @@ func @f(%x: tensor<T x 96 x f32>, %router: tensor<6 x 96 x f32> {param},
     for (unsigned t = 0; t < 3; ++t) {
       ExecOptions o;
       o.threads = t + 1;
-      o.jit.useCache = false;
+      o.jit.useCache = useDiskCache();
       o.jit.cpu = cpu;
       auto x = Executable::compile(*c.m->functions.front(), o);
       ASSERT_TRUE(bool(x)) << llvm::toString(x.takeError());

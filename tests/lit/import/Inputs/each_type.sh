@@ -10,7 +10,7 @@
 # process); each result is compared with the NumPy reference of
 # moe_ref.py, which reads the same file with its own GGUF reader and
 # dequantisers (normalised squared error <= 1e-8 for f32 weights, 5e-4 for
-# the others: ggml's test-backend-ops thresholds). Prints one line per run:
+# the others: ggml's test-backend-ops thresholds), after the type's runs. Prints one line per run:
 #   ARCH TYPE ENGINE RANKS: match (shape [7, 64], nse <= TOL)
 # and stops at the first failure (exit 1).
 set -eu -o pipefail
@@ -24,9 +24,9 @@ x=$dir/x.npy
 for type in f32 f16 bf16 q8_0 q4_0 mxfp4; do
   m=$dir/$arch-$type.gguf
   moe-gguf tiny "$arch" --type "$type" "$@" -o "$m"
-  "$py" "$here/moe_ref.py" ref "$m" 1 "$x" "$dir/ref-$arch-$type.npy"
   tol=5e-4
   [ "$type" = f32 ] && tol=1e-8
+  runs=()
   for engine in jit interp; do
     for ranks in ${RANKS:-1 2}; do
       out=$dir/out-$arch-$type-$engine-$ranks
@@ -35,8 +35,10 @@ for type in f32 f16 bf16 q8_0 q4_0 mxfp4; do
       moe-import "$m" --layer 1 |
         moe-run - ${pipeline[@]+"${pipeline[@]}"} --engine="$engine" --weights "$m" \
           --sym T=7 --input x="$x" --output "$out" > /dev/null
-      echo -n "$arch $type $engine $ranks: "
-      "$py" "$here/moe_ref.py" compare "$dir/ref-$arch-$type.npy" "$out/result0.npy" "$tol"
+      runs+=("$arch $type $engine $ranks" "$out/result0.npy")
     done
   done
+  # The reference and every comparison in one process: NumPy starts once
+  # per type, not once per run (it was most of these tests' time).
+  "$py" "$here/moe_ref.py" check "$m" 1 "$x" "$tol" "${runs[@]}"
 done

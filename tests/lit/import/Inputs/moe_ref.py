@@ -18,6 +18,10 @@ Usage:
       Prints "match (shape [T, D], nse <= TOL)" when
       sum((got - ref)^2) / sum(ref^2) <= TOL; otherwise (or on a shape
       mismatch or a NaN) prints why and exits non-zero.
+  moe_ref.py check MODEL.gguf LAYER X.npy TOL LABEL GOT.npy [LABEL GOT.npy...]
+      ref and compare in one process (NumPy starts once): for each pair,
+      prints "LABEL: match (...)" as compare does, and stops at the first
+      mismatch ("LABEL: " and why, exit non-zero).
 
 Architectures (general.architecture), with x the input and xn = rms_norm(x, w):
   qwen3moe   xn with ffn_norm; softmax over all experts, top-k, weights
@@ -382,21 +386,28 @@ def reference(path, L, x):
     return ARCHS[m.arch](m, x, float(eps))
 
 
-def compare(ref_path, got_path, tol):
-    ref = np.load(ref_path).astype(np.float64)
+def mismatch(ref, got_path, tol):
+    """Why GOT.npy does not match ref (float64) within tol, or None."""
     got = np.load(got_path).astype(np.float64)
     if ref.shape != got.shape:
-        sys.exit(f"shape {list(got.shape)}, expected {list(ref.shape)}")
-    if np.isnan(ref).any():
-        sys.exit(f"NaN in the reference {ref_path}")
+        return f"shape {list(got.shape)}, expected {list(ref.shape)}"
     if np.isnan(got).any():
-        sys.exit(f"NaN in {got_path} ({int(np.isnan(got).sum())} values)")
+        return f"NaN in {got_path} ({int(np.isnan(got).sum())} values)"
     num = float(((got - ref) ** 2).sum())
     den = float((ref ** 2).sum())
     err = num / den if den > 0 else (0.0 if num == 0 else float("inf"))
     if not err <= tol:
-        sys.exit(f"normalised squared error {err:.3g} > {tol:g}")
-    print(f"match (shape {list(ref.shape)}, nse <= {tol:g})")
+        return f"normalised squared error {err:.3g} > {tol:g}"
+    return None
+
+
+def compare(ref, ref_name, got_path, tol):
+    if np.isnan(ref).any():
+        sys.exit(f"NaN in the reference {ref_name}")
+    why = mismatch(ref, got_path, tol)
+    if why:
+        sys.exit(why)
+    print(f"match (shape {list(ref.shape)}, nse <= {tol:g})", flush=True)
 
 
 def main(a):
@@ -407,7 +418,17 @@ def main(a):
             sys.exit(f"moe_ref: {e}")
         np.save(a[5], out.astype(np.float32))
     elif len(a) == 5 and a[1] == "compare":
-        compare(a[2], a[3], float(a[4]))
+        compare(np.load(a[2]).astype(np.float64), a[2], a[3], float(a[4]))
+    elif len(a) >= 8 and len(a) % 2 == 0 and a[1] == "check":
+        try:
+            # Rounded to float32 as "ref" writes it: the same reference.
+            ref = reference(a[2], int(a[3]), np.load(a[4])).astype(np.float32)
+        except RefError as e:
+            sys.exit(f"moe_ref: {e}")
+        ref = ref.astype(np.float64)
+        for label, got in zip(a[6::2], a[7::2]):
+            print(f"{label}: ", end="", flush=True)
+            compare(ref, a[2], got, float(a[5]))
     else:
         sys.exit(__doc__)
 
