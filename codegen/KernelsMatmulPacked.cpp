@@ -36,10 +36,11 @@
 // (KernelsMatmul.cpp).
 //
 // The packed weights are a Packed buffer (codegen/Program.h) filled by a
-// prepare step (emitPack): the runtime runs it once per binding.
+// prepare step (KernelsMatmulPack.cpp): the runtime runs it once per
+// binding. The tile layout both use is codegen/PackedTiles.h.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/MatmulParts.h"
+#include "codegen/PackedTiles.h"
 
 #include "llvm/IR/Intrinsics.h"
 #include "llvm/IR/IntrinsicsX86.h"
@@ -47,43 +48,9 @@
 using namespace moe;
 using namespace moe::codegen;
 using namespace moe::codegen::mm;
+using namespace moe::codegen::mm::packed;
 
-namespace {
-enum class Isa { Vnni512, Avx2, Generic, Bf16_512, Bf16Avx2 };
-
-/// The int8 kernel's shape and instructions for a target and weight type.
-struct PackedMode {
-  Isa isa;
-  unsigned lanes; ///< i32 lanes of a vector: rows per group
-  unsigned tg;    ///< groups of rows in a column tile
-  unsigned tm;    ///< activation rows in a register tile
-  int offset;     ///< added to the weight codes in the tile
-  /// bf16 weights and activations (vdpbf16ps): blocks of 32 elements, no
-  /// scales; else int8 codes in blocks of 32 with a scale each.
-  bool bf16 = false;
-  /// q4_0/mxfp4 with a byte shuffle (AVX2, AVX-512): the tile keeps the
-  /// GGUF nibbles, two quads per vector (low nibbles quad j, high nibbles
-  /// quad j + 4, exactly the blocks' byte order), unpacked in registers.
-  bool nibbles = false;
-  bool mxfp4 = false; ///< nibbles are E2M1 codes, mapped through a table
-  unsigned blockElems() const { return 32; }
-  /// Vectors of codes per block and group.
-  unsigned vectorsPerBlock() const { return bf16 ? 16 : nibbles ? 4 : 8; }
-  /// The scales are the blocks' own f16 d (q8_0, q4_0), kept as f16 so
-  /// the tile is no larger than the GGUF blocks it holds; mxfp4's scales
-  /// (2^(e - 128)) reach beyond f16 and stay f32.
-  bool f16Scales() const { return !bf16 && !mxfp4; }
-  unsigned scaleBytes() const { return bf16 ? 0 : f16Scales() ? 2 : 4; }
-  /// Bytes of a tile block per row: the codes, plus the scale.
-  unsigned blockBytes() const { return (bf16 ? 64 : nibbles ? 16 : 32) + scaleBytes(); }
-  /// Bytes of one block of a column tile: every group's codes and scales.
-  int64_t recordBytes() const { return int64_t(blockBytes()) * lanes * tg; }
-  /// Blocks per K chunk: a tile's chunk (about 16 KB) stays in L1 while
-  /// every row tile of the item passes over it.
-  int64_t chunkBlocks() const { return std::max<int64_t>(1, 16384 / recordBytes()); }
-};
-
-PackedMode packedMode(const Target &t, ElemType welem) {
+PackedMode packed::packedMode(const Target &t, ElemType welem) {
   if (welem == ElemType::BF16) {
     if (t.avx512bf16)
       return {Isa::Bf16_512, 16, 4, 4, 0, true};
@@ -103,6 +70,8 @@ PackedMode packedMode(const Target &t, ElemType welem) {
     return {Isa::Avx2, 8, 1, 3, welem == ElemType::Q8_0 ? 0 : unsignedOffset, false, nib, mx};
   return {Isa::Generic, 8, 1, 2, 0};
 }
+
+namespace {
 
 /// acc + the 4-way byte dot products of `w` (unsigned codes, or signed in
 /// signed mode) and `x` (signed), lane by lane.
@@ -156,108 +125,7 @@ void prefetch(KernelEmitter &E, llvm::Value *p, int locality = 2) {
                       {p, E.B.getInt32(0), E.B.getInt32(locality), E.B.getInt32(1)});
 }
 
-/// One packed column tile (see repack), block-major: block b of every
-/// group, then block b + 1, so a tile (and a K chunk of it) is one
-/// sequential stream. A block's record is the groups' codes, then (int8)
-/// their scales.
-struct PackedTile {
-  llvm::Value *base, *nb; ///< byte pointer; blocks per row
-  const PackedMode &m;
-  int64_t recordBytes() const { return m.recordBytes(); }
-  llvm::Value *record(KernelEmitter &E, llvm::Value *b) const {
-    return E.B.CreateGEP(E.i8(), base, E.B.CreateMul(b, E.c64(recordBytes())));
-  }
-  /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
-  /// quad, or with nibbles quads qd and qd + 4; bf16: one pair).
-  llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
-    return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
-                                  int64_t(g * m.vectorsPerBlock() + qd) * 4 * m.lanes);
-  }
-  /// The L scales of group g, block b (f16 or f32, PackedMode::f16Scales).
-  llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    return E.B.CreateConstGEP1_64(
-        E.i8(), record(E, b),
-        int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes + int64_t(g) * m.scaleBytes() * m.lanes);
-  }
-  /// Those scales as <L x float> (an f16 scale converts exactly).
-  llvm::Value *loadScales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    if (!m.f16Scales())
-      return E.B.CreateAlignedLoad(vec(E.f32(), m.lanes), scales(E, g, b), llvm::Align(4));
-    return E.B.CreateFPExt(
-        E.B.CreateAlignedLoad(vec(E.B.getHalfTy(), m.lanes), scales(E, g, b), llvm::Align(2)),
-        vec(E.f32(), m.lanes));
-  }
-};
 
-/// Repacks weight rows [c, c + TR) of the item (rows at or past n1 read
-/// row n1 - 1 with scale 0) into the tile.
-void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &it, llvm::Value *c) {
-  auto &B = E.B;
-  unsigned L = t.m.lanes;
-  int64_t bb = rowBytes(welem, t.m.blockElems());
-  // Concatenating the L rows' <V x i32> blocks gives row-major [L][V]
-  // dwords; the tile wants [V][L] (vector-major), one shuffle.
-  unsigned V = t.m.vectorsPerBlock();
-  llvm::SmallVector<int, 128> transpose;
-  for (unsigned qd = 0; qd < V; ++qd)
-    for (unsigned l = 0; l < L; ++l)
-      transpose.push_back(l * V + qd);
-  for (unsigned g = 0; g < t.m.tg; ++g) {
-    std::vector<llvm::Value *> rows, valid;
-    for (unsigned l = 0; l < L; ++l) {
-      llvm::Value *n = B.CreateAdd(c, E.c64(g * L + l));
-      valid.push_back(B.CreateICmpSLT(n, it.n1));
-      rows.push_back(it.weightAt(B.CreateSelect(valid.back(), n, B.CreateSub(it.n1, E.c64(1)))));
-    }
-    E.loop(E.c64(0), t.nb, [&](llvm::Value *b) {
-      std::vector<llvm::Value *> blocks;
-      llvm::Value *scales = llvm::PoisonValue::get(vec(E.f32(), L));
-      for (unsigned l = 0; l < L; ++l) {
-        llvm::Value *at = B.CreateGEP(E.i8(), rows[l], B.CreateMul(b, E.c64(bb)));
-        if (t.m.bf16) { // 32 bf16 = 16 pairs, no scale
-          blocks.push_back(B.CreateAlignedLoad(vec(E.i32(), 16), at, llvm::Align(2)));
-          continue;
-        }
-        if (t.m.nibbles) { // the 16 bytes of nibbles as they are
-          llvm::Value *d = blockCodes(E, welem, at).second;
-          blocks.push_back(B.CreateAlignedLoad(
-              vec(E.i32(), 4), B.CreateConstGEP1_64(E.i8(), at, t.m.mxfp4 ? 1 : 2), llvm::Align(1)));
-          scales = B.CreateInsertElement(scales, B.CreateSelect(valid[l], d, E.cf(0.0f)), l);
-          continue;
-        }
-        auto [codes, d] = blockCodes(E, welem, at);
-        if (t.m.offset)
-          codes = B.CreateAdd(codes, B.CreateVectorSplat(32, B.getInt8((int8_t)t.m.offset)));
-        blocks.push_back(B.CreateBitCast(codes, vec(E.i32(), 8)));
-        scales = B.CreateInsertElement(scales, B.CreateSelect(valid[l], d, E.cf(0.0f)), l);
-      }
-      // Concatenate pairwise up to [L][8].
-      while (blocks.size() > 1) {
-        std::vector<llvm::Value *> next;
-        for (size_t i = 0; i < blocks.size(); i += 2) {
-          unsigned n = llvm::cast<llvm::FixedVectorType>(blocks[i]->getType())->getNumElements();
-          llvm::SmallVector<int, 128> cat;
-          for (unsigned j = 0; j < 2 * n; ++j)
-            cat.push_back(j);
-          next.push_back(B.CreateShuffleVector(blocks[i], blocks[i + 1], cat));
-        }
-        blocks = std::move(next);
-      }
-      // Records are 64-byte multiples with AVX-512, 32 with AVX2, 16 on the
-      // baseline (34-byte q8_0 blocks): the stores claim what the layout
-      // guarantees.
-      int64_t rb = t.recordBytes();
-      llvm::Value *codes = B.CreateShuffleVector(blocks[0], transpose);
-      B.CreateAlignedStore(codes, t.codes(E, g, b, 0),
-                           llvm::Align(std::min<int64_t>(64, rb & -rb)));
-      if (!t.m.bf16) {
-        llvm::Value *s =
-            t.m.f16Scales() ? B.CreateFPTrunc(scales, vec(B.getHalfTy(), L)) : scales;
-        B.CreateAlignedStore(s, t.scales(E, g, b), llvm::Align(2));
-      }
-    }, "blk");
-  }
-}
 
 /// mxfp4 E2M1 codes (one per byte) to their doubled value plus the offset,
 /// through a byte shuffle (the table repeated in every 16-byte lane).
@@ -496,58 +364,6 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
 }
 } // namespace
 
-/// Blocks per row of K elements.
-static llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
-  return E.B.CreateUDiv(k, E.c64(m.blockElems()));
-}
-
-/// Bytes of one packed column tile: a record per block.
-static llvm::Value *tileBytes(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
-  return E.B.CreateMul(blocks(E, m, k), E.c64(m.recordBytes()));
-}
-
-/// The prepare kernel: items are (expert, column tile) pairs, each
-/// repacking TR weight rows into its tile of the packed buffer.
-static Extent emitPack(KernelEmitter &E, const Operation &op, unsigned packed) {
-  auto &B = E.B;
-  const Value *w = op.getOperand(1);
-  ElemType welem = w->getType().elem;
-  auto [Ed, Nd, Kd] = weightDims(op);
-  PackedMode m = packedMode(E.S.target, welem);
-  unsigned tr = m.lanes * m.tg;
-  llvm::Value *k = E.dim(Kd), *n = E.dim(Nd), *nt = ceilDivV(E, n, tr);
-  llvm::Value *wb = E.bufferPtr(E.S.bufferOf.lookup(w)), *pb = E.bufferPtr(packed);
-  llvm::Value *tb = tileBytes(E, m, k);
-  E.loop(E.begin, E.end, [&](llvm::Value *item) {
-    llvm::Value *e = B.CreateUDiv(item, nt), *c = B.CreateMul(B.CreateURem(item, nt), E.c64(tr));
-    Item it{};
-    it.n1 = n;
-    it.weightAt = [&](llvm::Value *row) {
-      return weightRow(E, wb, welem, Kd, B.CreateAdd(B.CreateMul(e, n), row));
-    };
-    PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(item, tb)), blocks(E, m, k), m};
-    repack(E, t, welem, it, c);
-  }, "tile");
-  E.finish();
-  return {{{Ed, 1}, {Nd, tr}}, 1};
-}
-
-unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
-  unsigned wbuf = K.S.bufferOf.lookup(op.getOperand(1));
-  if (!K.S.packedOf.count(wbuf)) {
-    PackedMode m = packedMode(K.S.target, op.getOperand(1)->getType().elem);
-    auto [Ed, Nd, Kd] = weightDims(op);
-    int64_t tr = m.lanes * m.tg;
-    // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
-    // of blockBytes per 32 elements (2K bytes where the blocks
-    // do not divide K in the dim algebra).
-    auto perBlock = Kd.divExact(m.blockElems());
-    K.S.packedOf[wbuf] = addPackedWeight(
-        K, op, Ed * (Nd + DimExpr(tr - 1)) * (perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd),
-        emitPack);
-  }
-  return K.S.packedOf.lookup(wbuf);
-}
 
 bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
   const DimExpr &K = op.getOperand(0)->getType().dims.back();
@@ -567,14 +383,11 @@ unsigned mm::packedTileRows(const Target &t, ElemType welem) {
 
 llvm::Value *mm::packedTile(KernelEmitter &E, const Operation &op, unsigned packed,
                             llvm::Value *expert, llvm::Value *c) {
-  auto &B = E.B;
   PackedMode m = packedMode(E.S.target, op.getOperand(1)->getType().elem);
   unsigned tr = m.lanes * m.tg;
   llvm::Value *nt = ceilDivV(E, E.dim(weightDims(op).N), tr);
-  llvm::Value *expertTiles = B.CreateMul(expert, nt);
-  llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(tr)));
-  return B.CreateGEP(E.i8(), E.bufferPtr(packed),
-                     B.CreateMul(tile, tileBytes(E, m, E.dim(op.getOperand(0)->getType().dims.back()))));
+  llvm::Value *tb = tileBytes(E, m, E.dim(op.getOperand(0)->getType().dims.back()));
+  return tileAt(E, E.bufferPtr(packed), nt, tb, tr, expert, c);
 }
 
 ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed) {
@@ -592,9 +405,7 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
     llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
     E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
-      llvm::Value *expertTiles = B.CreateMul(it.expert, nt);
-      llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(tr)));
-      PackedTile t{B.CreateGEP(E.i8(), pb, B.CreateMul(tile, tb)), nb, m};
+      PackedTile t{tileAt(E, pb, nt, tb, tr, it.expert, c), nb, m};
       // K chunks: the tile's chunk stays in L1 while every row tile of the
       // item passes over it, the partial sums going to the outputs and
       // back between chunks (each output still accumulates its blocks in
