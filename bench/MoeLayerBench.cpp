@@ -101,6 +101,12 @@
 //                    pass 1; the context line also gives the read
 //                    bandwidth of all threads together)
 //   frac_fma_peak    gflops / fma_peak_gflops
+//   frac_int8_peak   q8_0 only: gflops / int8_peak_gops, the GOP/s of the
+//                    int8 kernels' inner step alone (sign, vpmaddubsw,
+//                    vpmaddwd, vpaddd on AVX2; vpdpbusd with AVX-512 VNNI;
+//                    2 ops per byte product, measured at start-up on the
+//                    JIT's threads): the ceiling of q8_0's dot products
+//                    before scales, loads and loops
 //   frac_dram_bw     weight_gbps / dram_read_gbps
 //   frac_dram_bw_all weight_gbps / the read bandwidth of all the JIT's
 //                    threads together (the decode target's measure)
@@ -150,6 +156,7 @@ const char *kDefaultFilter =
 
 double gFmaPeakGflops = 0; // measured once at start-up
 double gDramReadGbps = 0, gDramReadGbpsAll = 0;
+double gInt8PeakGops = 0; // 0 on a host without AVX2
 
 //===----------------------------------------------------------------------===//
 // Benchmarks
@@ -230,6 +237,8 @@ void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   state.counters["fma_peak_gflops"] = gFmaPeakGflops;
   state.counters["dram_read_gbps"] = gDramReadGbps;
   state.counters["frac_fma_peak"] = gFmaPeakGflops > 0 ? gflops / gFmaPeakGflops : 0;
+  if (wt == ElemType::Q8_0 && gInt8PeakGops > 0)
+    state.counters["frac_int8_peak"] = gflops / gInt8PeakGops;
   state.counters["frac_dram_bw"] = gDramReadGbps > 0 ? gbps / gDramReadGbps : 0;
   state.counters["frac_dram_bw_all"] = gDramReadGbpsAll > 0 ? gbps / gDramReadGbpsAll : 0;
   double runs = (double)times.size();
@@ -384,6 +393,7 @@ int main(int argc, char **argv) {
   if (!listOnly) {
     gFmaPeakGflops = measureFmaPeak(effectiveThreads());
     gSettings.fmaPeakGflops = gFmaPeakGflops;
+    gInt8PeakGops = measureInt8Peak(effectiveThreads());
     auto [dram1, dramN] = measureDramRead(effectiveThreads());
     gDramReadGbps = dram1;
     gDramReadGbpsAll = dramN;
@@ -392,6 +402,8 @@ int main(int argc, char **argv) {
     benchmark::AddCustomContext("fma_peak_gflops", buf);
     std::snprintf(buf, sizeof buf, "%u", effectiveThreads());
     benchmark::AddCustomContext("fma_peak_threads", buf);
+    std::snprintf(buf, sizeof buf, "%.1f", gInt8PeakGops);
+    benchmark::AddCustomContext("int8_peak_gops", buf);
     std::snprintf(buf, sizeof buf, "%.1f", gDramReadGbps);
     benchmark::AddCustomContext("dram_read_gbps_1thread", buf);
     std::snprintf(buf, sizeof buf, "%.1f", dramN);
