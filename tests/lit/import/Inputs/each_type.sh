@@ -10,7 +10,8 @@
 # process); each result is compared with the NumPy reference of
 # moe_ref.py, which reads the same file with its own GGUF reader and
 # dequantisers (normalised squared error <= 1e-8 for f32 weights, 5e-4 for
-# the others: ggml's test-backend-ops thresholds), after the type's runs. Prints one line per run:
+# the others: ggml's test-backend-ops thresholds), once a type's runs are
+# done. Prints one line per run:
 #   ARCH TYPE ENGINE RANKS: match (shape [7, 64], nse <= TOL)
 # and stops at the first failure (exit 1).
 set -eu -o pipefail
