@@ -7,7 +7,8 @@
 // block: the rows' codes transposed so that a vector holds 4 bytes (int8)
 // or a bf16 pair of each of L rows, the offset added that makes int8 codes
 // unsigned, the scales beside them; q4_0/mxfp4 keep their nibbles as they
-// are. Rows past N repeat the last row with scale 0.
+// are. Rows past N repeat the last row (int8 tiles with scale 0); the
+// kernels never store their outputs.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/PackedTiles.h"

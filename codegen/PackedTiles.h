@@ -83,7 +83,6 @@ struct PackedTile {
   }
 };
 
-
 /// Blocks per row of K elements.
 inline llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
   return E.B.CreateUDiv(k, E.c64(m.blockElems()));
