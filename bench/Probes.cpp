@@ -84,53 +84,53 @@ __attribute__((target("avx2"))) float sum256(const float *p, int64_t n) {
 /// JIT emits it (codegen/KernelsMatmulPacked.cpp), in assembly so that no
 /// compiler hoists the loop-invariant products: per round two weight
 /// vectors (from L1), each met by 3 broadcast activation quads, the AVX2
-/// kernel's register tile (8 rows x 3 activation rows) twice. AVX2: |w|, then per token sign(x, w), vpmaddubsw, vpmaddwd by
-/// ones, vpaddd: 6 x 32 byte products. AVX-512 VNNI: one vpdpbusd per
-/// token: 6 x 64 products.
+/// kernel's register tile (8 rows x 3 activation rows) twice. AVX2: |w|,
+/// then per token sign(x, w), vpmaddubsw, vpmaddwd by ones, vpaddd: 6 x 32
+/// byte products. AVX-512 VNNI: one vpdpbusd per token: 6 x 64 products.
+///
+/// One AVX2 token: the activation quad at byte OFF of x broadcast into
+/// ymmT, signed by weight vector ymmW, multiplied with its |w| (ymmA),
+/// widened by ymm12 and added to accumulator ymmACC.
+#define MOE_Q8_AVX2_TOKEN(OFF, T, W, A, ACC)                                                  \
+  "vpbroadcastd " OFF "(%0), %%ymm" T "\n vpsignb %%ymm" W ", %%ymm" T ", %%ymm" T "\n"        \
+  "vpmaddubsw %%ymm" T ", %%ymm" A ", %%ymm" T "\n vpmaddwd %%ymm12, %%ymm" T ", %%ymm" T "\n" \
+  "vpaddd %%ymm" T ", %%ymm" ACC ", %%ymm" ACC "\n"
 __attribute__((target("avx2"))) void int8Steps256(int64_t iters, const void *w, const void *x) {
   for (int64_t i = 0; i < iters; ++i)
-    __asm__ volatile(
-        "vmovdqa (%1), %%ymm15\n vpabsb %%ymm15, %%ymm14\n"
-        "vpbroadcastd (%0), %%ymm13\n vpsignb %%ymm15, %%ymm13, %%ymm13\n"
-        "vpmaddubsw %%ymm13, %%ymm14, %%ymm13\n vpmaddwd %%ymm12, %%ymm13, %%ymm13\n"
-        "vpaddd %%ymm13, %%ymm0, %%ymm0\n"
-        "vpbroadcastd 4(%0), %%ymm11\n vpsignb %%ymm15, %%ymm11, %%ymm11\n"
-        "vpmaddubsw %%ymm11, %%ymm14, %%ymm11\n vpmaddwd %%ymm12, %%ymm11, %%ymm11\n"
-        "vpaddd %%ymm11, %%ymm1, %%ymm1\n"
-        "vpbroadcastd 8(%0), %%ymm10\n vpsignb %%ymm15, %%ymm10, %%ymm10\n"
-        "vpmaddubsw %%ymm10, %%ymm14, %%ymm10\n vpmaddwd %%ymm12, %%ymm10, %%ymm10\n"
-        "vpaddd %%ymm10, %%ymm2, %%ymm2\n"
-        "vmovdqa 32(%1), %%ymm9\n vpabsb %%ymm9, %%ymm8\n"
-        "vpbroadcastd 12(%0), %%ymm7\n vpsignb %%ymm9, %%ymm7, %%ymm7\n"
-        "vpmaddubsw %%ymm7, %%ymm8, %%ymm7\n vpmaddwd %%ymm12, %%ymm7, %%ymm7\n"
-        "vpaddd %%ymm7, %%ymm3, %%ymm3\n"
-        "vpbroadcastd 16(%0), %%ymm6\n vpsignb %%ymm9, %%ymm6, %%ymm6\n"
-        "vpmaddubsw %%ymm6, %%ymm8, %%ymm6\n vpmaddwd %%ymm12, %%ymm6, %%ymm6\n"
-        "vpaddd %%ymm6, %%ymm4, %%ymm4\n"
-        "vpbroadcastd 20(%0), %%ymm13\n vpsignb %%ymm9, %%ymm13, %%ymm13\n"
-        "vpmaddubsw %%ymm13, %%ymm8, %%ymm13\n vpmaddwd %%ymm12, %%ymm13, %%ymm13\n"
-        "vpaddd %%ymm13, %%ymm5, %%ymm5\n"
-        :
-        : "r"(x), "r"(w)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm13", "xmm14", "xmm15", "memory");
+    __asm__ volatile("vmovdqa (%1), %%ymm15\n vpabsb %%ymm15, %%ymm14\n"
+                     MOE_Q8_AVX2_TOKEN("", "13", "15", "14", "0")
+                     MOE_Q8_AVX2_TOKEN("4", "11", "15", "14", "1")
+                     MOE_Q8_AVX2_TOKEN("8", "10", "15", "14", "2")
+                     "vmovdqa 32(%1), %%ymm9\n vpabsb %%ymm9, %%ymm8\n"
+                     MOE_Q8_AVX2_TOKEN("12", "7", "9", "8", "3")
+                     MOE_Q8_AVX2_TOKEN("16", "6", "9", "8", "4")
+                     MOE_Q8_AVX2_TOKEN("20", "13", "9", "8", "5")
+                     :
+                     : "r"(x), "r"(w)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+                       "xmm9", "xmm10", "xmm11", "xmm13", "xmm14", "xmm15", "memory");
 }
+#undef MOE_Q8_AVX2_TOKEN
+/// One VNNI token: the quad at byte OFF of x broadcast into zmmT, its
+/// products with weight vector zmmW added to accumulator zmmACC.
+#define MOE_Q8_VNNI_TOKEN(OFF, T, W, ACC)                                                     \
+  "vpbroadcastd " OFF "(%0), %%zmm" T "\n vpdpbusd %%zmm" T ", %%zmm" W ", %%zmm" ACC "\n"
 __attribute__((target("avx512f,avx512vnni"))) void int8Steps512(int64_t iters, const void *w,
                                                                const void *x) {
   for (int64_t i = 0; i < iters; ++i)
-    __asm__ volatile(
-        "vmovdqa64 (%1), %%zmm15\n vmovdqa64 64(%1), %%zmm14\n"
-        "vpbroadcastd (%0), %%zmm13\n vpdpbusd %%zmm13, %%zmm15, %%zmm0\n"
-        "vpbroadcastd 4(%0), %%zmm12\n vpdpbusd %%zmm12, %%zmm15, %%zmm1\n"
-        "vpbroadcastd 8(%0), %%zmm11\n vpdpbusd %%zmm11, %%zmm15, %%zmm2\n"
-        "vpbroadcastd 12(%0), %%zmm10\n vpdpbusd %%zmm10, %%zmm14, %%zmm3\n"
-        "vpbroadcastd 16(%0), %%zmm9\n vpdpbusd %%zmm9, %%zmm14, %%zmm4\n"
-        "vpbroadcastd 20(%0), %%zmm8\n vpdpbusd %%zmm8, %%zmm14, %%zmm5\n"
-        :
-        : "r"(x), "r"(w)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10", "xmm11",
-          "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    __asm__ volatile("vmovdqa64 (%1), %%zmm15\n vmovdqa64 64(%1), %%zmm14\n"
+                     MOE_Q8_VNNI_TOKEN("", "13", "15", "0")
+                     MOE_Q8_VNNI_TOKEN("4", "12", "15", "1")
+                     MOE_Q8_VNNI_TOKEN("8", "11", "15", "2")
+                     MOE_Q8_VNNI_TOKEN("12", "10", "14", "3")
+                     MOE_Q8_VNNI_TOKEN("16", "9", "14", "4")
+                     MOE_Q8_VNNI_TOKEN("20", "8", "14", "5")
+                     :
+                     : "r"(x), "r"(w)
+                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm8", "xmm9", "xmm10",
+                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
 }
+#undef MOE_Q8_VNNI_TOKEN
 
 } // namespace
 

@@ -125,8 +125,6 @@ void prefetch(KernelEmitter &E, llvm::Value *p, int locality = 2) {
                       {p, E.B.getInt32(0), E.B.getInt32(locality), E.B.getInt32(1)});
 }
 
-
-
 /// mxfp4 E2M1 codes (one per byte) to their doubled value plus the offset,
 /// through a byte shuffle (the table repeated in every 16-byte lane).
 llvm::Value *mxfp4Lookup(KernelEmitter &E, const PackedMode &m, llvm::Value *codes) {
