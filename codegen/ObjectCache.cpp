@@ -9,6 +9,7 @@
 #include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/Support/xxhash.h"
 
 #include "fmt/format.h"
@@ -26,11 +27,11 @@ static constexpr char kTrailerMagic[8] = {'M', 'O', 'E', 'O', 'B', 'J', '1', '\0
 static constexpr char kPartsMagic[8] = {'M', 'O', 'E', 'O', 'B', 'J', '2', '\0'};
 
 std::string ObjectCache::keyOf(const llvm::Module &m, llvm::StringRef target) {
-  std::string ir;
-  llvm::raw_string_ostream os(ir);
-  m.print(os, nullptr);
+  llvm::SmallVector<char, 0> ir;
+  llvm::raw_svector_ostream os(ir);
+  llvm::WriteBitcodeToFile(m, os);
   os << kCodegenVersion << LLVM_VERSION_STRING << target;
-  return fmt::format("{:016x}", llvm::xxh3_64bits(llvm::StringRef(ir)));
+  return fmt::format("{:016x}", llvm::xxh3_64bits(llvm::StringRef(ir.data(), ir.size())));
 }
 
 std::string ObjectCache::pathOf(llvm::StringRef key) const {

@@ -8,7 +8,8 @@
 // corrupt, unreadable or unwritable cache costs a warning (and so a
 // recompile), never a failure.
 //
-// The key (keyOf) is computed from the module's unoptimised IR, the codegen
+// The key (keyOf) is computed from the module's unoptimised IR (as bitcode:
+// a third of the time of printing it as text), the codegen
 // and LLVM versions, the target triple and the target's CPU and features,
 // so a hit skips the O3 pipeline as well as code generation.
 //
