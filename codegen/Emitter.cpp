@@ -141,7 +141,7 @@ llvm::Value *KernelEmitter::loopAcc(
   if (acc)
     acc->addIncoming(next, latch);
   llvm::BranchInst *back = B.CreateBr(header);
-  if (!unroll) {
+  if (!unroll || !unrollLoops) {
     llvm::MDNode *disable =
         llvm::MDNode::get(C, {llvm::MDString::get(C, "llvm.loop.unroll.disable")});
     llvm::MDNode *self = llvm::MDNode::getDistinct(C, {nullptr, disable});

@@ -75,6 +75,13 @@ public:
   llvm::IRBuilder<> B;
   llvm::Function *fn;
   llvm::Value *bufs, *syms, *begin, *end, *rt;
+  /// Whether LLVM may unroll this kernel's loops. Only the matmul
+  /// microkernels gain from it (their K loops); for every other kernel
+  /// (routing, sorts, reductions, element-wise stores, quantising, packing)
+  /// unrolling doubled the compile time and the loop vectorizer's own
+  /// interleaving keeps the loops fast, so StepBuilder::addKernel turns it
+  /// off there: each loop then carries llvm.loop.unroll.disable.
+  bool unrollLoops = true;
 
   // Types and constants.
   llvm::Type *i8() { return B.getInt8Ty(); }
@@ -100,9 +107,10 @@ public:
   void loop(llvm::Value *lo, llvm::Value *hi, const std::function<void(llvm::Value *)> &body,
             llvm::StringRef name = "i", bool unroll = true);
   /// A loop with a loop-carried value: acc = body(iv, acc); returns the final.
-  /// `unroll` false: the loop carries llvm.loop.unroll.disable (LLVM 19's
-  /// AMX lowering miscompiles a runtime-unrolled loop whose tile values
-  /// cross its remainder).
+  /// `unroll` false (or unrollLoops false): the loop carries
+  /// llvm.loop.unroll.disable (also because LLVM 19's AMX lowering
+  /// miscompiles a runtime-unrolled loop whose tile values cross its
+  /// remainder).
   llvm::Value *loopAcc(llvm::Value *lo, llvm::Value *hi, llvm::Value *init,
                        const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
                        llvm::StringRef name = "i", bool unroll = true);

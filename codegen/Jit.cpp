@@ -195,21 +195,14 @@ llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> Jit::compile(llvm::Module &m
   return compileWith(m, *tm);
 }
 
-/// The measure parts are balanced by: `f`'s instructions, those of a block
-/// of scalar floating-point arithmetic counted 10 times. O3's loop
-/// vectorizer turns such a loop into a vector body, an interleaved copy, an
-/// epilogue and run-time checks (the slot sum's 90 instructions become
-/// 1021 and compile for 56 ms, longer than a matmul kernel's 870, whose
-/// vectors the emitter wrote).
+/// The measure parts are balanced by: `f`'s instructions. (Scalar
+/// floating-point loops used to count 10 times, when O3 still unrolled them
+/// around their vectorised bodies: the slot sum's 90 instructions became
+/// 1021. Unrolled only in the matmul microkernels now (KernelEmitter::
+/// unrollLoops), a kernel's O3 output is about as long as its input or
+/// shorter: the slot sum 78, a q8_0 expert matmul 1273 -> 866.)
 static size_t costOf(const llvm::Function &f) {
-  size_t n = 0;
-  for (const llvm::BasicBlock &bb : f) {
-    bool scalarFp = false;
-    for (const llvm::Instruction &i : bb)
-      scalarFp |= llvm::isa<llvm::BinaryOperator>(i) && i.getType()->isFloatingPointTy();
-    n += bb.size() * (scalarFp ? 10 : 1);
-  }
-  return n;
+  return f.getInstructionCount();
 }
 
 std::vector<std::unique_ptr<llvm::Module>> codegen::splitForCompile(const llvm::Module &m,

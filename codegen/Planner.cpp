@@ -60,6 +60,7 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
     if (!isalnum((unsigned char)c) && c != '_')
       c = '_';
   KernelEmitter E(S, name);
+  E.unrollLoops = suffix.empty() && (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId));
   Extent x = body(E);
   Step s;
   s.symbol = name;
