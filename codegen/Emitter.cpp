@@ -352,7 +352,11 @@ llvm::Value *KernelEmitter::emitValue(const Value *v, ArrayRef<llvm::Value *> id
   if (it == S.bufferOf.end())
     return emitCompute(v, idx);
   const TensorType &ty = v->getType();
-  return loadElem(bufferPtr(it->second), ty.elem, linearize(idx, ty.dims));
+  // One value per statement: the order of a call's arguments is the
+  // compiler's (docs/JIT.md), and both emit instructions.
+  llvm::Value *base = bufferPtr(it->second);
+  llvm::Value *at = linearize(idx, ty.dims);
+  return loadElem(base, ty.elem, at);
 }
 
 llvm::Value *KernelEmitter::emitCompute(const Value *v, ArrayRef<llvm::Value *> idx) {

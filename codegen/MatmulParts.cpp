@@ -240,7 +240,8 @@ static Extent emitRoute(KernelEmitter &E, const Operation &op, unsigned route) {
   llvm::Value *sb = E.bufferPtr(route);
   llvm::Value *counts = sb, *offsets = B.CreateConstGEP1_64(E.i32(), sb, nE),
               *list = B.CreateConstGEP1_64(E.i32(), sb, 2 * nE + 1);
-  llvm::Value *n = B.CreateMul(E.dim(is[0]), E.dim(is[1])), *k = E.dim(is[1]);
+  llvm::Value *rows = E.dim(is[0]), *k = E.dim(is[1]);
+  llvm::Value *n = B.CreateMul(rows, k);
   E.loop(E.c64(0), E.c64(nE), [&](llvm::Value *e) {
     E.storeElem(counts, ElemType::I32, e, B.getInt32(0));
   }, "z");
@@ -313,7 +314,8 @@ Extent mm::emitMatmulIdItems(KernelEmitter &E, const Operation &op, unsigned rou
     };
     i.xRow = [&](llvm::Value *p) { return routedRow(E, op, list, p); };
     i.outRow = [&](llvm::Value *p) {
-      return B.CreateGEP(E.f32(), ob, B.CreateMul(pairAt(p), E.dim(N)));
+      llvm::Value *row = pairAt(p);
+      return B.CreateGEP(E.f32(), ob, B.CreateMul(row, E.dim(N)));
     };
     i.weightAt = [&](llvm::Value *n) {
       return weightRow(E, wb, welem, K, B.CreateAdd(B.CreateMul(e, E.dim(N)), n));
