@@ -5,11 +5,11 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/ObjectCache.h"
 
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Object/ObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
-#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/Support/xxhash.h"
 
 #include "fmt/format.h"
