@@ -3,11 +3,17 @@
 
 #include "ir/Attribute.h"
 
+#include <filesystem>
 #include <initializer_list>
 
 namespace moe::test {
 
 inline const DimExpr T = DimExpr::symbol("T");
+
+/// <root>/examples, from this header's path (<root>/tests/unit).
+inline std::filesystem::path examplesDir() {
+  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "examples";
+}
 
 inline TensorType f32(Shape d) { return TensorType(std::move(d), ElemType::F32); }
 inline TensorType i32(Shape d) { return TensorType(std::move(d), ElemType::I32); }

@@ -8,6 +8,7 @@
 // equals the same token run alone at T = 1 (every op is per token).
 //
 //===----------------------------------------------------------------------===//
+#include "IRTestUtil.h"
 #include "InterpTestUtil.h"
 
 #include "runtime/Formats.h"
@@ -172,10 +173,6 @@ func @f(%x: tensor<64 x 1 x 16 x f32>, %ids: tensor<64 x 2 x i32>,
   EXPECT_EQ(range((*args)[3]), std::make_pair(size_t(5), 4));
   EXPECT_EQ(range((*args)[5]), std::make_pair(size_t(5), 4)); // through the reshape
   EXPECT_EQ(range((*args)[6]), std::make_pair(size_t(3), 2));
-}
-
-std::filesystem::path examplesDir() {
-  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "examples";
 }
 
 std::string readFile(const std::filesystem::path &p) {

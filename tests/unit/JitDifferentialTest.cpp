@@ -1517,14 +1517,10 @@ class JitDiffExamples : public JitDiffFixture<TS> {};
 
 TEST_P(JitDiffExamples, Layer) {
   auto [T, file] = GetParam();
-  // This file is <root>/tests/unit/JitDifferentialTest.cpp.
-  llvm::SmallString<256> path(__FILE__);
-  for (int k = 0; k < 3; ++k)
-    llvm::sys::path::remove_filename(path);
-  llvm::sys::path::append(path, "examples", file);
+  std::string path = (examplesDir() / file).string();
   auto buf = llvm::MemoryBuffer::getFile(path);
   if (!buf)
-    GTEST_SKIP() << "cannot read " << path.str().str();
+    GTEST_SKIP() << "cannot read " << path;
   DiffOpts o;
   o.f32Tol = 1e-4;
   diff((*buf)->getBuffer().str(), T, o);

@@ -11,12 +11,11 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/Program.h"
 #include "ir/Parser.h"
+#include "tests/unit/IRTestUtil.h"
 
-#include "llvm/ADT/SmallString.h"
 #include "llvm/Analysis/LoopInfo.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Transforms/Utils/LoopUtils.h"
 
 #include <gtest/gtest.h>
@@ -26,12 +25,7 @@ using namespace moe;
 namespace {
 
 std::string example(const char *file) {
-  // This file is <root>/tests/unit/KernelUnrollTest.cpp.
-  llvm::SmallString<256> path(__FILE__);
-  for (int k = 0; k < 3; ++k)
-    llvm::sys::path::remove_filename(path);
-  llvm::sys::path::append(path, "examples", file);
-  auto buf = llvm::MemoryBuffer::getFile(path);
+  auto buf = llvm::MemoryBuffer::getFile((test::examplesDir() / file).string());
   return buf ? (*buf)->getBuffer().str() : "";
 }
 

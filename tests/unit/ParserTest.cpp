@@ -105,10 +105,6 @@ std::string readFile(const std::filesystem::path &p) {
   return ss.str();
 }
 
-std::filesystem::path examplesDir() {
-  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "examples";
-}
-
 /// Line (1-based) of the first occurrence of `needle` in `text`, and its column.
 std::pair<unsigned, unsigned> lineColOf(llvm::StringRef text, llvm::StringRef needle) {
   size_t pos = text.find(needle);
