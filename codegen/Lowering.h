@@ -64,11 +64,11 @@ private:
 };
 
 using ExprFn = llvm::Value *(*)(KernelEmitter &, const Value *, llvm::ArrayRef<llvm::Value *>);
-using KernelFn = void (*)(StepBuilder &, const Operation &, unsigned buf);
+using LowerFn = void (*)(StepBuilder &, const Operation &, unsigned buf);
 
 struct OpLowering {
   ExprFn expr = nullptr;   ///< fused ops
-  KernelFn kernel = nullptr; ///< ops with kernels of their own
+  LowerFn kernel = nullptr; ///< ops with kernels of their own
   unsigned memoryOperands = 0;
 };
 
@@ -130,7 +130,7 @@ void kernelAllReduce(StepBuilder &, const Operation &, unsigned);
 //===----------------------------------------------------------------------===//
 
 inline constexpr OpLowering kFused(ExprFn f) { return {f, nullptr, 0}; }
-inline constexpr OpLowering kKernel(KernelFn f, unsigned memoryOperands = 0) {
+inline constexpr OpLowering kKernel(LowerFn f, unsigned memoryOperands = 0) {
   return {nullptr, f, memoryOperands};
 }
 

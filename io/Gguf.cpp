@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "io/Gguf.h"
+#include "io/GgufDetail.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -31,6 +32,8 @@
 #include <sys/mman.h>
 
 using namespace moe::gguf;
+using detail::kInt64Max;
+using detail::makeError;
 using llvm::ArrayRef;
 using llvm::Error;
 using llvm::Expected;
@@ -40,12 +43,6 @@ using llvm::Twine;
 static_assert(!llvm::sys::IsBigEndianHost, "moe needs a little-endian host");
 
 namespace {
-
-constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
-
-Error makeError(const Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
-}
 
 /// The bytes as a quoted string, printable ASCII kept, others as \xNN.
 std::string quoted(ArrayRef<uint8_t> bytes) {

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "io/Gguf.h"
+#include "io/GgufDetail.h"
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/Endian.h"
@@ -16,19 +17,11 @@
 #include <optional>
 
 using namespace moe::gguf;
+using detail::kInt64Max;
+using detail::makeError;
 using llvm::Expected;
 using llvm::StringRef;
 using llvm::Twine;
-
-namespace {
-
-constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
-
-llvm::Error makeError(const Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
-}
-
-} // namespace
 
 //===----------------------------------------------------------------------===//
 // Types and values

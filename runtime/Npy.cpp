@@ -210,7 +210,7 @@ private:
       return false;
     bool sawComma = false;
     while (!peekIs(')')) {
-      int64_t d;
+      int64_t d = 0;
       if (!parseDim(d))
         return false;
       shape.push_back(d);

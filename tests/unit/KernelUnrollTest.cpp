@@ -69,8 +69,9 @@ void check(const std::string &text, const std::string &what, bool packed = false
   }
   EXPECT_GT(mainMatmuls, 0u);
   EXPECT_GT(others, 0u);
-  if (packed)
+  if (packed) {
     EXPECT_GT(helpers, 0u) << "no quantising or packing kernel";
+  }
 }
 
 TEST(KernelUnroll, OnlyMatmulMainKernels) {
