@@ -272,7 +272,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   // against 139-150, qwen3 at T = 512 197 against 249; T = 1 and 32 the
   // same.)
   bool sum16 = m.isa == Isa::Avx2 && m.nibbles;
-  llvm::Value *pfMine = B.CreateICmpULT(pfLo, pfHi);
+  llvm::Value *pfMine = sum16 ? B.CreateICmpULT(pfLo, pfHi) : nullptr;
   auto correction = [&](llvm::Value *b, unsigned i) {
     llvm::Value *s = B.CreateAlignedLoad(
         E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(sOff, B.CreateMul(b, E.c64(4)))),
@@ -281,9 +281,12 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   };
   E.loop(b0, b1, [&](llvm::Value *b) {
     if (sum16) {
-      llvm::Value *rec = B.CreateSelect(
-          pfMine, B.CreateGEP(E.i8(), next, B.CreateMul(B.CreateSub(b, b0), E.c64(t.recordBytes()))),
-          t.record(E, b));
+      // One value per statement: the IR's order must not depend on the
+      // compiler's argument order (the cache keys of docs/JIT.md).
+      llvm::Value *ahead =
+          B.CreateGEP(E.i8(), next, B.CreateMul(B.CreateSub(b, b0), E.c64(t.recordBytes())));
+      llvm::Value *own = t.record(E, b);
+      llvm::Value *rec = B.CreateSelect(pfMine, ahead, own);
       for (int64_t off = 0; off < t.recordBytes(); off += 64)
         prefetch(E, B.CreateConstGEP1_64(E.i8(), rec, off), 2);
     } else {

@@ -26,6 +26,7 @@ CC=clang-19 CXX=clang++-19 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Debug 
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g1" \
   -DMOE_SANITIZE=ON -DMOE_FUZZ=ON -DMOE_FUZZ_SECONDS="${MOE_FUZZ_SECONDS:-20}" \
   -DMOE_TEST_JIT_CACHE="$PWD/${BUILD_DIR:-build}/tests/jit-cache" -DMOE_BENCH=OFF \
+  -DMOE_REFERENCE_TOOLS_DIR="$PWD/${BUILD_DIR:-build}/tools" \
   -DCMAKE_UNITY_BUILD="${MOE_UNITY_BUILD:-ON}" \
   "${launcher[@]}" >/dev/null
 cmake --build "$B" -j "${JOBS:-2}"
