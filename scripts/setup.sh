@@ -22,8 +22,8 @@ fi
 
 BUILD_DIR=${BUILD_DIR:-build}
 # A unity build (eight sources per compiler run) unless MOE_UNITY_BUILD=OFF:
-# a fresh build in 5.5 minutes on 2 cores instead of 9. With it off, editing
-# one source recompiles that source alone.
+# a fresh build in 5-5.5 minutes on 2 cores instead of 9. With it off,
+# editing one source recompiles that source alone.
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_UNITY_BUILD="${MOE_UNITY_BUILD:-ON}" >/dev/null
 cmake --build "$BUILD_DIR" -j "${JOBS:-2}"
