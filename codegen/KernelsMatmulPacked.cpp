@@ -269,7 +269,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   // per block); and the -o * Σ qx correction joins the sums after they are
   // widened, so no splat is live across the block. (Zen 3, alternating
   // runs: q4_0 at T = 128 qwen3 52-55 ms against 63-68, gpt-oss 118-144
-  // against 139-150, qwen3 at T = 512 197 against 249; T = 1 and 32 the
+  // against 139-170, qwen3 at T = 512 197 against 249; T = 1 and 32 the
   // same.)
   bool sum16 = m.isa == Isa::Avx2 && m.nibbles;
   llvm::Value *pfMine = sum16 ? B.CreateICmpULT(pfLo, pfHi) : nullptr;

@@ -1,13 +1,14 @@
 //===- DimExprTest.cpp - Symbolic dim algebra -----------------------------===//
 #include "ir/DimExpr.h"
+#include "tests/unit/IRTestUtil.h"
 
 #include <gtest/gtest.h>
 
 using namespace moe;
+using moe::test::T;
 
 namespace {
-DimExpr T = DimExpr::symbol("T");
-DimExpr U = DimExpr::symbol("U");
+const DimExpr U = DimExpr::symbol("U");
 } // namespace
 
 TEST(DimExpr, CanonicalFormMakesEqualExpressionsEqual) {

@@ -4,7 +4,10 @@
 #include "ir/Attribute.h"
 
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <sstream>
+#include <string>
 
 namespace moe::test {
 
@@ -13,6 +16,14 @@ inline const DimExpr T = DimExpr::symbol("T");
 /// <root>/examples, from this header's path (<root>/tests/unit).
 inline std::filesystem::path examplesDir() {
   return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "examples";
+}
+
+/// The whole file at `p` ("" when it cannot be read).
+inline std::string readFile(const std::filesystem::path &p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 inline TensorType f32(Shape d) { return TensorType(std::move(d), ElemType::F32); }

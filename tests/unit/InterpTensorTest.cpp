@@ -175,13 +175,6 @@ func @f(%x: tensor<64 x 1 x 16 x f32>, %ids: tensor<64 x 2 x i32>,
   EXPECT_EQ(range((*args)[6]), std::make_pair(size_t(3), 2));
 }
 
-std::string readFile(const std::filesystem::path &p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 /// Rows [t, t+1) of axis 0 of a float tensor.
 Tensor row(const Tensor &t, int64_t r) {
   Tensor o = t;

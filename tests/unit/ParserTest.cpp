@@ -98,13 +98,6 @@ TensorType typeOf(const Function &f, llvm::StringRef name) {
   return v ? v->getType() : TensorType();
 }
 
-std::string readFile(const std::filesystem::path &p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 /// Line (1-based) of the first occurrence of `needle` in `text`, and its column.
 std::pair<unsigned, unsigned> lineColOf(llvm::StringRef text, llvm::StringRef needle) {
   size_t pos = text.find(needle);
