@@ -160,7 +160,9 @@ ItemFn f32Items(KernelEmitter &E, const Operation &op) {
       }, "r");
       return;
     }
-    tiledLoop(E, it.n0, it.n1, ts.tn, [&](llvm::Value *c, unsigned tn) {
+    tiledLoop(E, it.n0, it.n1, ts.tn, [&](const TilePass &cols) {
+      llvm::Value *c = cols.p;
+      unsigned tn = cols.tm;
       std::vector<llvm::Value *> ws;
       for (unsigned j = 0; j < tn; ++j)
         ws.push_back(it.weightAt(B.CreateAdd(c, E.c64(j))));
@@ -169,10 +171,10 @@ ItemFn f32Items(KernelEmitter &E, const Operation &op) {
         for (unsigned j = 0; j < tn; ++j)
           ws[j] = B.CreateGEP(E.f32(), tile, B.CreateMul(ld, E.c64(j)));
       }
-      tiledLoop(E, it.lo, it.hi, ts.tm, [&](llvm::Value *p, unsigned tm) {
+      tiledLoop(E, it.lo, it.hi, ts.tm, [&](const TilePass &rows) {
         std::vector<llvm::Value *> xs, outs;
-        for (unsigned i = 0; i < tm; ++i) {
-          llvm::Value *pi = B.CreateAdd(p, E.c64(i));
+        for (unsigned i = 0; i < rows.tm; ++i) {
+          llvm::Value *pi = rows.at(E, i);
           xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
           outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
         }

@@ -121,22 +121,54 @@ void mm::ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()>
   E.B.SetInsertPoint(join);
 }
 
+llvm::Value *mm::TilePass::at(KernelEmitter &E, unsigned i) const {
+  if (!valid || i == 0)
+    return E.B.CreateAdd(p, E.c64(i));
+  llvm::Value *last = E.B.CreateSub(valid, E.c64(1));
+  return E.B.CreateAdd(p, E.B.CreateBinaryIntrinsic(llvm::Intrinsic::umin, E.c64(i), last));
+}
+
 void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
-                   const std::function<void(llvm::Value *, unsigned)> &body,
-                   llvm::StringRef name, bool everyWidth) {
+                   const std::function<void(const TilePass &)> &body, llvm::StringRef name,
+                   Remainder rem) {
   auto &B = E.B;
-  // Steps step, step / 2, ..., 1: each loop takes what fits, the next the
-  // remainder (fewer than `step` rows), so a remainder of 3 is 2 + 1, not
-  // 1 + 1 + 1. With everyWidth, steps step, step - 1, ..., 1: a remainder
-  // is one pass.
-  llvm::Value *i = lo;
-  for (unsigned s = step; s >= 1; s = everyWidth ? s - 1 : s / 2) {
-    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, i), E.c64(s));
-    llvm::Value *from = i;
+  auto passes = [&](llvm::Value *from, unsigned s) {
+    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, from), E.c64(s));
     E.loop(E.c64(0), full, [&](llvm::Value *t) {
-      body(B.CreateAdd(from, B.CreateMul(t, E.c64(s))), s);
+      body({B.CreateAdd(from, B.CreateMul(t, E.c64(s))), s, nullptr});
     }, name);
-    i = B.CreateAdd(from, B.CreateMul(full, E.c64(s)));
+    return B.CreateAdd(from, B.CreateMul(full, E.c64(s)));
+  };
+  if ((rem == Remainder::Clamped || rem == Remainder::ClampedHalving) && step > 2) {
+    // One loop over the full passes and, when more than `below` rows are
+    // left, their clamped pass: the same body. Fewer are one pass of the
+    // smallest halving width that holds them (clamped when it is wider).
+    unsigned below = rem == Remainder::Clamped ? 1 : step / 2;
+    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, lo), E.c64(step));
+    llvm::Value *i = B.CreateAdd(lo, B.CreateMul(full, E.c64(step)));
+    llvm::Value *left = B.CreateSub(hi, i);
+    llvm::Value *more = B.CreateZExt(B.CreateICmpUGT(left, E.c64(below)), E.i64());
+    E.loop(E.c64(0), B.CreateAdd(full, more), [&](llvm::Value *t) {
+      llvm::Value *p = B.CreateAdd(lo, B.CreateMul(t, E.c64(step)));
+      llvm::Value *valid =
+          B.CreateBinaryIntrinsic(llvm::Intrinsic::umin, B.CreateSub(hi, p), E.c64(step));
+      body({p, step, valid});
+    }, name);
+    for (unsigned w = below; w >= 1; w /= 2) {
+      llvm::Value *fits = B.CreateICmpULE(left, E.c64(w));
+      if (w > 1)
+        fits = B.CreateAnd(fits, B.CreateICmpUGT(left, E.c64(w / 2)));
+      else
+        fits = B.CreateICmpEQ(left, E.c64(1));
+      ifThen(E, fits, [&] { body({i, w, w > 2 ? left : nullptr}); });
+    }
+    return;
+  }
+  // Halving: each loop takes what fits, the next the remainder (fewer
+  // than `step` rows).
+  llvm::Value *i = lo;
+  for (unsigned s = step; s >= 1; s /= 2) {
+    i = passes(i, s);
     if (s == 1)
       break;
   }

@@ -37,14 +37,34 @@ llvm::Value *minI64(KernelEmitter &E, llvm::Value *a, llvm::Value *b);
 llvm::Value *ceilDivV(KernelEmitter &E, llvm::Value *a, int64_t b);
 /// if (cond) body(); the builder ends after it.
 void ifThen(KernelEmitter &E, llvm::Value *cond, const std::function<void()> &body);
-/// for (i = lo; i + step <= hi; i += step) body(i, step); then the
-/// remainder with step / 2, step / 4, ..., 1 (each at most once but the
-/// last), or with `everyWidth` in one pass of its own width (step - 1,
-/// ..., 1, each at most once): one more body per width, for tiles whose
-/// passes each stream a weight tile again.
+/// How tiledLoop covers the rows left after its full steps.
+enum class Remainder {
+  /// Passes of step / 2, step / 4, ..., 1 rows (each at most once but the
+  /// last): a remainder of 3 is 2 + 1.
+  Halving,
+  /// One pass of width step whose rows past the last real one repeat it
+  /// (the same inputs, so the same outputs, stored twice), or a pass of
+  /// width 1 for a single row: two bodies in all.
+  Clamped,
+  /// One pass of the smallest of step, step / 2, ..., 1 that holds the
+  /// remainder, clamped as above: Halving's bodies, one pass.
+  ClampedHalving,
+};
+/// One pass of tiledLoop: `tm` rows from list position `p`, of which the
+/// first `valid` are real (all `tm` when `valid` is null); `at(E, i)` is
+/// the position row i reads and writes.
+struct TilePass {
+  llvm::Value *p;
+  unsigned tm;
+  llvm::Value *valid;
+  llvm::Value *at(KernelEmitter &E, unsigned i) const;
+};
+/// for (i = lo; i + step <= hi; i += step) body({i, step}); then the
+/// remainder as `rem` says. With a clamped remainder the body must load
+/// every output it accumulates into before it stores any.
 void tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned step,
-               const std::function<void(llvm::Value *, unsigned)> &body, llvm::StringRef name,
-               bool everyWidth = false);
+               const std::function<void(const TilePass &)> &body, llvm::StringRef name,
+               Remainder rem = Remainder::Halving);
 
 /// The weight of `op` as [E, N, K] (E = 1 for matmul).
 struct WeightDims {
