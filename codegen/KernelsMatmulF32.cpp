@@ -74,25 +74,29 @@ Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
   E.loop(E.begin, E.end, [&](llvm::Value *item) {
     llvm::Value *e = B.CreateUDiv(item, np), *c = B.CreateMul(B.CreateURem(item, np), E.c64(nr));
     llvm::Value *dst = B.CreateGEP(E.f32(), pb, B.CreateMul(item, B.CreateMul(k, E.c64(nr))));
-    std::vector<llvm::Value *> rows, valid;
-    for (unsigned j = 0; j < nr; ++j) {
-      llvm::Value *r = B.CreateAdd(c, E.c64(j));
-      valid.push_back(B.CreateICmpSLT(r, n));
-      r = B.CreateSelect(valid.back(), r, B.CreateSub(n, E.c64(1)));
-      rows.push_back(weightRow(E, wb, ElemType::F32, Kd, B.CreateAdd(B.CreateMul(e, n), r)));
-    }
-    E.loop(E.c64(0), k, [&](llvm::Value *kk) {
-      llvm::Value *to = B.CreateGEP(E.f32(), dst, B.CreateMul(kk, E.c64(nr)));
-      for (unsigned v = 0; v < s.nv; ++v) {
+    // A vector of L rows at a time, in a loop (unrolled, its nv bodies were
+    // 254 instructions after O3, compiled in 29 ms).
+    E.loop(E.c64(0), E.c64(s.nv), [&](llvm::Value *v) {
+      llvm::Value *j0 = B.CreateMul(v, E.c64(L));
+      llvm::Value *c0 = B.CreateAdd(c, j0);
+      std::vector<llvm::Value *> rows, valid;
+      for (unsigned l = 0; l < L; ++l) {
+        llvm::Value *r = B.CreateAdd(c0, E.c64(l));
+        valid.push_back(B.CreateICmpSLT(r, n));
+        r = B.CreateSelect(valid.back(), r, B.CreateSub(n, E.c64(1)));
+        rows.push_back(weightRow(E, wb, ElemType::F32, Kd, B.CreateAdd(B.CreateMul(e, n), r)));
+      }
+      llvm::Value *col = B.CreateGEP(E.f32(), dst, j0);
+      E.loop(E.c64(0), k, [&](llvm::Value *kk) {
         llvm::Value *x = llvm::PoisonValue::get(vt);
         for (unsigned l = 0; l < L; ++l) {
-          unsigned j = v * L + l;
-          llvm::Value *f = E.loadElem(rows[j], ElemType::F32, kk);
-          x = B.CreateInsertElement(x, B.CreateSelect(valid[j], f, E.cf(0.0f)), l);
+          llvm::Value *f = E.loadElem(rows[l], ElemType::F32, kk);
+          x = B.CreateInsertElement(x, B.CreateSelect(valid[l], f, E.cf(0.0f)), l);
         }
-        B.CreateAlignedStore(x, B.CreateConstGEP1_64(E.f32(), to, v * L), llvm::Align(4));
-      }
-    }, "k");
+        B.CreateAlignedStore(x, B.CreateGEP(E.f32(), col, B.CreateMul(kk, E.c64(nr))),
+                             llvm::Align(4));
+      }, "k");
+    }, "rows");
   }, "panel");
   E.finish();
   return {{{Ed, 1}, {Nd, nr}}, 1};

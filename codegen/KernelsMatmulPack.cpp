@@ -32,10 +32,13 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
   for (unsigned qd = 0; qd < V; ++qd)
     for (unsigned l = 0; l < L; ++l)
       transpose.push_back(l * V + qd);
-  for (unsigned g = 0; g < t.m.tg; ++g) {
+  // Group by group in a loop (a body per group was 354 instructions of a
+  // q8_0 prepare kernel with AVX-512 after O3, compiled in 26 ms).
+  E.loop(E.c64(0), E.c64(t.m.tg), [&](llvm::Value *g) {
+    llvm::Value *g0 = B.CreateAdd(c, B.CreateMul(g, E.c64(L)));
     std::vector<llvm::Value *> rows, valid;
     for (unsigned l = 0; l < L; ++l) {
-      llvm::Value *n = B.CreateAdd(c, E.c64(g * L + l));
+      llvm::Value *n = B.CreateAdd(g0, E.c64(l));
       valid.push_back(B.CreateICmpSLT(n, it.n1));
       rows.push_back(it.weightAt(B.CreateSelect(valid.back(), n, B.CreateSub(it.n1, E.c64(1)))));
     }
@@ -78,7 +81,7 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
       // guarantees.
       int64_t rb = t.recordBytes();
       llvm::Value *codes = B.CreateShuffleVector(blocks[0], transpose);
-      B.CreateAlignedStore(codes, t.codes(E, g, b, 0),
+      B.CreateAlignedStore(codes, t.codes(E, g, b),
                            llvm::Align(std::min<int64_t>(64, rb & -rb)));
       if (!t.m.bf16) {
         llvm::Value *s =
@@ -86,7 +89,7 @@ void repack(KernelEmitter &E, const PackedTile &t, ElemType welem, const Item &i
         B.CreateAlignedStore(s, t.scales(E, g, b), llvm::Align(2));
       }
     }, "blk");
-  }
+  }, "group");
 }
 
 /// The prepare kernel: items are (expert, column tile) pairs, each

@@ -67,11 +67,22 @@ struct PackedTile {
     return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
                                   int64_t(g * m.vectorsPerBlock() + qd) * 4 * m.lanes);
   }
+  /// The first vector of group g (i64), block b: the prepare step's loop
+  /// over the groups.
+  llvm::Value *codes(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
+    return E.B.CreateGEP(E.i8(), record(E, b),
+                         E.B.CreateMul(g, E.c64(int64_t(m.vectorsPerBlock()) * 4 * m.lanes)));
+  }
   /// The L scales of group g, block b (f16 or f32, PackedMode::f16Scales).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
     return E.B.CreateConstGEP1_64(
         E.i8(), record(E, b),
         int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes + int64_t(g) * m.scaleBytes() * m.lanes);
+  }
+  llvm::Value *scales(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
+    llvm::Value *at = E.B.CreateConstGEP1_64(E.i8(), record(E, b),
+                                             int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes);
+    return E.B.CreateGEP(E.i8(), at, E.B.CreateMul(g, E.c64(int64_t(m.scaleBytes()) * m.lanes)));
   }
   /// Those scales as <L x float> (an f16 scale converts exactly).
   llvm::Value *loadScales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
