@@ -315,29 +315,31 @@ Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
       return;
     }
     // topk: k selection passes; pass s takes the first element (in sort
-    // order) that comes after the one pass s - 1 took.
+    // order) that comes after the one pass s - 1 took (none before pass 0:
+    // index -1). The passes are a loop (unrolled, k = 8 was 384
+    // instructions after O3 and 24 ms of a cold compile).
     int64_t k = op.getAttr("k")->getInt();
-    llvm::Value *prevI = E.c64(-1), *prevV = E.cf(0);
-    for (int64_t s = 0; s < k; ++s) {
-      auto *state = llvm::StructType::get(E.i64(), E.f32());
-      llvm::Value *init = llvm::UndefValue::get(state);
-      init = B.CreateInsertValue(init, E.c64(-1), 0);
-      init = B.CreateInsertValue(init, E.cf(0), 1);
-      llvm::Value *pi = prevI, *pv = prevV;
-      llvm::Value *best = E.loopAcc(E.c64(0), n, init, [&](llvm::Value *i, llvm::Value *acc) {
+    auto *state = llvm::StructType::get(E.i64(), E.f32());
+    llvm::Value *none = llvm::UndefValue::get(state);
+    none = B.CreateInsertValue(none, E.c64(-1), 0);
+    none = B.CreateInsertValue(none, E.cf(0), 1);
+    E.loopAcc(E.c64(0), E.c64(k), none, [&](llvm::Value *s, llvm::Value *prev) {
+      llvm::Value *pi = B.CreateExtractValue(prev, 0);
+      llvm::Value *pv = B.CreateExtractValue(prev, 1);
+      llvm::Value *first = B.CreateICmpSLT(pi, E.c64(0));
+      llvm::Value *best = E.loopAcc(E.c64(0), n, none, [&](llvm::Value *i, llvm::Value *acc) {
         llvm::Value *vi = valueAt(i);
         llvm::Value *bi = B.CreateExtractValue(acc, 0), *bv = B.CreateExtractValue(acc, 1);
-        llvm::Value *after = s == 0 ? B.getTrue() : before(E, true, pi, pv, i, vi);
-        llvm::Value *none = B.CreateICmpSLT(bi, E.c64(0));
-        llvm::Value *better = B.CreateOr(none, before(E, true, i, vi, bi, bv));
+        llvm::Value *after = B.CreateOr(first, before(E, true, pi, pv, i, vi));
+        llvm::Value *noBest = B.CreateICmpSLT(bi, E.c64(0));
+        llvm::Value *better = B.CreateOr(noBest, before(E, true, i, vi, bi, bv));
         llvm::Value *take = B.CreateAnd(after, better);
         llvm::Value *r = B.CreateInsertValue(acc, B.CreateSelect(take, i, bi), 0);
         return B.CreateInsertValue(r, B.CreateSelect(take, vi, bv), 1);
       }, "i");
-      prevI = B.CreateExtractValue(best, 0);
-      prevV = B.CreateExtractValue(best, 1);
-      storeAt(E.c64(s), prevI);
-    }
+      storeAt(s, B.CreateExtractValue(best, 0));
+      return best;
+    }, "pass");
   });
   E.finish();
   return {withoutAxis(xs, ax),
