@@ -193,9 +193,13 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
               B.CreateStore(T.toVec(cv), acc[g]);
             }
           }, "k32", /*unroll=*/false);
-          for (int64_t g = 0; g < kGroups; ++g)
-            T.store(kTileRows, 64, B.CreateConstGEP1_64(E.f32(), cbuf, g * 16), E.c64(cols * 4),
-                    T.toTile(B.CreateLoad(T.v256, acc[g])));
+          // One value per statement: the IR's order must not depend on the
+          // compiler's argument order (the cache keys of docs/JIT.md).
+          for (int64_t g = 0; g < kGroups; ++g) {
+            llvm::Value *at = B.CreateConstGEP1_64(E.f32(), cbuf, g * 16);
+            llvm::Value *tile = T.toTile(B.CreateLoad(T.v256, acc[g]));
+            T.store(kTileRows, 64, at, E.c64(cols * 4), tile);
+          }
           storeRows(E, it, cbuf, cols, kGroups, p,
                     minI64(E, E.c64(kTileRows), B.CreateSub(it.hi, p)), c);
         }, "rtile");

@@ -70,8 +70,11 @@ struct PackedTile {
   /// The first vector of group g (i64), block b: the prepare step's loop
   /// over the groups.
   llvm::Value *codes(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
-    return E.B.CreateGEP(E.i8(), record(E, b),
-                         E.B.CreateMul(g, E.c64(int64_t(m.vectorsPerBlock()) * 4 * m.lanes)));
+    // One value per statement: the IR's order must not depend on the
+    // compiler's argument order (the cache keys of docs/JIT.md).
+    llvm::Value *rec = record(E, b);
+    llvm::Value *off = E.B.CreateMul(g, E.c64(int64_t(m.vectorsPerBlock()) * 4 * m.lanes));
+    return E.B.CreateGEP(E.i8(), rec, off);
   }
   /// The L scales of group g, block b (f16 or f32, PackedMode::f16Scales).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
@@ -82,7 +85,8 @@ struct PackedTile {
   llvm::Value *scales(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
     llvm::Value *at = E.B.CreateConstGEP1_64(E.i8(), record(E, b),
                                              int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes);
-    return E.B.CreateGEP(E.i8(), at, E.B.CreateMul(g, E.c64(int64_t(m.scaleBytes()) * m.lanes)));
+    llvm::Value *off = E.B.CreateMul(g, E.c64(int64_t(m.scaleBytes()) * m.lanes));
+    return E.B.CreateGEP(E.i8(), at, off);
   }
   /// Those scales as <L x float> (an f16 scale converts exactly).
   llvm::Value *loadScales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
