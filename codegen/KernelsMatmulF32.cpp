@@ -205,7 +205,7 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
   llvm::Value *panelFloats = E.B.CreateMul(k, E.c64(nr));
   // A matmul's row remainder is the tail of its tokens, once per column
   // block: one clamped pass of the whole tile's body, and the kernel holds
-  // two bodies (a router's at T = 8: 75 -> 42 ms of O3 and code generation).
+  // two bodies (the router's kernel: 75 -> 42 ms of O3 and code generation).
   // matmul_id has a remainder per expert: a clamped full tile there costs up
   // to 8x the FMAs of the rows it holds (T = 8 and 32, qwen3 and gpt-oss:
   // 2-5% slower), so it keeps every halving width.

@@ -432,10 +432,10 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
   // width of tm, tm / 2, ..., 1 that holds them, its rows past the last
   // real one repeating it (AVX-512: a remainder of 3 is a 4-row pass, 2 a
   // 2-row pass; AVX2: 2 is a 3-row pass). A pass per width (3, 2, 1) was
-  // 10 rows of body in a kernel, now 7 (AVX2: 6, now 4): a real-size layer
-  // compiles in 152-161 ms, not 207-220 (Sapphire Rapids, 2 threads), and
-  // runs as fast or faster (q8_0 T = 1 to 32 2-12% faster: fewer loops per
-  // K chunk). A matmul's remainder is the tail of its tokens, once per
+  // 10 rows of body in a kernel, now 7 (AVX2: 6, now 4): real-size layers
+  // compiled in 160-161 ms, not 207-220 (qwen3, gpt-oss; Sapphire Rapids, 2
+  // threads), and ran as fast or faster (q8_0 T = 1 to 32 2-12% faster:
+  // fewer loops per K chunk). A matmul's remainder is the tail of its tokens, once per
   // column block: one clamped pass of the full tile.
   Remainder rem = op.is(OpKind::MatmulId) ? Remainder::ClampedHalving : Remainder::Clamped;
   return [&E, m, tr, k, nb, tb, nt, qb, pb, rowBytes, rem](const Item &it) {
@@ -480,10 +480,10 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
             outs.push_back(it.outRow(pi));
           }
           microTile(E, t, qx, outs, k, c, it.n1, b0, b1, first, next, pfLo, pfHi);
-          // A remainder is one pass over the tile's chunk, not two (an
-          // earlier halving loop's 3 = 2 + 1; Zen 3, T = 8 to 128: q8_0/q4_0
-          // 1-16% slower, bf16 3-13%; most experts hold 1-8 rows below
-          // T = 128).
+          // A remainder is one pass over the tile's chunk: two (an earlier
+          // halving loop's 3 = 2 + 1) ran q8_0/q4_0 1-16% and bf16 3-13%
+          // slower on Zen 3 at T = 8 to 128, where most experts hold 1-8
+          // rows.
         }, "rows", rem);
       }, "kc");
     }, "ctile");
