@@ -132,13 +132,6 @@ void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned 
                    const std::function<void(const TilePass &)> &body, llvm::StringRef name,
                    Remainder rem) {
   auto &B = E.B;
-  auto passes = [&](llvm::Value *from, unsigned s) {
-    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, from), E.c64(s));
-    E.loop(E.c64(0), full, [&](llvm::Value *t) {
-      body({B.CreateAdd(from, B.CreateMul(t, E.c64(s))), s, nullptr});
-    }, name);
-    return B.CreateAdd(from, B.CreateMul(full, E.c64(s)));
-  };
   if ((rem == Remainder::Clamped || rem == Remainder::ClampedHalving) && step > 2) {
     // One loop over the full passes and, when more than `below` rows are
     // left, their clamped pass: the same body. Fewer are one pass of the
@@ -155,11 +148,9 @@ void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned 
       body({p, step, valid});
     }, name);
     for (unsigned w = below; w >= 1; w /= 2) {
-      llvm::Value *fits = B.CreateICmpULE(left, E.c64(w));
-      if (w > 1)
-        fits = B.CreateAnd(fits, B.CreateICmpUGT(left, E.c64(w / 2)));
-      else
-        fits = B.CreateICmpEQ(left, E.c64(1));
+      // w / 2 < left <= w (w = 1: left = 1).
+      llvm::Value *above = B.CreateICmpUGT(left, E.c64(w / 2));
+      llvm::Value *fits = B.CreateAnd(above, B.CreateICmpULE(left, E.c64(w)));
       ifThen(E, fits, [&] { body({i, w, w > 2 ? left : nullptr}); });
     }
     return;
@@ -168,7 +159,12 @@ void mm::tiledLoop(KernelEmitter &E, llvm::Value *lo, llvm::Value *hi, unsigned 
   // than `step` rows).
   llvm::Value *i = lo;
   for (unsigned s = step; s >= 1; s /= 2) {
-    i = passes(i, s);
+    llvm::Value *full = B.CreateUDiv(B.CreateSub(hi, i), E.c64(s));
+    llvm::Value *from = i;
+    E.loop(E.c64(0), full, [&](llvm::Value *t) {
+      body({B.CreateAdd(from, B.CreateMul(t, E.c64(s))), s, nullptr});
+    }, name);
+    i = B.CreateAdd(from, B.CreateMul(full, E.c64(s)));
     if (s == 1)
       break;
   }

@@ -42,6 +42,12 @@ struct PackedMode {
   unsigned blockBytes() const { return (bf16 ? 64 : nibbles ? 16 : 32) + scaleBytes(); }
   /// Bytes of one block of a column tile: every group's codes and scales.
   int64_t recordBytes() const { return int64_t(blockBytes()) * lanes * tg; }
+  /// Within a record: bytes of one vector of codes (L rows x 4 bytes), of
+  /// one group's codes, where the scales start, bytes of one group's scales.
+  int64_t vectorBytes() const { return int64_t(4) * lanes; }
+  int64_t groupCodeBytes() const { return vectorsPerBlock() * vectorBytes(); }
+  int64_t scalesOffset() const { return tg * groupCodeBytes(); }
+  int64_t groupScaleBytes() const { return int64_t(scaleBytes()) * lanes; }
   /// Blocks per K chunk: a tile's chunk (about 16 KB) stays in L1 while
   /// every row tile of the item passes over it.
   int64_t chunkBlocks() const { return std::max<int64_t>(1, 16384 / recordBytes()); }
@@ -65,7 +71,7 @@ struct PackedTile {
   /// quad, or with nibbles quads qd and qd + 4; bf16: one pair).
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
     return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
-                                  int64_t(g * m.vectorsPerBlock() + qd) * 4 * m.lanes);
+                                  g * m.groupCodeBytes() + qd * m.vectorBytes());
   }
   /// The first vector of group g (i64), block b: the prepare step's loop
   /// over the groups.
@@ -73,19 +79,17 @@ struct PackedTile {
     // One value per statement: the IR's order must not depend on the
     // compiler's argument order (the cache keys of docs/JIT.md).
     llvm::Value *rec = record(E, b);
-    llvm::Value *off = E.B.CreateMul(g, E.c64(int64_t(m.vectorsPerBlock()) * 4 * m.lanes));
+    llvm::Value *off = E.B.CreateMul(g, E.c64(m.groupCodeBytes()));
     return E.B.CreateGEP(E.i8(), rec, off);
   }
   /// The L scales of group g, block b (f16 or f32, PackedMode::f16Scales).
   llvm::Value *scales(KernelEmitter &E, unsigned g, llvm::Value *b) const {
-    return E.B.CreateConstGEP1_64(
-        E.i8(), record(E, b),
-        int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes + int64_t(g) * m.scaleBytes() * m.lanes);
+    return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
+                                  m.scalesOffset() + g * m.groupScaleBytes());
   }
   llvm::Value *scales(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
-    llvm::Value *at = E.B.CreateConstGEP1_64(E.i8(), record(E, b),
-                                             int64_t(m.tg * m.vectorsPerBlock()) * 4 * m.lanes);
-    llvm::Value *off = E.B.CreateMul(g, E.c64(int64_t(m.scaleBytes()) * m.lanes));
+    llvm::Value *at = E.B.CreateConstGEP1_64(E.i8(), record(E, b), m.scalesOffset());
+    llvm::Value *off = E.B.CreateMul(g, E.c64(m.groupScaleBytes()));
     return E.B.CreateGEP(E.i8(), at, off);
   }
   /// Those scales as <L x float> (an f16 scale converts exactly).
