@@ -45,6 +45,7 @@ struct Settings {
   uint64_t seed = 1;
   std::string examples;  ///< directory of the .moe files
   bool profile = false;  ///< print each layer benchmark's per-kernel profile
+  uint64_t flushMiB = 0;  ///< read this many MiB before each timed run (0: none)
   double fmaPeakGflops = 0; ///< measured at start-up
 };
 extern Settings gSettings;

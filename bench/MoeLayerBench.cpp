@@ -54,7 +54,12 @@
 // profile, whose per-kernel table, the one `moe-run --profile` prints, goes
 // to standard error, after each of Google Benchmark's calls of the
 // benchmark, its trial call with one iteration included; the timing itself
-// is never profiled).
+// is never profiled), --moe_flush_mib=N (before each timed run, untimed,
+// read N MiB on the JIT's threads so the layer's weights come from DRAM, as
+// in a whole model whose other layers pass through the caches between two
+// tokens' runs of this one; bench/ik's --flush-mib is the same. Without it,
+// the 16 cycled inputs of one layer find some experts in a large L3: on a
+// host with 480 MiB of it, T = 1 ran 1.5-2x faster than with --moe_flush_mib=1024).
 //
 // moe_tp2/<layer>/<type>/T:<T>/<delay|nodelay>: the layer split over 2
 // in-process ranks, with and without delay-allreduce (bench/TpBench.cpp;
@@ -176,6 +181,36 @@ Usage usage() {
 }
 
 
+/// Reads gSettings.flushMiB MiB, one load per cache line, on as many
+/// threads as the JIT has (each its share), so that the layer's weights are
+/// in no cache when the run starts and no core idled meanwhile: a real
+/// model's other layers pass through the caches between two tokens' runs of
+/// one layer, on busy cores. (On a VM, a core left idle for the flush's
+/// tens of ms comes back slow: one thread sleeping 50 ms before each run
+/// made qwen3 bf16 at T = 1 take 9.1 ms instead of 3.6.)
+void flushCaches(unsigned threads) {
+  static std::vector<char> buf;
+  size_t n = (size_t)gSettings.flushMiB << 20;
+  if (n == 0)
+    return;
+  if (buf.size() != n)
+    buf.assign(n, 1);
+  threads = std::max(1u, threads);
+  auto share = [&](unsigned i) {
+    size_t lo = n / threads * i, hi = i + 1 == threads ? n : n / threads * (i + 1);
+    unsigned sum = 0;
+    for (size_t j = lo; j < hi; j += 64)
+      sum += (unsigned char)buf[j];
+    benchmark::DoNotOptimize(sum);
+  };
+  std::vector<std::thread> helpers;
+  for (unsigned i = 1; i < threads; ++i)
+    helpers.emplace_back(share, i);
+  share(0);
+  for (auto &h : helpers)
+    h.join();
+}
+
 void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   Built *b = getBuilt(layer, wt);
   if (!b->error.empty()) {
@@ -209,6 +244,7 @@ void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
   for (auto _ : state) {
     setInputs(v);
     v = (v + 1) % kVariants;
+    flushCaches(b->exe->threads());
     auto t0 = Clock::now();
     auto r = b->exe->runRaw(args, syms, ro);
     double s = secondsSince(t0);
@@ -350,19 +386,32 @@ bool takeFlag(std::vector<char *> &argv, const char *name, std::string &value) {
   return false;
 }
 
+/// Takes --moe_NAME=N (a decimal integer) out of argv; anything else is an
+/// error that ends the process.
+bool takeNumber(std::vector<char *> &argv, const char *name, uint64_t &n) {
+  std::string v;
+  if (!takeFlag(argv, name, v))
+    return false;
+  if (llvm::StringRef(v).getAsInteger(10, n)) {
+    std::fprintf(stderr, "MoeLayerBench: --%s=%s: expected a non-negative integer\n", name, v.c_str());
+    std::exit(2);
+  }
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::vector<char *> args(argv, argv + argc);
   std::string v;
-  if (takeFlag(args, "moe_threads", v))
-    gSettings.threads = (unsigned)std::strtoul(v.c_str(), nullptr, 10);
+  if (uint64_t t; takeNumber(args, "moe_threads", t))
+    gSettings.threads = (unsigned)t;
   if (takeFlag(args, "moe_perf", v))
     gSettings.perf = v == "1" || v == "true";
-  if (takeFlag(args, "moe_seed", v))
-    gSettings.seed = std::strtoull(v.c_str(), nullptr, 10);
+  takeNumber(args, "moe_seed", gSettings.seed);
   if (takeFlag(args, "moe_examples", v))
     gSettings.examples = v;
+  takeNumber(args, "moe_flush_mib", gSettings.flushMiB);
   if (takeFlag(args, "moe_profile", v))
     gSettings.profile = v == "1" || v == "true";
   if (const char *e = std::getenv("MOE_BENCH_PROFILE"))

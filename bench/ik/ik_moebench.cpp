@@ -392,6 +392,7 @@ struct Opts {
     bool header = true, probes = false, check = false, bench = true;
     int64_t check_T = 7;
     size_t membw_mib = 1024;
+    size_t flush_mib = 0;    // read this many MiB before each run, untimed (0 = none)
 };
 
 static std::vector<std::string> split(const std::string & s, char c) {
@@ -418,8 +419,24 @@ static void run_bench(const Opts & o, Layer & L, const std::string & variant, in
     for (int i = 0; i < o.n_inputs; ++i) fill_uniform(xs[i].data(), T * a.n_embd, 1.0f, seed_of(TID_X, 1000 * T + i));
     const size_t xbytes = T * a.n_embd * sizeof(float);
     int it = 0;
+    // --flush-mib: the layer's weights leave the caches before each run, as a real model's
+    // other layers push them out between two tokens: one load per cache line, untimed, on
+    // --threads threads, so that no core idles meanwhile (a VM's idle core comes back slow)
+    std::vector<char> flush(o.flush_mib << 20, 1);
+    auto flush_share = [&](int i) {
+        size_t n = flush.size(), lo = n / o.threads * i, hi = i + 1 == o.threads ? n : n / o.threads * (i + 1);
+        unsigned sink = 0;
+        for (size_t j = lo; j < hi; j += 64) sink += (unsigned char)flush[j];
+        asm volatile("" : : "r"(sink));
+    };
     auto run_once = [&]() -> double {
         std::memcpy(G.x->data, xs[it % o.n_inputs].data(), xbytes);   // not timed
+        if (!flush.empty()) {
+            std::vector<std::thread> helpers;
+            for (int i = 1; i < o.threads; ++i) helpers.emplace_back(flush_share, i);
+            flush_share(0);
+            for (auto & h : helpers) h.join();
+        }
         ++it;
         double t0 = now_s();
         compute(G);
@@ -640,6 +657,7 @@ static void usage() {
         "  --reps N                     fixed number of timed runs (default: adaptive: whole cycles of the 16 inputs,\n"
         "                               >= --min-reps (16) runs and >= --min-time (2 s), <= --max-reps (2000))\n"
         "  --min-reps N --max-reps N --min-time S\n"
+        "  --flush-mib N                read N MiB before each run (untimed), so the weights are not cached\n"
         "  --warmup N                   untimed runs first (default: up to 16, stopping after >= 2 runs and > 1 s)\n"
         "  --probes                     print FMA-peak and DRAM-read probes as # lines\n"
         "  --probes-only                probes, nothing else\n"
@@ -665,6 +683,7 @@ int main(int argc, char ** argv) {
         else if (s == "--probes") o.probes = true;
         else if (s == "--probes-only") { o.probes = true; o.bench = false; }
         else if (s == "--membw-mib") o.membw_mib = std::atoll(nxt().c_str());
+        else if (s == "--flush-mib") o.flush_mib = std::atoll(nxt().c_str());
         else if (s == "--check") { o.check = true; o.bench = false; if (i + 1 < argc && argv[i + 1][0] != '-') o.check_T = std::atoll(argv[++i]); }
         else if (s == "--no-header") o.header = false;
         else { usage(); return 1; }
