@@ -289,6 +289,7 @@ void BM_Layer(benchmark::State &state, int layer, ElemType wt, int64_t T) {
     po.profile = &prof;
     for (int i = 0; i < kProfiled; ++i) {
       setInputs(i % kVariants);
+      flushCaches(b->exe->threads()); // profiled as timed
       auto r = b->exe->runRaw(args, syms, po);
       if (!r) {
         llvm::consumeError(r.takeError());
