@@ -460,6 +460,7 @@ int main(int argc, char **argv) {
     benchmark::AddCustomContext("dram_read_gbps_all_threads", buf);
   }
   benchmark::AddCustomContext("moe_examples", gSettings.examples);
+  benchmark::AddCustomContext("moe_flush_mib", std::to_string(gSettings.flushMiB));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
