@@ -440,6 +440,18 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
   Remainder rem = op.is(OpKind::MatmulId) ? Remainder::ClampedHalving : Remainder::Clamped;
   return [&E, m, tr, k, nb, tb, nt, qb, pb, rowBytes, rem](const Item &it) {
     auto &B = E.B;
+    llvm::Value *nrows = B.CreateSub(it.hi, it.lo);
+    // Row tiles sharing each chunk's prefetch (below): one with nibbles.
+    llvm::Value *nrt = m.nibbles ? E.c64(1) : ceilDivV(E, nrows, m.tm);
+    // AVX-512 BF16 with one activation row (decode): one vdpbf16ps per
+    // 64 bytes streamed, which the hardware prefetchers keep up with
+    // alone; asking for the next chunk too made the stream slower
+    // (Sapphire Rapids, alternating runs: qwen3 bf16 at T = 1 and 8
+    // 5-6% faster, gpt-oss at T = 1 9%; gpt-oss at T = 8 and 32 within
+    // 2%; with no prefetch for 2-4 rows too, qwen3 at T = 32 was 18%
+    // slower).
+    llvm::Value *noPrefetch =
+        m.isa == Isa::Bf16_512 ? B.CreateICmpEQ(nrows, E.c64(1)) : nullptr;
     llvm::Value *tiles = ceilDivV(E, B.CreateSub(it.n1, it.n0), tr);
     E.loop(E.c64(0), tiles, [&](llvm::Value *ti) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(ti, E.c64(tr)));
@@ -467,18 +479,8 @@ ItemFn mm::packedItems(KernelEmitter &E, const Operation &op, unsigned quant, un
         // nibbles, whose blocks are too short for a prefetch loop each
         // (q4_0 measured 5-10% slower split).
         llvm::Value *lines = B.CreateMul(B.CreateSub(b1, b0), E.c64((t.recordBytes() + 63) / 64));
-        // AVX-512 BF16 with one activation row (decode): one vdpbf16ps per
-        // 64 bytes streamed, which the hardware prefetchers keep up with
-        // alone; asking for the next chunk too made the stream slower
-        // (Sapphire Rapids, alternating runs: qwen3 bf16 at T = 1 and 8
-        // 5-6% faster, gpt-oss at T = 1 9%; gpt-oss at T = 8 and 32 within
-        // 2%; with no prefetch for 2-4 rows too, qwen3 at T = 32 was 18%
-        // slower).
-        if (m.isa == Isa::Bf16_512) {
-          llvm::Value *oneRow = B.CreateICmpEQ(B.CreateSub(it.hi, it.lo), E.c64(1));
-          lines = B.CreateSelect(oneRow, E.c64(0), lines);
-        }
-        llvm::Value *nrt = m.nibbles ? E.c64(1) : ceilDivV(E, B.CreateSub(it.hi, it.lo), m.tm);
+        if (noPrefetch)
+          lines = B.CreateSelect(noPrefetch, E.c64(0), lines);
         tiledLoop(E, it.lo, it.hi, m.tm, [&](const TilePass &rows) {
           llvm::Value *r = B.CreateUDiv(B.CreateSub(rows.p, it.lo), E.c64(m.tm));
           llvm::Value *pfLo = minI64(E, B.CreateUDiv(B.CreateMul(r, lines), nrt), lines);
