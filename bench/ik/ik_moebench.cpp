@@ -10,6 +10,14 @@
 //   -> up / gate MUL_MAT_ID (+ add_id expert biases for gpt-oss) -> activation
 //   (qwen3moe: fused_mul_unary(gate, up, SILU); gpt-oss: swiglu_oai(gate, up, 1.702, 7.0))
 //   -> down MUL_MAT_ID (+ add_id bias) -> mul by the expert weights -> multi_add (expert sum).
+// gemma4 (src/graphs/build_gemma4.cpp: llm_build_moe_ffn with input logits, the merged
+// ffn_gate_up_exps weight, LLM_FFN_GELU and ffn_down_exps_s): the router runs outside the layer
+// (its logits are an input, as in moe's examples/gemma4.moe) -> softmax -> top_k -> get_rows
+// -> sum_rows + div -> moe_up_gate on the merged tensor (gate rows first, then up rows; GELU)
+// -> down MUL_MAT_ID -> the per-expert down scale (folded into the weights, or, with
+// "+fused_ops", applied by mul_multi_add) -> weighting + sum. The merged tensor always takes
+// ik's fused up-gate (llm_build_moe_ffn has no other path for it), so "stored" and
+// "stored+fused_ops" differ in the weighting + sum only.
 // Variant "+fused_ops" is ik_llama.cpp's default path (-fmoe / fused_mmad on):
 //   moe_up_gate(_ext) (up, gate, activation, biases in one op) and mul_multi_add (weighting + sum).
 // Variant "repacked(rtr)" repacks the expert tensors in place with iqk_repack_tensor(), exactly
@@ -76,10 +84,12 @@ struct Arch {
     std::string name;
     int64_t n_embd, n_ff, n_expert, n_used;
     bool oai;   // gpt-oss: router bias, expert biases, SOFTMAX_WEIGHT gating, swiglu_oai
+    bool gemma; // gemma4: logits in, merged gate_up weight, GELU, per-expert down scale
 };
 static bool get_arch(const std::string & s, Arch & a) {
-    if (s == "qwen3moe" || s == "qwen3") { a = {"qwen3moe", 2048, 768, 128, 8, false}; return true; }
-    if (s == "gpt-oss"  || s == "gptoss"){ a = {"gpt-oss", 2880, 2880, 32, 4, true};  return true; }
+    if (s == "qwen3moe" || s == "qwen3") { a = {"qwen3moe", 2048, 768, 128, 8, false, false}; return true; }
+    if (s == "gpt-oss"  || s == "gptoss"){ a = {"gpt-oss", 2880, 2880, 32, 4, true, false};  return true; }
+    if (s == "gemma4")                   { a = {"gemma4", 2816, 704, 128, 8, false, true};   return true; }
     return false;
 }
 static bool get_type(const std::string & s, ggml_type & t) {
@@ -98,7 +108,8 @@ static void * xalloc(size_t n) {
 }
 
 // tensor ids for seeds
-enum { TID_ROUTER = 1, TID_ROUTER_B, TID_UP, TID_GATE, TID_DOWN, TID_UP_B, TID_GATE_B, TID_DOWN_B, TID_X = 100 };
+enum { TID_ROUTER = 1, TID_ROUTER_B, TID_UP, TID_GATE, TID_DOWN, TID_UP_B, TID_GATE_B, TID_DOWN_B, TID_DOWN_S,
+       TID_X = 100, TID_LOGITS = 200 };
 static uint64_t seed_of(int tid, int64_t e) { return 0xC0FFEEull + 1000003ull * tid + 7919ull * (uint64_t)e; }
 
 // f32 values of one expert matrix (rows x cols, row-major: rows = output dim, cols = input dim)
@@ -114,6 +125,7 @@ struct Layer {
     ggml_tensor * router = nullptr, * router_b = nullptr;
     ggml_tensor * up = nullptr, * gate = nullptr, * down = nullptr;
     ggml_tensor * up_b = nullptr, * gate_b = nullptr, * down_b = nullptr;
+    ggml_tensor * down_s = nullptr;   // gemma4's per-expert down scale; `up` is then the merged gate_up
     std::vector<void *> bufs;
     bool repacked = false;
     ~Layer() { for (auto p : bufs) std::free(p); if (ctx) ggml_free(ctx); }
@@ -127,8 +139,9 @@ static ggml_tensor * new_w(Layer & L, ggml_type t, int64_t ne0, int64_t ne1, int
     return w;
 }
 
-// fill an expert tensor [cols, rows, n_expert] of type t with quantised random values (2 threads)
-static void fill_experts(ggml_tensor * w, int tid, int nthread) {
+// fill an expert tensor [cols, rows, n_expert] of type t with quantised random values (2 threads);
+// a merged gate_up tensor (tid_hi != 0) holds expert e's tid rows first, then its tid_hi rows
+static void fill_experts(ggml_tensor * w, int tid, int nthread, int tid_hi = 0) {
     const int64_t cols = w->ne[0], rows = w->ne[1], ne = w->ne[2];
     std::atomic<int64_t> next{0};
     auto work = [&]() {
@@ -136,7 +149,12 @@ static void fill_experts(ggml_tensor * w, int tid, int nthread) {
         for (;;) {
             int64_t e = next.fetch_add(1);
             if (e >= ne) break;
-            gen_expert_f32(tid, e, rows, cols, tmp.data());
+            if (tid_hi) {
+                gen_expert_f32(tid,    e, rows / 2, cols, tmp.data());
+                gen_expert_f32(tid_hi, e, rows / 2, cols, tmp.data() + rows / 2 * cols);
+            } else {
+                gen_expert_f32(tid, e, rows, cols, tmp.data());
+            }
             char * dst = (char *)w->data + e * w->nb[2];
             if (w->type == GGML_TYPE_F32) std::memcpy(dst, tmp.data(), rows * cols * sizeof(float));
             else ggml_quantize_chunk(w->type, tmp.data(), dst, 0, rows, cols, nullptr, nullptr);
@@ -154,6 +172,17 @@ static void make_layer(Layer & L, const Arch & a, ggml_type t, int nthread) {
     L.ctx = ggml_init(ip);
     // warm quantisation tables once, single-threaded
     if (t != GGML_TYPE_F32) ggml_quantize_init(t);
+    if (a.gemma) {   // the router is outside the layer; gate_up merged (gate rows first)
+        L.up   = new_w(L, t, a.n_embd, 2 * a.n_ff, a.n_expert, "blk.0.ffn_gate_up_exps.weight");
+        L.down = new_w(L, t, a.n_ff,   a.n_embd,   a.n_expert, "blk.0.ffn_down_exps.weight");
+        fill_experts(L.up,   TID_GATE, nthread, TID_UP);
+        fill_experts(L.down, TID_DOWN, nthread);
+        L.down_s = new_w(L, GGML_TYPE_F32, a.n_expert, 1, 0, "blk.0.ffn_down_exps.scale");
+        float * s = (float *)L.down_s->data;
+        fill_uniform(s, a.n_expert, 0.5f, seed_of(TID_DOWN_S, 0));
+        for (int64_t e = 0; e < a.n_expert; ++e) s[e] += 1.0f;   // in [0.5, 1.5)
+        return;
+    }
     L.router = new_w(L, GGML_TYPE_F32, a.n_embd, a.n_expert, 0, "blk.0.ffn_gate_inp.weight");
     fill_uniform((float *)L.router->data, a.n_embd * a.n_expert, amp_for(a.n_embd), seed_of(TID_ROUTER, 0));
     L.up   = new_w(L, t, a.n_embd, a.n_ff,   a.n_expert, "blk.0.ffn_up_exps.weight");
@@ -176,7 +205,7 @@ static void make_layer(Layer & L, const Arch & a, ggml_type t, int nthread) {
 
 // what --rtr does: iqk_repack_tensor on every (non-view) host tensor; only the expert tensors change
 static bool repack_layer(Layer & L) {
-    ggml_tensor * all[] = { L.router, L.router_b, L.up, L.gate, L.down, L.up_b, L.gate_b, L.down_b };
+    ggml_tensor * all[] = { L.router, L.router_b, L.up, L.gate, L.down, L.up_b, L.gate_b, L.down_b, L.down_s };
     bool any = false;
     for (auto * w : all) {
         if (!w) continue;
@@ -208,6 +237,7 @@ struct Graph {
     ggml_cgraph * gf = nullptr;
     ggml_gallocr_t galloc = nullptr;
     ggml_tensor * x = nullptr, * out = nullptr, * sel = nullptr, * logits = nullptr, * probs = nullptr;
+    ggml_tensor * logits_in = nullptr;   // gemma4: the router's logits, an input
     ~Graph() { if (galloc) ggml_gallocr_free(galloc); if (ctx) ggml_free(ctx); }
 };
 
@@ -223,7 +253,19 @@ static void build_graph(Graph & G, const Layer & L, int64_t T, bool fused, bool 
     ggml_set_input(cur);
     G.x = cur;
 
-    ggml_tensor * logits = ggml_mul_mat(ctx, L.router, cur);                  // [n_expert, T]
+    ggml_tensor * logits;
+    if (a.gemma) {
+        // The logits are an input. ik fuses soft_max -> argsort -> get_rows into iqk_topk_moe,
+        // which reads the soft_max node's own buffer as the logits: right only when soft_max runs
+        // in place on a computed node (in the model, the router's matmul). A scale by 1 stands
+        // for that node (T x 128 floats, nothing beside the experts).
+        G.logits_in = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, a.n_expert, T);
+        ggml_set_name(G.logits_in, "logits");
+        ggml_set_input(G.logits_in);
+        logits = ggml_scale(ctx, G.logits_in, 1.0f);
+    } else {
+        logits = ggml_mul_mat(ctx, L.router, cur);                              // [n_expert, T]
+    }
     if (L.router_b) logits = ggml_add(ctx, logits, L.router_b);
     ggml_tensor * probs = a.oai ? logits : ggml_soft_max(ctx, logits);        // SOFTMAX_WEIGHT : SOFTMAX
     ggml_tensor * selected = ggml_top_k(ctx, probs, (int)a.n_used);           // [n_used, T]
@@ -246,7 +288,10 @@ static void build_graph(Graph & G, const Layer & L, int64_t T, bool fused, bool 
 
     cur = ggml_reshape_3d(ctx, cur, a.n_embd, 1, T);
     ggml_tensor * par;
-    if (fused) {
+    if (a.gemma) {   // the merged tensor: ik's fused up-gate whatever the variant
+        par = ggml_moe_up_gate(ctx, L.up, nullptr, cur, selected, GGML_UNARY_OP_GELU);
+        *((float *)(par->op_params + 1)) = 0.0f;
+    } else if (fused) {
         if (a.oai) {
             par = ggml_moe_up_gate_ext(ctx, L.up, L.gate, cur, selected, L.up_b, L.gate_b, GGML_UNARY_OP_SWIGLU_OAI);
         } else {
@@ -269,9 +314,17 @@ static void build_graph(Graph & G, const Layer & L, int64_t T, bool fused, bool 
     }
     ggml_tensor * experts = ggml_mul_mat_id(ctx, L.down, par, selected);     // [n_embd, n_used, T]
     if (L.down_b) experts = ggml_add_id(ctx, experts, L.down_b, selected);
+    if (L.down_s && !fused) {   // the down scale folded into the weights, as without fused_mmad
+        ggml_tensor * s = ggml_reshape_3d(ctx, L.down_s, 1, a.n_expert, 1);
+        s = ggml_repeat_4d(ctx, s, 1, a.n_expert, T, 1);
+        s = ggml_get_rows(ctx, s, selected);
+        ggml_tensor * w2 = ggml_mul(ctx, ggml_reshape_2d(ctx, weights, a.n_used, T), ggml_reshape_2d(ctx, s, a.n_used, T));
+        weights = ggml_reshape_3d(ctx, w2, 1, a.n_used, T);
+    }
     ggml_tensor * result;
     if (fused) {
         result = ggml_mul_multi_add(ctx, experts, weights);                  // [n_embd, T]
+        if (L.down_s) { result->src[2] = L.down_s; result->src[3] = selected; }
     } else {
         experts = ggml_mul(ctx, experts, weights);
         result = ggml_multi_add(ctx, ggml_view_2d(ctx, experts, a.n_embd, T, experts->nb[2], 0), (int)a.n_used);
@@ -306,18 +359,20 @@ static void dequant_rows(const ggml_tensor * w, int64_t e, int64_t r0, int64_t n
 
 struct RefOut { std::vector<float> y; std::vector<int> sel; };
 
-static void reference(const Layer & L, const float * x, int64_t T, bool from_f32, RefOut & R) {
+// lg_in: gemma4's input logits [T, n_expert] (nullptr: the router computes them from x)
+static void reference(const Layer & L, const float * x, const float * lg_in, int64_t T, bool from_f32, RefOut & R) {
     const Arch & a = L.a;
     R.y.assign(T * a.n_embd, 0.0f);
     R.sel.assign(T * a.n_used, -1);
     std::vector<float> Wu(a.n_ff * a.n_embd), Wg(a.n_ff * a.n_embd), Wd(a.n_embd * a.n_ff);
-    const float * router = (const float *)L.router->data;
+    const float * router = L.router ? (const float *)L.router->data : nullptr;
     // routing for all tokens first
     std::vector<double> wts(T * a.n_used);
     for (int64_t t = 0; t < T; ++t) {
         const float * xt = x + t * a.n_embd;
         std::vector<double> lg(a.n_expert);
         for (int64_t e = 0; e < a.n_expert; ++e) {
+            if (lg_in) { lg[e] = lg_in[t * a.n_expert + e]; continue; }
             double s = 0; for (int64_t k = 0; k < a.n_embd; ++k) s += (double)router[e * a.n_embd + k] * xt[k];
             if (L.router_b) s += ((const float *)L.router_b->data)[e];
             lg[e] = s;
@@ -342,6 +397,10 @@ static void reference(const Layer & L, const float * x, int64_t T, bool from_f32
             gen_expert_f32(TID_UP,   e, a.n_ff,   a.n_embd, Wu.data());
             gen_expert_f32(TID_GATE, e, a.n_ff,   a.n_embd, Wg.data());
             gen_expert_f32(TID_DOWN, e, a.n_embd, a.n_ff,   Wd.data());
+        } else if (a.gemma) {   // merged: gate rows, then up rows
+            dequant_rows(L.up,   e, 0,      a.n_ff, Wg.data());
+            dequant_rows(L.up,   e, a.n_ff, a.n_ff, Wu.data());
+            dequant_rows(L.down, e, 0, a.n_embd, Wd.data());
         } else {
             dequant_rows(L.up,   e, 0, a.n_ff,   Wu.data());
             dequant_rows(L.gate, e, 0, a.n_ff,   Wg.data());
@@ -358,6 +417,8 @@ static void reference(const Layer & L, const float * x, int64_t T, bool from_f32
                     g += ((const float *)L.gate_b->data)[e * a.n_ff + f];
                     double xg = std::min(g, 7.0), yl = std::max(std::min(u, 7.0), -7.0);
                     h[f] = xg / (1.0 + std::exp(-1.702 * xg)) * (yl + 1.0);
+                } else if (a.gemma) {   // tanh GELU (ggml's GELU)
+                    h[f] = 0.5 * g * (1.0 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
                 } else {
                     h[f] = g / (1.0 + std::exp(-g)) * u;
                 }
@@ -366,6 +427,7 @@ static void reference(const Layer & L, const float * x, int64_t T, bool from_f32
                 double s = 0;
                 for (int64_t f = 0; f < a.n_ff; ++f) s += (double)Wd[o * a.n_ff + f] * h[f];
                 if (a.oai) s += ((const float *)L.down_b->data)[e * a.n_embd + o];
+                if (L.down_s) s *= ((const float *)L.down_s->data)[e];
                 R.y[t * a.n_embd + o] += (float)(wts[t * a.n_used + j] * s);
             }
         }
@@ -418,6 +480,9 @@ static void run_bench(const Opts & o, Layer & L, const std::string & variant, in
     std::vector<std::vector<float>> xs(o.n_inputs, std::vector<float>(T * a.n_embd));
     for (int i = 0; i < o.n_inputs; ++i) fill_uniform(xs[i].data(), T * a.n_embd, 1.0f, seed_of(TID_X, 1000 * T + i));
     const size_t xbytes = T * a.n_embd * sizeof(float);
+    // gemma4: the router's logits, uniform in [-1, 1) as moe's MoeLayerBench makes its `logits` input
+    std::vector<std::vector<float>> lgs(G.logits_in ? o.n_inputs : 0, std::vector<float>(T * a.n_expert));
+    for (size_t i = 0; i < lgs.size(); ++i) fill_uniform(lgs[i].data(), T * a.n_expert, 1.0f, seed_of(TID_LOGITS, 1000 * T + i));
     int it = 0;
     // --flush-mib: the layer's weights leave the caches before each run, as a real model's
     // other layers push them out between two tokens: one load per cache line, untimed, on
@@ -431,6 +496,7 @@ static void run_bench(const Opts & o, Layer & L, const std::string & variant, in
     };
     auto run_once = [&]() -> double {
         std::memcpy(G.x->data, xs[it % o.n_inputs].data(), xbytes);   // not timed
+        if (G.logits_in) std::memcpy(G.logits_in->data, lgs[it % o.n_inputs].data(), T * a.n_expert * sizeof(float));
         if (!flush.empty()) {
             std::vector<std::thread> helpers;
             for (int i = 1; i < o.threads; ++i) helpers.emplace_back(flush_share, i);
@@ -470,12 +536,13 @@ static void run_bench(const Opts & o, Layer & L, const std::string & variant, in
 }
 
 static void run_check(const Opts & o, Layer & L, const std::string & variant, const RefOut & Rq, const RefOut & Rf,
-                      const std::vector<float> & x, int64_t T) {
+                      const std::vector<float> & x, const std::vector<float> & lg, int64_t T) {
     const Arch & a = L.a;
     const bool fused = variant.find("fused") != std::string::npos;
     Graph G;
     build_graph(G, L, T, fused, true);
     std::memcpy(G.x->data, x.data(), x.size() * sizeof(float));
+    if (G.logits_in) std::memcpy(G.logits_in->data, lg.data(), lg.size() * sizeof(float));
     compute(G);
     const float * y = (const float *)G.out->data;
     // selected experts (top_k result is a view with row stride nb[1])
@@ -487,7 +554,7 @@ static void run_check(const Opts & o, Layer & L, const std::string & variant, co
         std::sort(gs.begin(), gs.end()); std::sort(rs.begin(), rs.end());
         if (gs != rs) {
             tok_ok[t] = false; ++mism_tok;
-            if (getenv("MOEBENCH_DEBUG")) {
+            if (getenv("MOEBENCH_DEBUG") && L.router) {
                 const float * lg = (const float *)((const char *)G.logits->data + t * G.logits->nb[1]);
                 double s0 = 0; for (int64_t k = 0; k < a.n_embd; ++k) s0 += (double)((const float *)L.router->data)[k] * x[t * a.n_embd + k];
                 fprintf(stderr, "token %lld logit[0] graph %g ref %g (graph value only meaningful if not overwritten in place)\n", (long long)t, lg[0], s0);
@@ -648,7 +715,7 @@ static void run_probes(const Opts & o) {
 static void usage() {
     fprintf(stderr,
         "usage: moebench [options]\n"
-        "  --arch qwen3moe|gpt-oss      (default qwen3moe)\n"
+        "  --arch qwen3moe|gpt-oss|gemma4 (default qwen3moe)\n"
         "  --type f32|bf16|q8_0|q4_0    expert weight type (default q8_0)\n"
         "  --T 1,128,512                token counts\n"
         "  --variants stored,stored+fused_ops,repacked,repacked+fused_ops\n"
@@ -706,7 +773,7 @@ int main(int argc, char ** argv) {
     Layer L;
     make_layer(L, a, t, o.threads);
     fprintf(stderr, "# %s %s: weights generated in %.1f s (experts %.1f MiB)\n", a.name.c_str(), o.type.c_str(), now_s() - t0,
-            (ggml_nbytes(L.up) + ggml_nbytes(L.gate) + ggml_nbytes(L.down)) / 1048576.0);
+            (ggml_nbytes(L.up) + (L.gate ? ggml_nbytes(L.gate) : 0) + ggml_nbytes(L.down)) / 1048576.0);
 
     std::vector<std::string> stored_v, rep_v;
     for (auto & v : o.variants) {
@@ -719,13 +786,16 @@ int main(int argc, char ** argv) {
         const int64_t T = o.check_T;
         std::vector<float> x(T * a.n_embd);
         fill_uniform(x.data(), x.size(), 1.0f, seed_of(TID_X, 999999));
+        std::vector<float> lg(a.gemma ? T * a.n_expert : 0);
+        fill_uniform(lg.data(), lg.size(), 1.0f, seed_of(TID_LOGITS, 999999));
+        const float * lgp = a.gemma ? lg.data() : nullptr;
         RefOut Rq, Rf;
-        reference(L, x.data(), T, false, Rq);   // from the stored (quantised) weights, before any repacking
-        reference(L, x.data(), T, true,  Rf);   // from the original f32 values
-        for (auto & v : stored_v) run_check(o, L, v, Rq, Rf, x, T);
+        reference(L, x.data(), lgp, T, false, Rq);   // from the stored (quantised) weights, before any repacking
+        reference(L, x.data(), lgp, T, true,  Rf);   // from the original f32 values
+        for (auto & v : stored_v) run_check(o, L, v, Rq, Rf, x, lg, T);
         if (!rep_v.empty()) {
             repack_layer(L);
-            for (auto & v : rep_v) run_check(o, L, v, Rq, Rf, x, T);
+            for (auto & v : rep_v) run_check(o, L, v, Rq, Rf, x, lg, T);
         }
     } else {
         for (auto & v : stored_v) for (auto T : o.Ts) run_bench(o, L, v, T);

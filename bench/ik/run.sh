@@ -1,6 +1,6 @@
 #!/bin/bash
 # Full ik_llama.cpp MoE-layer matrix on this machine -> /work/ikbench/ik-<date>.csv
-#   both layers (qwen3moe, gpt-oss) x 4 expert types (f32 bf16 q8_0 q4_0) x T = 1,128,512,
+#   the layers (qwen3moe, gpt-oss, gemma4) x 4 expert types (f32 bf16 q8_0 q4_0) x T = 1,128,512,
 #   variants stored, stored+fused_ops, repacked(rtr), repacked(rtr)+fused_ops (repacked only where the
 #   type has a repacked form: bf16 -> bf16_r16, q8_0 -> q8_0_r8, q4_0 -> q4_0_r8; not f32), 2 threads.
 # One moebench process per (layer, type): weights generated once, stored variants timed, weights repacked
@@ -8,7 +8,7 @@
 # A correctness check (small case vs a naive reference) runs first unless CHECK=0.
 #
 # Environment overrides:
-#   ARCHS="qwen3moe gpt-oss"  TYPES="f32 bf16 q8_0 q4_0"  TS=1,128,512
+#   ARCHS="qwen3moe gpt-oss gemma4"  TYPES="f32 bf16 q8_0 q4_0"  TS=1,128,512
 #   VARIANTS=stored,stored+fused_ops,repacked,repacked+fused_ops   THREADS=2
 #   EXTRA="..." (more moebench options, e.g. "--min-time 3")   NICE=19 (priority; 0 on an idle machine)
 #   OUT=/path/file.csv   CHECK=0|1
@@ -18,7 +18,7 @@ OUTDIR=${OUTDIR:-/tmp/ik-moebench}
 cd "$OUTDIR"
 HERE=$(pwd)
 
-ARCHS=${ARCHS:-"qwen3moe gpt-oss"}
+ARCHS=${ARCHS:-"qwen3moe gpt-oss gemma4"}
 TYPES=${TYPES:-"f32 bf16 q8_0 q4_0"}
 TS=${TS:-1,128,512}
 VARIANTS=${VARIANTS:-stored,stored+fused_ops,repacked,repacked+fused_ops}
