@@ -21,7 +21,9 @@
 // depend on the tiling, the blocking or the thread count; the interpreter's
 // double accumulation differs from it by rounding only. While a block
 // runs, its row tiles prefetch the next slice in memory into L2 (spread
-// evenly over them), so the weight stream from DRAM overlaps the FMAs.
+// evenly over them), so the weight stream from DRAM overlaps the FMAs;
+// with AVX-512, an item of one activation row (decode) leaves the stream to
+// the hardware prefetchers alone.
 //
 // Everything else with act = f32 (f16/bf16 activations, other weight
 // types, weights that are not params) takes KernelsMatmul.cpp's tiles.
@@ -103,7 +105,8 @@ Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
 /// the outputs' column c. The accumulators start at 0 when `first`, else
 /// at the stored outputs; columns j >= `valid` are neither read nor
 /// stored. Iteration k prefetches the 64-byte line ((g0 + k) * inc) >> 16
-/// of `prefetch`, and the line after it when `twoLines`.
+/// of `prefetch`, and the line after it when `twoLines`; nothing when
+/// `prefetch` is null.
 void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
                llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k0,
                llvm::Value *k1, llvm::Value *first, llvm::Value *valid, llvm::Value *prefetch,
@@ -130,17 +133,21 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
     }
   E.loop(k0, k1, [&](llvm::Value *kk) {
     llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
-    llvm::Value *line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
+    llvm::Value *line = nullptr;
+    if (prefetch)
+      line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
     auto prefetchLine = [&](llvm::Value *l) {
       B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
                         {B.CreateGEP(E.i8(), prefetch, B.CreateMul(l, E.c64(64))), B.getInt32(0),
                          B.getInt32(2), B.getInt32(1)});
     };
-    prefetchLine(line);
-    // Fewer row tiles than lines per k: one line per k would leave some
-    // out, so a second one (the block's tiles then cover 2/3 of a 3-line
-    // slice on their own, all of it from 2 tiles on).
-    ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
+    if (prefetch) {
+      prefetchLine(line);
+      // Fewer row tiles than lines per k: one line per k would leave some
+      // out, so a second one (the block's tiles then cover 2/3 of a 3-line
+      // slice on their own, all of it from 2 tiles on).
+      ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
+    }
     std::vector<llvm::Value *> w(nv);
     for (unsigned v = 0; v < nv; ++v)
       w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
@@ -205,8 +212,22 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
   // to 8x the FMAs of the rows it holds (T = 8 and 32, qwen3 and gpt-oss:
   // 2-5% slower), so it keeps every halving width.
   Remainder rem = op.is(OpKind::MatmulId) ? Remainder::Halving : Remainder::Clamped;
-  return [&E, s, nr, kc, k, np, xb, pb, panelFloats, rem](const Item &it) {
+  bool decodeBody = s.lanes >= 16 && op.is(OpKind::MatmulId);
+  return [&E, s, nr, kc, k, np, xb, pb, panelFloats, rem, decodeBody](const Item &it) {
     auto &B = E.B;
+    // AVX-512 with one activation row (decode): three loads and three FMAs
+    // per 192 bytes streamed, which the hardware prefetchers keep up with
+    // alone; asking for the next slice too made the stream slower
+    // (Sapphire Rapids, alternating runs, qwen3 / gpt-oss / gemma4 f32: T =
+    // 1 0.94-0.97 of the old times, 0.91-0.97 with cold caches; T = 8
+    // 0.94-0.99; T = 32 unchanged; with no prefetch for more rows either,
+    // T = 32 was 6-16% slower and T = 128 32-49%). Such an item is one
+    // one-row pass, which picks one of two bodies. Only matmul_id's kernels
+    // have the second body: a plain matmul's (the router's) reads 1 MB at
+    // T = 1, and a second body there cost 8 ms of qwen3's cold compile.
+    llvm::Value *oneRow = nullptr;
+    if (decodeBody)
+      oneRow = B.CreateICmpEQ(B.CreateSub(it.hi, it.lo), E.c64(1));
     llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
     E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(pi, E.c64(nr)));
@@ -244,7 +265,16 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
             xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
             outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
           }
-          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
+          if (rows.tm > 1 || !oneRow) {
+            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
+            return;
+          }
+          ifThen(E, oneRow, [&] {
+            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, nullptr, g0, inc, twoLines);
+          });
+          ifThen(E, B.CreateNot(oneRow), [&] {
+            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
+          });
         }, "rows", rem);
       }, "kb");
     }, "panel");
