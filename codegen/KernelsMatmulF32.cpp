@@ -21,9 +21,13 @@
 // depend on the tiling, the blocking or the thread count; the interpreter's
 // double accumulation differs from it by rounding only. While a block
 // runs, its row tiles prefetch the next slice in memory into L2 (spread
-// evenly over them), so the weight stream from DRAM overlaps the FMAs;
-// with AVX-512, an item of one activation row (decode) leaves the stream to
-// the hardware prefetchers alone.
+// evenly over them), so the weight stream from DRAM overlaps the FMAs.
+//
+// Decode (AVX-512, a matmul_id item of one activation row) is bound by the
+// stream alone: the item's panels are read side by side, k by k over all of
+// K, four streams per thread that the hardware prefetchers keep ahead with
+// no prefetch asked for (the same products in the same k order, so the
+// same bits).
 //
 // Everything else with act = f32 (f16/bf16 activations, other weight
 // types, weights that are not params) takes KernelsMatmul.cpp's tiles.
@@ -105,8 +109,7 @@ Extent emitPanelPack(KernelEmitter &E, const Operation &op, unsigned packed) {
 /// the outputs' column c. The accumulators start at 0 when `first`, else
 /// at the stored outputs; columns j >= `valid` are neither read nor
 /// stored. Iteration k prefetches the 64-byte line ((g0 + k) * inc) >> 16
-/// of `prefetch`, and the line after it when `twoLines`; nothing when
-/// `prefetch` is null.
+/// of `prefetch`, and the line after it when `twoLines`.
 void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value *> xs,
                llvm::Value *panel, llvm::ArrayRef<llvm::Value *> outs, llvm::Value *k0,
                llvm::Value *k1, llvm::Value *first, llvm::Value *valid, llvm::Value *prefetch,
@@ -133,21 +136,17 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
     }
   E.loop(k0, k1, [&](llvm::Value *kk) {
     llvm::Value *row = B.CreateGEP(E.f32(), panel, B.CreateMul(kk, E.c64(nr)));
-    llvm::Value *line = nullptr;
-    if (prefetch)
-      line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
+    llvm::Value *line = B.CreateLShr(B.CreateMul(B.CreateAdd(g0, kk), inc), 16);
     auto prefetchLine = [&](llvm::Value *l) {
       B.CreateIntrinsic(llvm::Intrinsic::prefetch, {E.ptr()},
                         {B.CreateGEP(E.i8(), prefetch, B.CreateMul(l, E.c64(64))), B.getInt32(0),
                          B.getInt32(2), B.getInt32(1)});
     };
-    if (prefetch) {
-      prefetchLine(line);
-      // Fewer row tiles than lines per k: one line per k would leave some
-      // out, so a second one (the block's tiles then cover 2/3 of a 3-line
-      // slice on their own, all of it from 2 tiles on).
-      ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
-    }
+    prefetchLine(line);
+    // Fewer row tiles than lines per k: one line per k would leave some
+    // out, so a second one (the block's tiles then cover 2/3 of a 3-line
+    // slice on their own, all of it from 2 tiles on).
+    ifThen(E, twoLines, [&] { prefetchLine(B.CreateAdd(line, E.c64(1))); });
     std::vector<llvm::Value *> w(nv);
     for (unsigned v = 0; v < nv; ++v)
       w[v] = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L), llvm::Align(4));
@@ -165,6 +164,55 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
       B.CreateMaskedStore(sum, B.CreateConstGEP1_64(E.f32(), outs[i], v * L), llvm::Align(4),
                           masks[v]);
     }
+}
+
+/// One activation row `x` against the item's panels (at most
+/// kPanelsPerItem, from `panel0`, `panelFloats` apart) side by side: for
+/// each k of [0, K), x[k] broadcast, NV vectors of every panel loaded and
+/// multiplied into P x NV accumulators, stored once into `out` (the
+/// outputs at the item's first column) where column < `cols`. Panels past
+/// the item's last (`panels` of them) reread the last, which is in L1, and
+/// store nothing.
+void panelRowAcross(KernelEmitter &E, const PanelShape &s, llvm::Value *x, llvm::Value *panel0,
+                    llvm::Value *panelFloats, llvm::Value *panels, llvm::Value *out,
+                    llvm::Value *cols, llvm::Value *k) {
+  auto &B = E.B;
+  unsigned L = s.lanes, nv = s.nv, nr = s.nr(), np = kPanelsPerItem;
+  auto *vt = vec(E.f32(), L);
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < L; ++l)
+    iota.push_back(B.getInt64(l));
+  llvm::Value *lastPanel = B.CreateSub(panels, E.c64(1));
+  std::vector<llvm::Value *> ptrs(np), masks(np * nv), acc(np * nv);
+  for (unsigned p = 0; p < np; ++p) {
+    llvm::Value *at = B.CreateBinaryIntrinsic(llvm::Intrinsic::umin, E.c64(p), lastPanel);
+    ptrs[p] = B.CreateGEP(E.f32(), panel0, B.CreateMul(at, panelFloats));
+    for (unsigned v = 0; v < nv; ++v) {
+      llvm::Value *col = B.CreateAdd(B.CreateVectorSplat(L, E.c64(p * nr + v * L)),
+                                     llvm::ConstantVector::get(iota));
+      masks[p * nv + v] = B.CreateICmpSLT(col, B.CreateVectorSplat(L, cols));
+      acc[p * nv + v] = E.entryAlloca(vt);
+      B.CreateStore(llvm::ConstantAggregateZero::get(vt), acc[p * nv + v]);
+    }
+  }
+  E.loop(E.c64(0), k, [&](llvm::Value *kk) {
+    llvm::Value *xv = B.CreateVectorSplat(L, E.loadElem(x, ElemType::F32, kk));
+    llvm::Value *off = B.CreateMul(kk, E.c64(nr));
+    for (unsigned p = 0; p < np; ++p) {
+      llvm::Value *row = B.CreateGEP(E.f32(), ptrs[p], off);
+      for (unsigned v = 0; v < nv; ++v) {
+        llvm::Value *w = B.CreateAlignedLoad(vt, B.CreateConstGEP1_64(E.f32(), row, v * L),
+                                             llvm::Align(4));
+        llvm::Value *a = acc[p * nv + v];
+        B.CreateStore(fma(E, xv, w, B.CreateLoad(vt, a)), a);
+      }
+    }
+  }, "k");
+  for (unsigned p = 0; p < np; ++p)
+    for (unsigned v = 0; v < nv; ++v)
+      B.CreateMaskedStore(B.CreateLoad(vt, acc[p * nv + v]),
+                          B.CreateConstGEP1_64(E.f32(), out, p * nr + v * L), llvm::Align(4),
+                          masks[p * nv + v]);
 }
 } // namespace
 
@@ -212,26 +260,34 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
   // to 8x the FMAs of the rows it holds (T = 8 and 32, qwen3 and gpt-oss:
   // 2-5% slower), so it keeps every halving width.
   Remainder rem = op.is(OpKind::MatmulId) ? Remainder::Halving : Remainder::Clamped;
-  bool decodeBody = s.lanes >= 16 && op.is(OpKind::MatmulId);
-  return [&E, s, nr, kc, k, np, xb, pb, panelFloats, rem, decodeBody](const Item &it) {
+  bool decode = s.lanes >= 16 && op.is(OpKind::MatmulId);
+  return [&E, s, nr, kc, k, np, xb, pb, panelFloats, rem, decode](const Item &it) {
     auto &B = E.B;
-    // AVX-512 with one activation row (decode): three loads and three FMAs
-    // per 192 bytes streamed, which the hardware prefetchers keep up with
-    // alone; asking for the next slice too made the stream slower
-    // (Sapphire Rapids, alternating runs, qwen3 / gpt-oss / gemma4 f32: T =
-    // 1 0.94-0.97 of the old times, 0.91-0.97 with cold caches; T = 8
-    // 0.94-0.99; T = 32 unchanged; with no prefetch for more rows either,
-    // T = 32 was 6-16% slower and T = 128 32-49%). Such an item is one
-    // one-row pass, which picks one of two bodies. Only matmul_id's kernels
-    // have the second body: a plain matmul's (the router's) reads 1 MB at
-    // T = 1, and a second body there cost 8 ms of qwen3's cold compile.
-    llvm::Value *oneRow = nullptr;
-    if (decodeBody)
-      oneRow = B.CreateICmpEQ(B.CreateSub(it.hi, it.lo), E.c64(1));
     llvm::Value *panels = ceilDivV(E, B.CreateSub(it.n1, it.n0), nr);
-    E.loop(E.c64(0), panels, [&](llvm::Value *pi) {
+    llvm::Value *expertTiles = B.CreateMul(it.expert, np);
+    // Decode: an item of one row reads its panels side by side, with no
+    // prefetch asked for. On Sapphire Rapids two threads reading 2-4
+    // sequences each at once read 1.12-1.17x the bytes per second of one
+    // sequence each, and the panel tiles' prefetch of the next slice slowed
+    // a lone row's stream; alternating runs of qwen3 / gpt-oss / gemma4 f32
+    // against one panel at a time with that prefetch: T = 1 0.89-0.95 of
+    // the times, T = 8 0.93-0.96, T = 32 within 3%. Only matmul_id's
+    // kernels have this body: a plain matmul (the router) reads 1 MB at T
+    // = 1, and a second body there cost 8 ms of qwen3's cold compile.
+    llvm::Value *oneRow = nullptr;
+    if (decode) {
+      oneRow = B.CreateICmpEQ(B.CreateSub(it.hi, it.lo), E.c64(1));
+      ifThen(E, oneRow, [&] {
+        llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(it.n0, E.c64(nr)));
+        llvm::Value *panel0 = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
+        llvm::Value *x = B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(it.lo), k));
+        llvm::Value *out = B.CreateGEP(E.f32(), it.outRow(it.lo), it.n0);
+        panelRowAcross(E, s, x, panel0, panelFloats, panels, out, B.CreateSub(it.n1, it.n0), k);
+      });
+    }
+    llvm::Value *tiledPanels = oneRow ? B.CreateSelect(oneRow, E.c64(0), panels) : panels;
+    E.loop(E.c64(0), tiledPanels, [&](llvm::Value *pi) {
       llvm::Value *c = B.CreateAdd(it.n0, B.CreateMul(pi, E.c64(nr)));
-      llvm::Value *expertTiles = B.CreateMul(it.expert, np);
       llvm::Value *tile = B.CreateAdd(expertTiles, B.CreateUDiv(c, E.c64(nr)));
       llvm::Value *panel = B.CreateGEP(E.f32(), pb, B.CreateMul(tile, panelFloats));
       llvm::Value *valid = B.CreateSub(it.n1, c);
@@ -265,16 +321,7 @@ ItemFn mm::f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed)
             xs.push_back(B.CreateGEP(E.f32(), xb, B.CreateMul(it.xRow(pi), k)));
             outs.push_back(B.CreateGEP(E.f32(), it.outRow(pi), c));
           }
-          if (rows.tm > 1 || !oneRow) {
-            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
-            return;
-          }
-          ifThen(E, oneRow, [&] {
-            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, nullptr, g0, inc, twoLines);
-          });
-          ifThen(E, B.CreateNot(oneRow), [&] {
-            panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
-          });
+          panelTile(E, s, xs, panel, outs, k0, k1, first, valid, pf, g0, inc, twoLines);
         }, "rows", rem);
       }, "kb");
     }, "panel");
