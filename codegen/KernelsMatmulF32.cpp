@@ -208,11 +208,14 @@ void panelRowAcross(KernelEmitter &E, const PanelShape &s, llvm::Value *x, llvm:
       }
     }
   }, "k");
+  // One value per statement: the IR's order must not depend on the
+  // compiler's argument order (the cache keys of docs/JIT.md).
   for (unsigned p = 0; p < np; ++p)
-    for (unsigned v = 0; v < nv; ++v)
-      B.CreateMaskedStore(B.CreateLoad(vt, acc[p * nv + v]),
-                          B.CreateConstGEP1_64(E.f32(), out, p * nr + v * L), llvm::Align(4),
-                          masks[p * nv + v]);
+    for (unsigned v = 0; v < nv; ++v) {
+      llvm::Value *sum = B.CreateLoad(vt, acc[p * nv + v]);
+      llvm::Value *at = B.CreateConstGEP1_64(E.f32(), out, p * nr + v * L);
+      B.CreateMaskedStore(sum, at, llvm::Align(4), masks[p * nv + v]);
+    }
 }
 } // namespace
 
