@@ -109,16 +109,12 @@ struct Tiles {
 void storeRows(KernelEmitter &E, const Item &it, llvm::Value *buf, int64_t ld, unsigned groups,
                llvm::Value *p, llvm::Value *valid, llvm::Value *first) {
   auto &B = E.B;
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < 16; ++l)
-    iota.push_back(B.getInt64(l));
   auto *vf = vec(E.f32(), 16);
   E.loop(E.c64(0), valid, [&](llvm::Value *i) {
     llvm::Value *out = it.outRow(B.CreateAdd(p, i));
     for (unsigned g = 0; g < groups; ++g) {
       llvm::Value *col = B.CreateAdd(first, E.c64(g * 16));
-      llvm::Value *cols = B.CreateAdd(B.CreateVectorSplat(16, col), llvm::ConstantVector::get(iota));
-      llvm::Value *mask = B.CreateICmpSLT(cols, B.CreateVectorSplat(16, it.n1));
+      llvm::Value *mask = laneMask(E, 16, col, it.n1);
       llvm::Value *src = B.CreateGEP(E.f32(), buf, B.CreateAdd(B.CreateMul(i, E.c64(ld)), E.c64(g * 16)));
       llvm::Value *v = B.CreateAlignedLoad(vf, src, llvm::Align(4));
       B.CreateMaskedStore(v, B.CreateGEP(E.f32(), out, col), llvm::Align(4), mask);

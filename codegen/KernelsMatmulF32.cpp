@@ -117,14 +117,9 @@ void panelTile(KernelEmitter &E, const PanelShape &s, llvm::ArrayRef<llvm::Value
   auto &B = E.B;
   unsigned L = s.lanes, nv = s.nv, nr = s.nr(), tm = xs.size();
   auto *vt = vec(E.f32(), L);
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < L; ++l)
-    iota.push_back(B.getInt64(l));
   std::vector<llvm::Value *> masks(nv);
   for (unsigned v = 0; v < nv; ++v)
-    masks[v] = B.CreateICmpSLT(
-        B.CreateAdd(B.CreateVectorSplat(L, E.c64(v * L)), llvm::ConstantVector::get(iota)),
-        B.CreateVectorSplat(L, valid));
+    masks[v] = laneMask(E, L, E.c64(v * L), valid);
   auto *zero = llvm::ConstantAggregateZero::get(vt);
   std::vector<llvm::Value *> acc;
   for (unsigned i = 0; i < tm; ++i)
@@ -179,18 +174,13 @@ void panelRowAcross(KernelEmitter &E, const PanelShape &s, llvm::Value *x, llvm:
   auto &B = E.B;
   unsigned L = s.lanes, nv = s.nv, nr = s.nr(), np = kPanelsPerItem;
   auto *vt = vec(E.f32(), L);
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < L; ++l)
-    iota.push_back(B.getInt64(l));
   llvm::Value *lastPanel = B.CreateSub(panels, E.c64(1));
   std::vector<llvm::Value *> ptrs(np), masks(np * nv), acc(np * nv);
   for (unsigned p = 0; p < np; ++p) {
     llvm::Value *at = B.CreateBinaryIntrinsic(llvm::Intrinsic::umin, E.c64(p), lastPanel);
     ptrs[p] = B.CreateGEP(E.f32(), panel0, B.CreateMul(at, panelFloats));
     for (unsigned v = 0; v < nv; ++v) {
-      llvm::Value *col = B.CreateAdd(B.CreateVectorSplat(L, E.c64(p * nr + v * L)),
-                                     llvm::ConstantVector::get(iota));
-      masks[p * nv + v] = B.CreateICmpSLT(col, B.CreateVectorSplat(L, cols));
+      masks[p * nv + v] = laneMask(E, L, E.c64(p * nr + v * L), cols);
       acc[p * nv + v] = E.entryAlloca(vt);
       B.CreateStore(llvm::ConstantAggregateZero::get(vt), acc[p * nv + v]);
     }

@@ -170,15 +170,9 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
   const PackedMode &m = t.m;
   unsigned L = m.lanes, tm = qx.size();
   auto *vf = vec(E.f32(), L), *vi = vec(E.i32(), L);
-  llvm::SmallVector<llvm::Constant *, 16> iota;
-  for (unsigned l = 0; l < L; ++l)
-    iota.push_back(B.getInt64(l));
   std::vector<llvm::Value *> masks(m.tg);
-  for (unsigned g = 0; g < m.tg; ++g) {
-    llvm::Value *cols = B.CreateAdd(B.CreateVectorSplat(L, B.CreateAdd(c, E.c64(g * L))),
-                                    llvm::ConstantVector::get(iota));
-    masks[g] = B.CreateICmpSLT(cols, B.CreateVectorSplat(L, n1));
-  }
+  for (unsigned g = 0; g < m.tg; ++g)
+    masks[g] = laneMask(E, L, B.CreateAdd(c, E.c64(g * L)), n1);
   auto *zero = llvm::ConstantAggregateZero::get(vf);
   auto outAt = [&](unsigned i, unsigned g) {
     return B.CreateGEP(E.f32(), outs[i], B.CreateAdd(c, E.c64(g * L)));

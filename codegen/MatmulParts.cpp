@@ -26,6 +26,19 @@ llvm::Value *mm::fma(KernelEmitter &E, llvm::Value *a, llvm::Value *b, llvm::Val
   return E.B.CreateIntrinsic(llvm::Intrinsic::fmuladd, {a->getType()}, {a, b, c});
 }
 
+llvm::Value *mm::laneMask(KernelEmitter &E, unsigned lanes, llvm::Value *base,
+                          llvm::Value *limit) {
+  auto &B = E.B;
+  llvm::SmallVector<llvm::Constant *, 16> iota;
+  for (unsigned l = 0; l < lanes; ++l)
+    iota.push_back(B.getInt64(l));
+  // One value per statement (the cache keys of docs/JIT.md).
+  llvm::Value *first = B.CreateVectorSplat(lanes, base);
+  llvm::Value *cols = B.CreateAdd(first, llvm::ConstantVector::get(iota));
+  llvm::Value *bound = B.CreateVectorSplat(lanes, limit);
+  return B.CreateICmpSLT(cols, bound);
+}
+
 llvm::Value *mm::loadFloatVec(KernelEmitter &E, ElemType elem, llvm::Value *p, llvm::Value *off,
                               unsigned n) {
   auto &B = E.B;

@@ -19,6 +19,9 @@ llvm::FixedVectorType *vec(llvm::Type *t, unsigned n);
 /// Horizontal sum of a float vector (a tree: the lanes are partial sums).
 llvm::Value *hsum(KernelEmitter &E, llvm::Value *v);
 llvm::Value *fma(KernelEmitter &E, llvm::Value *a, llvm::Value *b, llvm::Value *c);
+/// The <lanes x i1> mask of the columns base + l (l = 0..lanes-1) below
+/// `limit` (i64, signed): which lanes of a vector of outputs exist.
+llvm::Value *laneMask(KernelEmitter &E, unsigned lanes, llvm::Value *base, llvm::Value *limit);
 /// `n` consecutive stored elements of a float type at element `off` of `p`,
 /// as <n x float>.
 llvm::Value *loadFloatVec(KernelEmitter &E, ElemType elem, llvm::Value *p, llvm::Value *off,
