@@ -866,13 +866,15 @@ func @f(%x: tensor<T x 96 x f32>, %x3: tensor<2 x T x 64 x f32>,
 
 /// K = 320: several K blocks of the f32 panel kernel with a shorter last
 /// one (AVX-512 128 + 128 + 64, AVX2 256 + 64), so the outputs carry
-/// partial sums between blocks; N = 53 and 101: partial last panels.
+/// partial sums between blocks; N = 197 and 101: partial last panels and
+/// tiles, and matmul_id items of several panels (one row: side by side)
+/// followed by a short one.
 TEST_P(JitDiffKernels, LongK) {
   auto [cpu, W, T] = GetParam();
   std::string text = subst(R"(
-func @f(%x: tensor<T x 320 x f32>, %w: tensor<5 x 53 x 320 x $W> {param},
+func @f(%x: tensor<T x 320 x f32>, %w: tensor<5 x 197 x 320 x $W> {param},
         %v: tensor<101 x 320 x $W> {param}, %ids: tensor<T x 2 x i32>)
-    -> tensor<T x 2 x 53 x f32>, tensor<T x 101 x f32> where T in [1, 300] {
+    -> tensor<T x 2 x 197 x f32>, tensor<T x 101 x f32> where T in [1, 300] {
   %x1 = reshape %x {shape = [T, 1, 320]}
   %a = matmul_id %x1, %w, %ids$A
   %y = matmul %x, %v$A
