@@ -159,6 +159,7 @@ void BM_Bind(benchmark::State &state, int layer, ElemType wt) {
     return fail(std::move(e));
   const Function &f = *(*m)->functions[0];
   ExecOptions eo;
+  eo.jit.cpu = gSettings.cpu;
   eo.threads = gSettings.threads;
   auto exe = Executable::compile(f, eo);
   if (!exe)

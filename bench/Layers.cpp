@@ -175,6 +175,7 @@ std::unique_ptr<Built> buildLayer(const LayerDesc &L, ElemType wt) {
     return fail("the IR's sizes (x, down_exps) are not the benchmark's");
 
   ExecOptions eo;
+  eo.jit.cpu = gSettings.cpu;
   eo.threads = gSettings.threads;
   eo.jit.useCache = true;
   eo.jit.perf = gSettings.perf;

@@ -46,6 +46,7 @@ struct Settings {
   std::string examples;  ///< directory of the .moe files
   bool profile = false;  ///< print each layer benchmark's per-kernel profile
   uint64_t flushMiB = 0;  ///< read this many MiB before each timed run (0: none)
+  std::string cpu;        ///< the CPU the JIT generates code for (empty: the host)
   double fmaPeakGflops = 0; ///< measured at start-up
 };
 extern Settings gSettings;

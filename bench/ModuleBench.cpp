@@ -111,6 +111,7 @@ void BM_Module(benchmark::State &state, Phase phase) {
   for (auto &f : (*m)->functions)
     fs.push_back(f.get());
   ExecOptions eo;
+  eo.jit.cpu = gSettings.cpu;
   eo.threads = gSettings.threads;
   eo.jit.useCache = phase == Phase::Warm;
   if (phase == Phase::Warm) // fill the cache

@@ -54,7 +54,10 @@
 // profile, whose per-kernel table, the one `moe-run --profile` prints, goes
 // to standard error, after each of Google Benchmark's calls of the
 // benchmark, its trial call with one iteration included; the timing itself
-// is never profiled), --moe_flush_mib=N (before each timed run, untimed,
+// is never profiled), --moe_cpu=NAME (the JIT generates code for CPU
+// NAME, as moe-run --cpu: e.g. x86-64-v3 runs the AVX2 kernels on an
+// AVX-512 host, beside bench/ik built with IK_AVX2=1; the probes stay the
+// host's), --moe_flush_mib=N (before each timed run, untimed,
 // read N MiB on the JIT's threads so the layer's weights come from DRAM, as
 // in a whole model whose other layers pass through the caches between two
 // tokens' runs of this one; bench/ik's --flush-mib is the same. Without it,
@@ -314,6 +317,7 @@ void BM_Compile(benchmark::State &state, int layer, bool warm) {
   }
   const Function &f = *(*m)->functions[0];
   ExecOptions eo;
+  eo.jit.cpu = gSettings.cpu;
   eo.threads = gSettings.threads;
   eo.jit.useCache = warm;
   if (warm) { // fill the cache
@@ -413,6 +417,7 @@ int main(int argc, char **argv) {
   if (takeFlag(args, "moe_examples", v))
     gSettings.examples = v;
   takeNumber(args, "moe_flush_mib", gSettings.flushMiB);
+  takeFlag(args, "moe_cpu", gSettings.cpu);
   if (takeFlag(args, "moe_profile", v))
     gSettings.profile = v == "1" || v == "true";
   if (const char *e = std::getenv("MOE_BENCH_PROFILE"))
@@ -461,6 +466,7 @@ int main(int argc, char **argv) {
   }
   benchmark::AddCustomContext("moe_examples", gSettings.examples);
   benchmark::AddCustomContext("moe_flush_mib", std::to_string(gSettings.flushMiB));
+  benchmark::AddCustomContext("moe_cpu", gSettings.cpu.empty() ? "host" : gSettings.cpu);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

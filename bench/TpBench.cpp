@@ -106,6 +106,7 @@ std::unique_ptr<TpBuilt> buildTp(const LayerDesc &L, ElemType wt, bool delay) {
 
   b->threadsPerRank = std::max(1u, effectiveThreads() / kRanks);
   ExecOptions eo;
+  eo.jit.cpu = gSettings.cpu;
   eo.threads = 1; // the ranks run on their own pools
   eo.jit.useCache = true;
   eo.jit.perf = gSettings.perf;
