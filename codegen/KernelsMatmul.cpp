@@ -223,7 +223,7 @@ void codegen::kernelMatmul(StepBuilder &K, const Operation &op, unsigned buf) {
   if (hasF32Panels(K.S, op)) {
     unsigned panels = f32Panels(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulItems(E, op, kRowBlock, f32PanelColumnBlock(E.S.target),
+      return emitMatmulItems(E, op, kRowBlock, f32PanelColumnBlock(E.S.target, op),
                              f32PanelItems(E, op, panels));
     }, {panels});
     return;
@@ -265,7 +265,7 @@ void codegen::kernelMatmulId(StepBuilder &K, const Operation &op, unsigned buf) 
   if (hasF32Panels(K.S, op)) {
     unsigned panels = f32Panels(K, op);
     K.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitMatmulIdItems(E, op, route, f32PanelColumnBlock(E.S.target),
+      return emitMatmulIdItems(E, op, route, f32PanelColumnBlock(E.S.target, op),
                                f32PanelItems(E, op, panels));
     }, {route, panels});
     return;

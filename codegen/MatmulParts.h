@@ -179,8 +179,8 @@ bool hasF32Panels(const LowerState &S, const Operation &op);
 /// The Packed buffer holding the op's weight as f32 column panels (one
 /// prepare step per weight argument, shared).
 unsigned f32Panels(StepBuilder &K, const Operation &op);
-/// Output columns per item of the f32 panel kernel.
-int64_t f32PanelColumnBlock(const Target &t);
+/// Output columns per item of the f32 panel kernel for `op`.
+int64_t f32PanelColumnBlock(const Target &t, const Operation &op);
 ItemFn f32PanelItems(KernelEmitter &E, const Operation &op, unsigned packed);
 
 } // namespace moe::codegen::mm
