@@ -43,9 +43,10 @@ struct LowerState {
   /// (shared by every matmul_id with the same ids).
   llvm::DenseMap<const Value *, unsigned> routeOf;
   /// The scratch buffer of each activation value converted for the packed
-  /// kernels, per precision (act = q8_0 blocks or bf16 tiles; shared by
-  /// every matmul reading the value in that precision, never across them).
-  llvm::DenseMap<std::pair<const Value *, unsigned /*bf16*/>, unsigned> quantOf;
+  /// kernels, per form (bf16 tiles, or q8_0 blocks with their sums scaled
+  /// for the weights' offset; shared by every matmul reading the value in
+  /// that form, never across them).
+  llvm::DenseMap<std::pair<const Value *, int64_t /*form*/>, unsigned> quantOf;
   /// The Packed buffer of each argument buffer a kernel streams repacked.
   llvm::DenseMap<unsigned, unsigned> packedOf;
   /// The scratch of each (activation buffer, routing) pair rounded to bf16

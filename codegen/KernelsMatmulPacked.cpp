@@ -3,7 +3,7 @@
 // act = q8_0 (docs/IR.md): the activation rows are quantised once, by their
 // own kernel (KernelsQuantize.cpp), to 8-bit blocks of 32 as ggml's
 // reference quantiser does (the f16-rounded scale d, and each block's sum of
-// codes); the weights' blocks
+// codes times -o, the weights' offset below); the weights' blocks
 // (q8_0, q4_0, mxfp4) are integer codes times a scale. A dot product is then
 // Σ_blocks (dx * dw) * Σ_i qx_i * w_i, the inner sums exact in 32-bit
 // integers, the product of the scales rounded to f32 as the interpreter
@@ -271,7 +271,7 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
     llvm::Value *s = B.CreateAlignedLoad(
         E.i32(), B.CreateGEP(E.i8(), qx[i], B.CreateAdd(sOff, B.CreateMul(b, E.c64(4)))),
         llvm::Align(4));
-    return B.CreateVectorSplat(L, B.CreateMul(s, B.getInt32(-m.offset)));
+    return B.CreateVectorSplat(L, s); // -o * Σ qx (packedSumScale)
   };
   E.loop(b0, b1, [&](llvm::Value *b) {
     if (sum16) {
@@ -386,6 +386,10 @@ void microTile(KernelEmitter &E, const PackedTile &t, llvm::ArrayRef<llvm::Value
 }
 } // namespace
 
+
+int32_t mm::packedSumScale(const Target &t, ElemType welem) {
+  return -packedMode(t, welem).offset;
+}
 
 bool mm::hasBf16Kernel(const Target &t, const Operation &op) {
   const DimExpr &K = op.getOperand(0)->getType().dims.back();

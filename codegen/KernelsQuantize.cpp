@@ -24,8 +24,9 @@ DimExpr mm::quantRowBytes(const Target &t, ElemType act, const DimExpr &K) {
 /// Converts every row of `x` (seen as [rows, K]) into its row of scratch
 /// `quant` (rowBytes each) with `row(E, src, dst, k)`: quantizeRow,
 /// toBf16Row or toBf16AsF32Row.
+using RowFn = std::function<void(KernelEmitter &, llvm::Value *, llvm::Value *, llvm::Value *)>;
 static Extent emitRows(KernelEmitter &E, const Value *x, unsigned quant, const DimExpr &rowBytes,
-                       void (*row)(KernelEmitter &, llvm::Value *, llvm::Value *, llvm::Value *)) {
+                       const RowFn &row) {
   auto &B = E.B;
   const Shape &xs = x->getType().dims;
   const DimExpr &K = xs.back();
@@ -55,7 +56,8 @@ static llvm::Value *roundHalfAway(KernelEmitter &E, llvm::Value *x) {
   return B.CreateSelect(away, B.CreateFAdd(t, step), t);
 }
 
-void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::Value *k) {
+void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::Value *k,
+                     int32_t sumScale) {
   auto &B = E.B;
   auto *v32f = vec(E.f32(), 32);
   llvm::Value *dr = B.CreateGEP(E.i8(), qr, k);
@@ -95,7 +97,7 @@ void mm::quantizeRow(KernelEmitter &E, llvm::Value *xr, llvm::Value *qr, llvm::V
     E.storeElem(dr, ElemType::F32, blk, E.roundTo(ElemType::F16, d));
     llvm::Value *s = B.CreateIntrinsic(llvm::Intrinsic::vector_reduce_add, {vec(E.i32(), 32)},
                                        {B.CreateSExt(q, vec(E.i32(), 32))});
-    E.storeElem(sr, ElemType::I32, blk, s);
+    E.storeElem(sr, ElemType::I32, blk, B.CreateMul(s, B.getInt32(sumScale)));
   }, "blk");
 }
 
@@ -131,7 +133,13 @@ void mm::toBf16AsF32Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, ll
 unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
   const Value *x = op.getOperand(0);
   bool bf16 = actOf(op) == ElemType::BF16;
-  auto key = std::make_pair(x, unsigned(bf16));
+  // The sums pre-scaled here: the kernel adds them as they are, a
+  // broadcast load per row and block instead of a scalar multiply and a
+  // register broadcast (alternating runs on Sapphire Rapids: x86-64-v3
+  // q4_0 at T = 128 and 512 2-7% faster, qwen3 and gpt-oss; AVX-512 VNNI
+  // q8_0 and q4_0 within -3.5% and +1.7%).
+  int32_t sumScale = bf16 ? 0 : packedSumScale(K.S.target, op.getOperand(1)->getType().elem);
+  auto key = std::make_pair(x, bf16 ? int64_t(1) << 32 : int64_t(sumScale));
   if (!K.S.quantOf.count(key)) {
     const Shape &xs = x->getType().dims;
     BufferDesc d;
@@ -143,10 +151,13 @@ unsigned mm::quantizedActivations(StepBuilder &K, const Operation &op) {
     unsigned quant = K.addBuffer(std::move(d));
     K.S.quantOf[key] = quant;
     K.addKernel(op, "_quant", {quant}, [&](KernelEmitter &E) {
+      RowFn q8 = [sumScale](KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k) {
+        quantizeRow(E, src, dst, k, sumScale);
+      };
       return emitRows(E, x, quant, rowBytes,
-                      !bf16                          ? quantizeRow
-                      : bf16RowsAsF32(E.S.target) ? toBf16AsF32Row
-                                                     : toBf16Row);
+                      !bf16                          ? q8
+                      : bf16RowsAsF32(E.S.target) ? RowFn(toBf16AsF32Row)
+                                                     : RowFn(toBf16Row));
     });
   }
   return K.S.quantOf.lookup(key);

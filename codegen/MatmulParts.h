@@ -133,8 +133,13 @@ DimExpr quantRowBytes(const Target &t, ElemType act, const DimExpr &K);
 bool bf16RowsAsF32(const Target &t);
 /// Quantises the k f32 at `src` (k a multiple of 32) to a q8_0 activation
 /// row at `dst`: codes[k] (i8) | d[k/32] (f32) | s[k/32] (i32, the codes'
-/// sum per block), 2k bytes.
-void quantizeRow(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
+/// sum per block times `sumScale`), 2k bytes.
+void quantizeRow(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k,
+                 int32_t sumScale);
+/// The factor the int8 kernel for weights `welem` on `t` wants the q8_0
+/// rows' block sums multiplied by: -o, its weight codes' offset (the
+/// accumulators start each block at -o * Σ qx).
+int32_t packedSumScale(const Target &t, ElemType welem);
 /// Rounds the k f32 at `src` to bf16 at `dst` (vectors of 16, then the rest).
 void toBf16Row(KernelEmitter &E, llvm::Value *src, llvm::Value *dst, llvm::Value *k);
 /// Rounds the k f32 at `src` to bf16, stored as the f32 of the same value.

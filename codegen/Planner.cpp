@@ -233,7 +233,7 @@ llvm::Expected<Program> codegen::lowerFunction(const Function &f, const LowerOpt
   }
   LowerState S{f, opts.into ? *opts.into : *p.module, llvm::DenseMap<const Value *, unsigned>(), p.buffers,
                llvm::StringMap<unsigned>(), p.errorSites, llvm::DenseMap<const Value *, unsigned>(),
-               llvm::DenseMap<std::pair<const Value *, unsigned>, unsigned>(),
+               llvm::DenseMap<std::pair<const Value *, int64_t>, unsigned>(),
                llvm::DenseMap<unsigned, unsigned>(),
                llvm::DenseMap<std::pair<unsigned, unsigned>, unsigned>(),
                llvm::DenseMap<unsigned, unsigned>(), Target{}};
