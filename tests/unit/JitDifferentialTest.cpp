@@ -931,7 +931,7 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffKernels,
                                             ::testing::Values(ElemType::F32, ElemType::F16,
                                                               ElemType::BF16, ElemType::Q8_0,
                                                               ElemType::Q4_0, ElemType::MXFP4),
-                                            ::testing::Values(1, 2, 7, 33, 128, 257)),
+                                            ::testing::Values(1, 2, 3, 7, 8, 33, 128, 257)),
                          kernelCaseName);
 
 using CpuType = std::tuple<const char *, ElemType>;
@@ -981,7 +981,7 @@ func @f(%x: tensor<T x 96 x f32>, %router: tensor<6 x 96 x f32> {param},
     }
   }
   const Function &f = *c.m->functions.front();
-  for (int64_t T : {1, 7, 64, 257}) {
+  for (int64_t T : {1, 2, 3, 7, 8, 64, 257}) {
   SCOPED_TRACE("T = " + std::to_string(T));
   SymbolBindings syms = bindT(f, T);
   auto args = randomArguments(f, syms, 7);
