@@ -179,9 +179,8 @@ ItemFn mm::amxBf16Items(KernelEmitter &E, const Operation &op, unsigned rows, un
                                     rowBytes);
             for (int64_t g = 0; g < kGroups; ++g) {
               // Group g's block j: 16 rows of 64 bytes.
-              llvm::Value *blk = B.CreateAdd(B.CreateMul(j, E.c64(kGroups)), E.c64(g));
-              llvm::Value *w = T.load(16, 64, B.CreateGEP(E.i8(), tile, B.CreateMul(blk, E.c64(1024))),
-                                      E.c64(64));
+              llvm::Value *at = packedBf16Block(E, tile, steps, E.c64(g), j);
+              llvm::Value *w = T.load(16, 64, at, E.c64(64));
               llvm::Value *cv = B.CreateIntrinsic(
                   llvm::Intrinsic::x86_tdpbf16ps_internal, {},
                   {B.getInt16(kTileRows), B.getInt16(64), B.getInt16(64),

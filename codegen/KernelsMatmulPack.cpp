@@ -113,7 +113,10 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     // do not divide K in the dim algebra).
     auto perBlock = Kd.divExact(m.blockElems());
     K.S.packedOf[wbuf] = addPackedWeight(
-        K, op, Ed * (Nd + DimExpr(tr - 1)) * (perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd),
+        K, op,
+        Ed * (Nd + DimExpr(tr - 1)) *
+            ((perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd) +
+             DimExpr(m.groupPad / m.lanes)),
         emitPack);
   }
   return K.S.packedOf.lookup(wbuf);

@@ -30,6 +30,13 @@ struct PackedMode {
   /// quad j + 4, exactly the blocks' byte order), unpacked in registers.
   bool nibbles = false;
   bool mxfp4 = false; ///< nibbles are E2M1 codes, mapped through a table
+  /// bf16 with vdpbf16ps: a tile is group-major (group g's blocks in a
+  /// row, then group g + 1's), so each group is one sequential stream,
+  /// not four interleaved in every 4 KB block record (see PackedTile).
+  bool groupMajor = false;
+  /// Group-major: bytes between one group's last block and the next
+  /// group's first.
+  int64_t groupPad = 0;
   unsigned blockElems() const { return 32; }
   /// Vectors of codes per block and group.
   unsigned vectorsPerBlock() const { return bf16 ? 16 : nibbles ? 4 : 8; }
@@ -59,7 +66,8 @@ PackedMode packedMode(const Target &t, ElemType welem);
 /// One packed column tile (see repack), block-major: block b of every
 /// group, then block b + 1, so a tile (and a K chunk of it) is one
 /// sequential stream. A block's record is the groups' codes, then (int8)
-/// their scales.
+/// their scales. Group-major tiles (PackedMode::groupMajor, no scales)
+/// hold group g's blocks 0..nb-1 at (g * nb + b) * groupCodeBytes.
 struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const PackedMode &m;
@@ -70,12 +78,37 @@ struct PackedTile {
   /// Vector qd of the codes of group g, block b (L rows x 4 bytes: one
   /// quad, or with nibbles quads qd and qd + 4; bf16: one pair).
   llvm::Value *codes(KernelEmitter &E, unsigned g, llvm::Value *b, unsigned qd) const {
+    if (m.groupMajor)
+      return E.B.CreateConstGEP1_64(E.i8(), groupBlock(E, E.c64(g), b), qd * m.vectorBytes());
     return E.B.CreateConstGEP1_64(E.i8(), record(E, b),
                                   g * m.groupCodeBytes() + qd * m.vectorBytes());
+  }
+  /// Group-major: the codes of group g, block b.
+  llvm::Value *groupBlock(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
+    llvm::Value *stride = E.B.CreateAdd(E.B.CreateMul(nb, E.c64(m.groupCodeBytes())),
+                                        E.c64(m.groupPad));
+    llvm::Value *at = E.B.CreateGEP(E.i8(), base, E.B.CreateMul(g, stride));
+    return E.B.CreateGEP(E.i8(), at, E.B.CreateMul(b, E.c64(m.groupCodeBytes())));
+  }
+  /// Line `line` of the K chunk from block b1 (the chunk after one of
+  /// `blocks` blocks): the record-major chunk is contiguous; a group-major
+  /// one is each group's `blocks` blocks from b1, group by group.
+  llvm::Value *chunkLine(KernelEmitter &E, llvm::Value *b1, llvm::Value *blocks,
+                         llvm::Value *line) const {
+    auto &B = E.B;
+    if (!m.groupMajor)
+      return B.CreateGEP(E.i8(), record(E, b1), B.CreateMul(line, E.c64(64)));
+    llvm::Value *perGroup = B.CreateMul(blocks, E.c64(m.groupCodeBytes() / 64));
+    llvm::Value *g = B.CreateUDiv(line, perGroup);
+    llvm::Value *within = B.CreateURem(line, perGroup);
+    llvm::Value *at = groupBlock(E, g, b1);
+    return B.CreateGEP(E.i8(), at, B.CreateMul(within, E.c64(64)));
   }
   /// The first vector of group g (i64), block b: the prepare step's loop
   /// over the groups.
   llvm::Value *codes(KernelEmitter &E, llvm::Value *g, llvm::Value *b) const {
+    if (m.groupMajor)
+      return groupBlock(E, g, b);
     // One value per statement: the IR's order must not depend on the
     // compiler's argument order (the cache keys of docs/JIT.md).
     llvm::Value *rec = record(E, b);
@@ -109,7 +142,8 @@ inline llvm::Value *blocks(KernelEmitter &E, const PackedMode &m, llvm::Value *k
 
 /// Bytes of one packed column tile: a record per block.
 inline llvm::Value *tileBytes(KernelEmitter &E, const PackedMode &m, llvm::Value *k) {
-  return E.B.CreateMul(blocks(E, m, k), E.c64(m.recordBytes()));
+  llvm::Value *codes = E.B.CreateMul(blocks(E, m, k), E.c64(m.recordBytes()));
+  return E.B.CreateAdd(codes, E.c64(m.tg * m.groupPad));
 }
 
 /// Byte pointer to the tile of expert `expert` (0 for matmul) holding rows
