@@ -96,8 +96,12 @@ struct PackedTile {
   llvm::Value *chunkLine(KernelEmitter &E, llvm::Value *b1, llvm::Value *blocks,
                          llvm::Value *line) const {
     auto &B = E.B;
-    if (!m.groupMajor)
-      return B.CreateGEP(E.i8(), record(E, b1), B.CreateMul(line, E.c64(64)));
+    if (!m.groupMajor) {
+      // One value per statement: the IR's order must not depend on the
+      // compiler's argument order (the cache keys of docs/JIT.md).
+      llvm::Value *rec = record(E, b1);
+      return B.CreateGEP(E.i8(), rec, B.CreateMul(line, E.c64(64)));
+    }
     llvm::Value *perGroup = B.CreateMul(blocks, E.c64(m.groupCodeBytes() / 64));
     llvm::Value *g = B.CreateUDiv(line, perGroup);
     llvm::Value *within = B.CreateURem(line, perGroup);
