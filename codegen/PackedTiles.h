@@ -67,7 +67,8 @@ PackedMode packedMode(const Target &t, ElemType welem);
 /// group, then block b + 1, so a tile (and a K chunk of it) is one
 /// sequential stream. A block's record is the groups' codes, then (int8)
 /// their scales. Group-major tiles (PackedMode::groupMajor, no scales)
-/// hold group g's blocks 0..nb-1 at (g * nb + b) * groupCodeBytes.
+/// hold group g's block b at g * (nb * groupCodeBytes + groupPad) +
+/// b * groupCodeBytes.
 struct PackedTile {
   llvm::Value *base, *nb; ///< byte pointer; blocks per row
   const PackedMode &m;
