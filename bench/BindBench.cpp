@@ -158,9 +158,7 @@ void BM_Bind(benchmark::State &state, int layer, ElemType wt) {
   if (auto e = runDefaultPipeline(**m))
     return fail(std::move(e));
   const Function &f = *(*m)->functions[0];
-  ExecOptions eo;
-  eo.jit.cpu = gSettings.cpu;
-  eo.threads = gSettings.threads;
+  ExecOptions eo = benchExecOptions();
   auto exe = Executable::compile(f, eo);
   if (!exe)
     return fail(exe.takeError());

@@ -40,6 +40,13 @@ llvm::Error moe::bench::runDefaultPipeline(Module &m) {
   return pm.run(m, diag);
 }
 
+ExecOptions moe::bench::benchExecOptions() {
+  ExecOptions eo;
+  eo.threads = gSettings.threads;
+  eo.jit.cpu = gSettings.cpu;
+  return eo;
+}
+
 unsigned moe::bench::effectiveThreads() {
   if (gSettings.threads)
     return gSettings.threads;
@@ -174,9 +181,7 @@ std::unique_ptr<Built> buildLayer(const LayerDesc &L, ElemType wt) {
       constDim(down, 1) != L.nEmbd || constDim(down, 2) != L.nFf)
     return fail("the IR's sizes (x, down_exps) are not the benchmark's");
 
-  ExecOptions eo;
-  eo.jit.cpu = gSettings.cpu;
-  eo.threads = gSettings.threads;
+  ExecOptions eo = benchExecOptions();
   eo.jit.useCache = true;
   eo.jit.perf = gSettings.perf;
   auto exe = Executable::compile(f, eo);

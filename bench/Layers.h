@@ -54,6 +54,10 @@ extern Settings gSettings;
 /// gSettings.threads, or every core.
 unsigned effectiveThreads();
 
+/// The options every benchmark compiles with: gSettings' thread count and
+/// target CPU (--moe_threads, --moe_cpu).
+ExecOptions benchExecOptions();
+
 constexpr int64_t kVariants = 16; ///< different random inputs, cycled
 constexpr int64_t kMaxT = 512;    ///< inputs are built for the largest T once
 

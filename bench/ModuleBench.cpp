@@ -110,9 +110,7 @@ void BM_Module(benchmark::State &state, Phase phase) {
   std::vector<const Function *> fs;
   for (auto &f : (*m)->functions)
     fs.push_back(f.get());
-  ExecOptions eo;
-  eo.jit.cpu = gSettings.cpu;
-  eo.threads = gSettings.threads;
+  ExecOptions eo = benchExecOptions();
   eo.jit.useCache = phase == Phase::Warm;
   if (phase == Phase::Warm) // fill the cache
     if (auto x = Executable::compileAll(fs, eo); !x)

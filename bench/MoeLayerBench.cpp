@@ -316,9 +316,7 @@ void BM_Compile(benchmark::State &state, int layer, bool warm) {
     return;
   }
   const Function &f = *(*m)->functions[0];
-  ExecOptions eo;
-  eo.jit.cpu = gSettings.cpu;
-  eo.threads = gSettings.threads;
+  ExecOptions eo = benchExecOptions();
   eo.jit.useCache = warm;
   if (warm) { // fill the cache
     auto x = Executable::compile(f, eo);

@@ -105,8 +105,7 @@ std::unique_ptr<TpBuilt> buildTp(const LayerDesc &L, ElemType wt, bool delay) {
     return fail("tp-split did not split the layer over 2 ranks");
 
   b->threadsPerRank = std::max(1u, effectiveThreads() / kRanks);
-  ExecOptions eo;
-  eo.jit.cpu = gSettings.cpu;
+  ExecOptions eo = benchExecOptions();
   eo.threads = 1; // the ranks run on their own pools
   eo.jit.useCache = true;
   eo.jit.perf = gSettings.perf;
