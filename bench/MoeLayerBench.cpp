@@ -118,8 +118,9 @@
 //   frac_dram_bw     weight_gbps / dram_read_gbps
 //   frac_dram_bw_all weight_gbps / the read bandwidth of all the JIT's
 //                    threads together (the decode target's measure)
-//   faults_per_run   minor page faults per layer run (the run's arena is
-//                    allocated per run; in a VM each fault is costly)
+//   faults_per_run   minor page faults per layer run (0 in steady state:
+//                    the arena is backed once per binding and reused; in a
+//                    VM each fault is costly)
 //   preempt_per_run  involuntary context switches of the process per run, and
 //   cpu_util         CPU time of the process over wall time x JIT threads,
 //                    during the timed loop: the machine is shared, so these

@@ -34,6 +34,14 @@ HostBuffer HostBuffer::allocate(size_t n) {
   return b;
 }
 
+void HostBuffer::touchPages() {
+  volatile uint8_t *p = Data; // the stores are the point: keep each one
+  for (size_t i = 0; i < Size; i += 4096)
+    p[i] = 0;
+  if (Size)
+    p[Size - 1] = 0;
+}
+
 HostBuffer::HostBuffer(HostBuffer &&o) noexcept { *this = std::move(o); }
 
 HostBuffer &HostBuffer::operator=(HostBuffer &&o) noexcept {

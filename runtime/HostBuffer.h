@@ -29,6 +29,9 @@ public:
 
   uint8_t *data() const { return Data; }
   size_t size() const { return Size; }
+  /// Writes a zero byte into every 4 KiB page, so that every page is
+  /// backed now and later use of any of them takes no page fault.
+  void touchPages();
 
 private:
   uint8_t *Data = nullptr;
