@@ -110,7 +110,15 @@ llvm::Value *codegen::exprAddId(KernelEmitter &E, const Value *v, ArrayRef<llvm:
   const Operation &op = *v->getDefiningOp();
   const Value *x = operand(v, 0), *b = operand(v, 1), *ids = operand(v, 2);
   std::vector<llvm::Value *> ii(idx.begin(), idx.begin() + 2);
-  llvm::Value *id = E.B.CreateSExt(E.emitValue(ids, ii), E.i64());
+  // The id of a row is the same for all of the row's elements, and no
+  // kernel writes the ids it reads (topk's own kernel writes them): marked
+  // invariant, the load and its range check move out of the loop over the
+  // row, which then vectorises (gpt-oss's swiglu_oai with the bias add
+  // fused: 21 ms a call at T = 512 with them in the loop, 3.4 before).
+  llvm::Value *rawId = E.emitValue(ids, ii);
+  if (auto *load = llvm::dyn_cast<llvm::LoadInst>(rawId))
+    load->setMetadata(llvm::LLVMContext::MD_invariant_load, llvm::MDNode::get(E.C, {}));
+  llvm::Value *id = E.B.CreateSExt(rawId, E.i64());
   llvm::Value *at = E.linearize(ii, ids->getType().dims);
   E.checkIndex(E.S.errorSite(ErrorSite::Kind::BiasId, op), at, id, E.dim(b->getType().dims[0]));
   llvm::Value *xv = E.emitValue(x, idx);

@@ -3,13 +3,14 @@
 // Lowers a function in two steps:
 //   1. Buffers. Arguments have one. A value gets one when an op must read it
 //      from memory (an operand in its lowering's `memoryOperands`) and it is
-//      not a cheap view, when it is used twice and not cheap, when it is
-//      returned, and always for the ops with kernels of their own (matmuls,
-//      reductions, sorts, norms, all_reduce). A reshape of a value with a
-//      buffer shares that buffer (row-major order is unchanged): no kernel,
-//      no copy. Every other value (elementwise chains, views, gathers,
-//      add_id, concat, constants) is fused: computed inside its consumers'
-//      loops by its lowering's `expr`.
+//      not a cheap view, when it is used twice and not cheap (unless every
+//      use is a slice and no two overlap: each element is still computed
+//      once), when it is returned, and always for the ops with kernels of
+//      their own (matmuls, reductions, sorts, norms, all_reduce). A reshape
+//      of a value with a buffer shares that buffer (row-major order is
+//      unchanged): no kernel, no copy. Every other value (elementwise
+//      chains, views, gathers, add_id, concat, constants) is fused: computed
+//      inside its consumers' loops by its lowering's `expr`.
 //   2. Steps, in body order, one or more per materialised value: the op's
 //      own kernel lowering, or the store kernel of its fused expression.
 //      Each step records the buffers it reads and writes, for the runtime's
@@ -132,6 +133,39 @@ struct Planner {
 };
 } // namespace
 
+/// Every use of `v` is a slice along one axis and no two slices overlap
+/// (their ranges provably apart, symbolic bounds included): fused, each
+/// element of `v` is computed at most once whichever slice reads it, so
+/// several uses need no buffer (gpt-oss's gate_up_b, the add_id of the
+/// merged gate_up product, read as its gate and up halves).
+static bool usedThroughDisjointSlices(const Value *v) {
+  struct Range {
+    DimExpr start, end;
+  };
+  std::vector<Range> ranges;
+  int64_t axis = -1;
+  for (auto &u : v->getUses()) {
+    const Operation &s = *u.user;
+    if (!s.is(OpKind::Slice))
+      return false;
+    int64_t ax = axisOf(s, v->getType().rank());
+    if (axis >= 0 && ax != axis)
+      return false;
+    axis = ax;
+    DimExpr start = s.getAttr("start")->getDim();
+    ranges.push_back({start, start + s.getAttr("size")->getDim()});
+  }
+  auto apart = [](const Range &a, const Range &b) { // a ends before b starts
+    std::optional<int64_t> gap = (b.start - a.end).getConstant();
+    return gap && *gap >= 0;
+  };
+  for (size_t i = 0; i < ranges.size(); ++i)
+    for (size_t j = i + 1; j < ranges.size(); ++j)
+      if (!apart(ranges[i], ranges[j]) && !apart(ranges[j], ranges[i]))
+        return false;
+  return true;
+}
+
 bool Planner::wantsBuffer(const Value *v) {
   const Operation &op = *v->getDefiningOp();
   if (returned.count(v) || hasOwnKernel(op.getKind()))
@@ -147,7 +181,7 @@ bool Planner::wantsBuffer(const Value *v) {
     cheap.insert(v);
     return false;
   }
-  return v->getUses().size() > 1;
+  return v->getUses().size() > 1 && !usedThroughDisjointSlices(v);
 }
 
 llvm::Error Planner::plan() {
