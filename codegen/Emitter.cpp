@@ -140,16 +140,19 @@ llvm::Value *KernelEmitter::loopAcc(
   iv->addIncoming(ivNext, latch);
   if (acc)
     acc->addIncoming(next, latch);
-  llvm::BranchInst *back = B.CreateBr(header);
-  if (!unroll || !unrollLoops) {
-    llvm::MDNode *disable =
-        llvm::MDNode::get(C, {llvm::MDString::get(C, "llvm.loop.unroll.disable")});
-    llvm::MDNode *self = llvm::MDNode::getDistinct(C, {nullptr, disable});
-    self->replaceOperandWith(0, self);
-    back->setMetadata(llvm::LLVMContext::MD_loop, self);
-  }
+  markBackEdge(B.CreateBr(header), unroll);
   B.SetInsertPoint(exit);
   return acc;
+}
+
+void KernelEmitter::markBackEdge(llvm::BranchInst *back, bool unroll) {
+  if (unroll && unrollLoops)
+    return;
+  llvm::MDNode *disable =
+      llvm::MDNode::get(C, {llvm::MDString::get(C, "llvm.loop.unroll.disable")});
+  llvm::MDNode *self = llvm::MDNode::getDistinct(C, {nullptr, disable});
+  self->replaceOperandWith(0, self);
+  back->setMetadata(llvm::LLVMContext::MD_loop, self);
 }
 
 void KernelEmitter::loop(llvm::Value *lo, llvm::Value *hi,

@@ -116,6 +116,11 @@ public:
                        const std::function<llvm::Value *(llvm::Value *, llvm::Value *)> &body,
                        llvm::StringRef name = "i", bool unroll = true);
 
+  /// The back edge of a loop built by hand: carries
+  /// llvm.loop.unroll.disable as loopAcc's do (unless `unroll` and
+  /// unrollLoops).
+  void markBackEdge(llvm::BranchInst *back, bool unroll = true);
+
   /// An alloca in the kernel's entry block (promoted to registers by LLVM).
   llvm::Value *entryAlloca(llvm::Type *t);
 

@@ -638,6 +638,17 @@ TEST_P(JitDiffReduce, SortSignedZeros) {
   diff(subst(kSortTmpl, {{"$E", name(E)}}), T, o);
 }
 
+/// About one element in seven NaN: NaN sorts after every number (and
+/// among NaNs by index) in both directions of argsort and in topk.
+TEST_P(JitDiffReduce, SortNaN) {
+  auto [T, E] = GetParam();
+  DiffOpts o;
+  o.prepare = [](std::vector<Tensor> &a, const Function &f, int64_t) {
+    mapInputs(a, f, [](float v) { return std::fmod(std::fabs(v) * 1000.0f, 7.0f) < 1.0f ? NAN : v; });
+  };
+  diff(subst(kSortTmpl, {{"$E", name(E)}}), T, o);
+}
+
 TEST_P(JitDiffReduce, SortLongRows) {
   auto [T, E] = GetParam();
   std::string text = subst(R"(
