@@ -638,8 +638,9 @@ TEST_P(JitDiffReduce, SortSignedZeros) {
   diff(subst(kSortTmpl, {{"$E", name(E)}}), T, o);
 }
 
-/// About one element in seven NaN: NaN sorts after every number (and
-/// among NaNs by index) in both directions of argsort and in topk.
+/// About one element in seven NaN: NaN orders as the largest value (last
+/// in an ascending argsort, first descending and in topk), NaNs among
+/// themselves by index.
 TEST_P(JitDiffReduce, SortNaN) {
   auto [T, E] = GetParam();
   DiffOpts o;
