@@ -90,13 +90,27 @@ llvm::Value *codegen::exprConcat(KernelEmitter &E, const Value *v, ArrayRef<llvm
   return phi;
 }
 
+/// The index `ids` holds at `at`, as i64. A kernel never writes a buffer it
+/// reads (a step's result has a buffer of its own), so a load of the ids is
+/// marked invariant: where the index does not change along the innermost
+/// loop (a row's expert id, read for each of the row's elements), LLVM
+/// moves the load and the range check after it out of that loop, which
+/// then vectorises (gpt-oss's swiglu_oai with the bias add fused: 21 ms a
+/// call at T = 512 with them in the loop, 3.9 out of it).
+static llvm::Value *loadIndex(KernelEmitter &E, const Value *ids, ArrayRef<llvm::Value *> at) {
+  llvm::Value *raw = E.emitValue(ids, at);
+  if (auto *load = llvm::dyn_cast<llvm::LoadInst>(raw))
+    load->setMetadata(llvm::LLVMContext::MD_invariant_load, llvm::MDNode::get(E.C, {}));
+  return E.B.CreateSExt(raw, E.i64());
+}
+
 llvm::Value *codegen::exprGather(KernelEmitter &E, const Value *v, ArrayRef<llvm::Value *> idx) {
   const Operation &op = *v->getDefiningOp();
   const Value *src = operand(v, 0), *ids = operand(v, 1);
   int64_t ax = axisOf(op, src->getType().rank());
   size_t ir = ids->getType().rank();
   std::vector<llvm::Value *> ii(idx.begin(), idx.begin() + ir);
-  llvm::Value *id = E.B.CreateSExt(E.emitValue(ids, ii), E.i64());
+  llvm::Value *id = loadIndex(E, ids, ii);
   llvm::Value *at = E.linearize(ii, ids->getType().dims);
   E.checkIndex(E.S.errorSite(ErrorSite::Kind::GatherIndex, op), at, id,
                E.dim(src->getType().dims[ax]));
@@ -110,15 +124,7 @@ llvm::Value *codegen::exprAddId(KernelEmitter &E, const Value *v, ArrayRef<llvm:
   const Operation &op = *v->getDefiningOp();
   const Value *x = operand(v, 0), *b = operand(v, 1), *ids = operand(v, 2);
   std::vector<llvm::Value *> ii(idx.begin(), idx.begin() + 2);
-  // The id of a row is the same for all of the row's elements, and no
-  // kernel writes the ids it reads (topk's own kernel writes them): marked
-  // invariant, the load and its range check move out of the loop over the
-  // row, which then vectorises (gpt-oss's swiglu_oai with the bias add
-  // fused: 21 ms a call at T = 512 with them in the loop, 3.4 before).
-  llvm::Value *rawId = E.emitValue(ids, ii);
-  if (auto *load = llvm::dyn_cast<llvm::LoadInst>(rawId))
-    load->setMetadata(llvm::LLVMContext::MD_invariant_load, llvm::MDNode::get(E.C, {}));
-  llvm::Value *id = E.B.CreateSExt(rawId, E.i64());
+  llvm::Value *id = loadIndex(E, ids, ii); // the row's expert id
   llvm::Value *at = E.linearize(ii, ids->getType().dims);
   E.checkIndex(E.S.errorSite(ErrorSite::Kind::BiasId, op), at, id, E.dim(b->getType().dims[0]));
   llvm::Value *xv = E.emitValue(x, idx);

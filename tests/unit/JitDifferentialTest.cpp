@@ -645,7 +645,8 @@ TEST_P(JitDiffReduce, SortNaN) {
   auto [T, E] = GetParam();
   DiffOpts o;
   o.prepare = [](std::vector<Tensor> &a, const Function &f, int64_t) {
-    mapInputs(a, f, [](float v) { return std::fmod(std::fabs(v) * 1000.0f, 7.0f) < 1.0f ? NAN : v; });
+    mapInputs(a, f,
+              [](float v) { return std::fmod(std::fabs(v) * 1000.0f, 7.0f) < 1.0f ? NAN : v; });
   };
   diff(subst(kSortTmpl, {{"$E", name(E)}}), T, o);
 }
