@@ -680,15 +680,21 @@ INSTANTIATE_TEST_SUITE_P(, JitDiffReduce,
 
 class JitDiffMatmul : public JitDiffFixture<TE> {};
 
+/// Also two matmuls as narrow as routers (32 and 17 columns: one f32 panel
+/// of 48 on AVX-512, masked; two panels and one and a bit on AVX2).
 TEST_P(JitDiffMatmul, Matmul) {
   auto [T, W] = GetParam();
   std::string text = subst(R"(
 func @f(%x: tensor<T x 64 x f32>, %x3: tensor<2 x T x 96 x f32>,
-        %w: tensor<45 x 64 x $W> {param}, %v: tensor<37 x 96 x $W> {param})
-    -> tensor<T x 45 x f32>, tensor<2 x T x 37 x f32> where T in [1, 300] {
+        %w: tensor<45 x 64 x $W> {param}, %v: tensor<37 x 96 x $W> {param},
+        %r: tensor<32 x 64 x $W> {param}, %q: tensor<17 x 64 x $W> {param})
+    -> tensor<T x 45 x f32>, tensor<2 x T x 37 x f32>, tensor<T x 32 x f32>,
+       tensor<T x 17 x f32> where T in [1, 300] {
   %y = matmul %x, %w
   %y3 = matmul %x3, %v
-  return %y, %y3
+  %yr = matmul %x, %r
+  %yq = matmul %x, %q
+  return %y, %y3, %yr, %yq
 })",
                            {{"$W", name(W)}});
   DiffOpts o;
