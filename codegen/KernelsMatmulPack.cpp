@@ -110,13 +110,15 @@ unsigned mm::packedWeights(StepBuilder &K, const Operation &op) {
     int64_t tr = m.lanes * m.tg;
     // ceil(N / TR) tiles of TR rows per expert: at most N + TR - 1 rows,
     // of blockBytes per 32 elements (2K bytes where the blocks
-    // do not divide K in the dim algebra).
+    // do not divide K in the dim algebra), plus each row's share of its
+    // tile's group pads (tg pads over tg x lanes rows; rounded up, so a
+    // pad that is no multiple of the lanes still fits).
     auto perBlock = Kd.divExact(m.blockElems());
     K.S.packedOf[wbuf] = addPackedWeight(
         K, op,
         Ed * (Nd + DimExpr(tr - 1)) *
             ((perBlock ? *perBlock * DimExpr(m.blockBytes()) : Kd + Kd) +
-             DimExpr(m.groupPad / m.lanes)),
+             DimExpr((m.groupPad + m.lanes - 1) / m.lanes)),
         emitPack);
   }
   return K.S.packedOf.lookup(wbuf);

@@ -157,10 +157,11 @@ int64_t packedColumnBlock(const Target &t);
 ItemFn packedItems(KernelEmitter &E, const Operation &op, unsigned quant, unsigned packed);
 /// Weight rows per packed column tile, and the byte pointer to the tile of
 /// expert `expert` (0 for matmul) holding rows [c, c + rows) (c a multiple
-/// of rows). For bf16 weights a tile is 4 groups of 16 rows; group g's
-/// block b of 32 elements is 16 vectors of 64 bytes (a row's pair of
-/// consecutive weights per 32-bit lane) at byte g * (nb * 1024 + 1088) +
-/// b * 1024 with AVX-512 BF16 (group-major), (b * 2 + g) * 512 with AVX2.
+/// of rows). For bf16 weights with AVX-512 BF16 a tile is 4 groups of 16
+/// rows; group g's block b of 32 elements is 16 vectors of 64 bytes (a
+/// row's pair of consecutive weights per 32-bit lane), the groups one after
+/// another with packedMode's pad between them (group-major; AVX2: 2 groups
+/// of 8 rows in block-major records). PackedTiles.h has the layout.
 unsigned packedTileRows(const Target &t, ElemType welem);
 /// The codes of group g (16 rows), block b of the bf16 tile at `tile` with
 /// nb blocks per row, as the AMX kernel loads them (1 KB: 16 rows of 64
