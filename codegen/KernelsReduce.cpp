@@ -8,9 +8,12 @@
 // item is a chunk of 256 consecutive elements of an output row, summed in a
 // stack row with the reduced axis as the outer loop, so the inner loop is
 // over contiguous elements and vectorises (the [T, k, N] -> [T, N] sum of
-// an MoE layer's expert outputs). Sums accumulate in double, index 0 first,
-// and are rounded once, in either form,
-// as the interpreter does; maxima and sort orders treat NaN exactly as it
+// an MoE layer's expert outputs). Each position's work is a row body
+// (RowBody): a kernel of its own runs one in its item loop, and the
+// planner may run several, of neighbouring ops over the same positions,
+// in one loop (a row group: an MoE layer's routing is one kernel). Sums
+// accumulate in double, index 0 first, and are rounded once, in either
+// form, as the interpreter does; maxima and sort orders treat NaN exactly as it
 // does (runtime/InterpReduce.cpp), so these kernels agree with it bit for bit
 // on f32 data.
 //
@@ -21,42 +24,39 @@ using namespace moe;
 using namespace moe::codegen;
 using llvm::ArrayRef;
 
-/// Items = every index of `shape` with dim `axis` removed; fn(index with 0
-/// at axis).
-static void forEachPosition(KernelEmitter &E, const Shape &shape, int64_t axis,
-                            const std::function<void(std::vector<llvm::Value *>)> &fn) {
-  Shape outer;
+/// The body of one position of `shape` with dim `axis` removed: fn(the
+/// index with 0 at axis). perRow: inner iterations a position costs.
+static RowBody positionBody(KernelEmitter &E, const Shape &shape, int64_t axis, DimExpr perRow,
+                            std::function<void(std::vector<llvm::Value *>)> fn) {
+  RowBody r;
   for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
     if (d != axis)
-      outer.push_back(shape[d]);
-  E.loop(E.begin, E.end, [&](llvm::Value *item) {
-    std::vector<llvm::Value *> o = E.delinearize(item, outer), idx;
-    for (int64_t d = 0, k = 0; d < (int64_t)shape.size(); ++d)
+      r.positions.push_back(shape[d]);
+  r.perRow = std::move(perRow);
+  int64_t rank = shape.size();
+  r.emit = [&E, fn = std::move(fn), axis, rank](llvm::ArrayRef<llvm::Value *> o) {
+    std::vector<llvm::Value *> idx;
+    for (int64_t d = 0, k = 0; d < rank; ++d)
       idx.push_back(d == axis ? E.c64(0) : o[k++]);
-    fn(idx);
-  }, "pos");
+    fn(std::move(idx));
+  };
+  return r;
 }
 
 /// What each kernel here starts from: its operand `x` (of shape `xs`),
-/// the axis it works along, its result's buffer and type.
+/// the axis it works along, its result's buffer and type. Copied into the
+/// row bodies, which are emitted after the function that makes them
+/// returns.
 struct RowsOf {
   const Value *x;
-  const Shape &xs;
+  Shape xs;
   int64_t ax;
   llvm::Value *base;
-  const TensorType &ty;
+  TensorType ty;
   RowsOf(KernelEmitter &E, const Operation &op, int64_t axis)
       : x(op.getOperand(0)), xs(x->getType().dims), ax(axis),
         base(E.bufferPtr(E.S.bufferOf.lookup(op.getResult()))), ty(op.getResult()->getType()) {}
 };
-
-static DimExpr withoutAxis(const Shape &shape, int64_t axis) {
-  DimExpr n(1);
-  for (int64_t d = 0; d < (int64_t)shape.size(); ++d)
-    if (d != axis)
-      n = n * shape[d];
-  return n;
-}
 
 //===----------------------------------------------------------------------===//
 // Reductions
@@ -142,18 +142,19 @@ static Extent emitReduceOuterAxis(KernelEmitter &E, const Operation &op, const V
                 grainFor(xs[ax] * DimExpr(kReduceChunk)));
 }
 
-Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
-  auto &B = E.B;
-  auto [x, xs, ax, base, ty] = RowsOf(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
-  if (ax + 1 < (int64_t)xs.size())
-    return emitReduceOuterAxis(E, op, x, xs, ax, base, ty);
+/// reduce_* over the last axis: one position's sum (double, index 0
+/// first, one rounding) or maximum.
+static RowBody reduceRow(KernelEmitter &E, const Operation &op) {
+  RowsOf r(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
   bool keep = op.attrs().getFlag("keepdim");
   OpKind k = op.getKind();
-  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+  return positionBody(E, r.xs, r.ax, r.xs[r.ax], [&E, r, keep, k](std::vector<llvm::Value *> idx) {
+    auto &B = E.B;
+    auto [x, xs, ax, base, ty] = r;
     llvm::Value *len = E.dim(xs[ax]);
-    llvm::Value *r;
+    llvm::Value *res;
     if (k == OpKind::ReduceMax) {
-      r = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
+      res = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
         idx[ax] = l;
         return maxNaN(E, acc, E.emitValue(x, idx));
       }, "l");
@@ -165,7 +166,7 @@ Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
       }, "l");
       if (k == OpKind::ReduceMean)
         sum = B.CreateFDiv(sum, B.CreateSIToFP(len, E.f64()));
-      r = B.CreateFPTrunc(sum, E.f32());
+      res = B.CreateFPTrunc(sum, E.f32());
     }
     std::vector<llvm::Value *> out;
     for (int64_t d = 0; d < (int64_t)xs.size(); ++d)
@@ -173,17 +174,27 @@ Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
         out.push_back(idx[d]);
       else if (keep)
         out.push_back(E.c64(0));
-    E.storeElem(base, ty.elem, E.linearize(out, ty.dims), r);
+    E.storeElem(base, ty.elem, E.linearize(out, ty.dims), res);
   });
-  E.finish();
-  return {withoutAxis(xs, ax), grainFor(xs[ax])};
 }
 
-Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
-  auto &B = E.B;
-  auto [x, xs, ax, base, ty] = RowsOf(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
-  scalar::Params none;
-  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
+  const Value *x = op.getOperand(0);
+  const Shape &xs = x->getType().dims;
+  int64_t ax = axisOf(op, xs.size());
+  if (ax + 1 < (int64_t)xs.size())
+    return emitReduceOuterAxis(E, op, x, xs, ax,
+                               E.bufferPtr(E.S.bufferOf.lookup(op.getResult())),
+                               op.getResult()->getType());
+  return emitRowKernel(E, {reduceRow(E, op)});
+}
+
+static RowBody softmaxRow(KernelEmitter &E, const Operation &op) {
+  RowsOf r(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
+  return positionBody(E, r.xs, r.ax, r.xs[r.ax] * DimExpr(3), [&E, r](std::vector<llvm::Value *> idx) {
+    auto &B = E.B;
+    auto [x, xs, ax, base, ty] = r;
+    scalar::Params none;
     llvm::Value *len = E.dim(xs[ax]);
     llvm::Value *m = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
       idx[ax] = l;
@@ -202,26 +213,27 @@ Extent codegen::emitSoftmaxKernel(KernelEmitter &E, const Operation &op) {
       E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), y);
     }, "w");
   });
-  E.finish();
-  return {withoutAxis(xs, ax), grainFor(xs[ax] * DimExpr(3))};
 }
 
 /// rms_norm and layer_norm over the last axis, in double (InterpReduce.cpp).
-Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
-  auto &B = E.B;
-  auto [x, xs, ax, base, ty] = RowsOf(E, op, op.getOperand(0)->getType().rank() - 1);
-  bool layer = op.is(OpKind::LayerNorm);
-  double eps = op.getInfo().attrOrDefault(op.attrs(), "eps")->getNumber();
-  auto zero = llvm::ConstantFP::get(E.f64(), 0.0);
-  /// A broadcast operand (weight, bias) at idx, as double.
-  auto operandAt = [&](unsigned i, ArrayRef<llvm::Value *> idx) {
-    const Shape &od = op.getOperand(i)->getType().dims;
-    std::vector<llvm::Value *> oi;
-    for (size_t d = 0; d < od.size(); ++d)
-      oi.push_back(od[d].isConstant(1) ? E.c64(0) : idx[xs.size() - od.size() + d]);
-    return B.CreateFPExt(E.emitValue(op.getOperand(i), oi), E.f64());
-  };
-  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+static RowBody normRow(KernelEmitter &E, const Operation &op) {
+  RowsOf r(E, op, op.getOperand(0)->getType().rank() - 1);
+  const Operation *opp = &op;
+  return positionBody(E, r.xs, r.ax, r.xs[r.ax] * DimExpr(3), [&E, r, opp](std::vector<llvm::Value *> idx) {
+    auto &B = E.B;
+    const Operation &op = *opp;
+    auto [x, xs, ax, base, ty] = r;
+    bool layer = op.is(OpKind::LayerNorm);
+    double eps = op.getInfo().attrOrDefault(op.attrs(), "eps")->getNumber();
+    auto zero = llvm::ConstantFP::get(E.f64(), 0.0);
+    /// A broadcast operand (weight, bias) at idx, as double.
+    auto operandAt = [&](unsigned i, ArrayRef<llvm::Value *> idx) {
+      const Shape &od = op.getOperand(i)->getType().dims;
+      std::vector<llvm::Value *> oi;
+      for (size_t d = 0; d < od.size(); ++d)
+        oi.push_back(od[d].isConstant(1) ? E.c64(0) : idx[xs.size() - od.size() + d]);
+      return B.CreateFPExt(E.emitValue(op.getOperand(i), oi), E.f64());
+    };
     llvm::Value *n = E.dim(xs[ax]), *nd = B.CreateSIToFP(n, E.f64());
     auto xAt = [&](llvm::Value *j) {
       idx[ax] = j;
@@ -262,8 +274,6 @@ Extent codegen::emitNormKernel(KernelEmitter &E, const Operation &op) {
       E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), y32);
     }, "w");
   });
-  E.finish();
-  return {withoutAxis(xs, ax), grainFor(xs[ax] * DimExpr(3))};
 }
 
 //===----------------------------------------------------------------------===//
@@ -286,12 +296,16 @@ static llvm::Value *before(KernelEmitter &E, bool desc, llvm::Value *ai, llvm::V
   return B.CreateOr(lt, B.CreateAnd(notGt, B.CreateICmpSLT(ai, bi)));
 }
 
-Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
-  auto &B = E.B;
-  auto [x, xs, ax, base, ty] = RowsOf(E, op, op.getOperand(0)->getType().rank() - 1);
-  bool topk = op.is(OpKind::Topk);
-  bool desc = topk || op.attrs().getFlag("desc");
-  forEachPosition(E, xs, ax, [&](std::vector<llvm::Value *> idx) {
+static RowBody sortRow(KernelEmitter &E, const Operation &op) {
+  RowsOf r(E, op, op.getOperand(0)->getType().rank() - 1);
+  const Operation *opp = &op;
+  DimExpr perRow = r.xs[r.ax] * (op.is(OpKind::Topk) ? DimExpr(op.getAttr("k")->getInt()) : r.xs[r.ax]);
+  return positionBody(E, r.xs, r.ax, perRow, [&E, r, opp](std::vector<llvm::Value *> idx) {
+    auto &B = E.B;
+    const Operation &op = *opp;
+    auto [x, xs, ax, base, ty] = r;
+    bool topk = op.is(OpKind::Topk);
+    bool desc = topk || op.attrs().getFlag("desc");
     llvm::Value *n = E.dim(xs[ax]);
     auto valueAt = [&](llvm::Value *i) {
       idx[ax] = i;
@@ -379,7 +393,34 @@ Extent codegen::emitSortKernel(KernelEmitter &E, const Operation &op) {
     }, "i");
     E.loop(E.c64(0), K, [&](llvm::Value *s) { storeAt(s, B.CreateLoad(E.i64(), idAt(s))); }, "out");
   });
-  E.finish();
-  return {withoutAxis(xs, ax),
-          grainFor(xs[ax] * (topk ? DimExpr(op.getAttr("k")->getInt()) : xs[ax]))};
+}
+
+RowBody codegen::rowBodyOf(KernelEmitter &E, const Operation &op) {
+  switch (op.getKind()) {
+  case OpKind::ReduceSum:
+  case OpKind::ReduceMean:
+  case OpKind::ReduceMax: return reduceRow(E, op);
+  case OpKind::Softmax: return softmaxRow(E, op);
+  case OpKind::RmsNorm:
+  case OpKind::LayerNorm: return normRow(E, op);
+  default: return sortRow(E, op);
+  }
+}
+
+std::optional<Shape> codegen::rowPositions(const Operation &op) {
+  OpKind k = op.getKind();
+  if (k != OpKind::ReduceSum && k != OpKind::ReduceMean && k != OpKind::ReduceMax &&
+      k != OpKind::Softmax && k != OpKind::RmsNorm && k != OpKind::LayerNorm &&
+      k != OpKind::Argsort && k != OpKind::Topk)
+    return std::nullopt;
+  const Shape &xs = op.getOperand(0)->getType().dims;
+  bool lastAxis = k == OpKind::RmsNorm || k == OpKind::LayerNorm || k == OpKind::Argsort ||
+                  k == OpKind::Topk || axisOf(op, xs.size()) + 1 == (int64_t)xs.size();
+  if (xs.empty() || !lastAxis)
+    return std::nullopt;
+  return Shape(xs.begin(), xs.end() - 1);
+}
+
+Extent codegen::emitRowsKernel(KernelEmitter &E, const Operation &op) {
+  return emitRowKernel(E, {rowBodyOf(E, op)});
 }

@@ -51,6 +51,10 @@ public:
   void addKernel(const Operation &op, llvm::StringRef suffix, std::vector<unsigned> writes,
                  llvm::function_ref<Extent(KernelEmitter &)> body,
                  std::vector<unsigned> extraReads = {});
+  /// Adds one kernel step filling the buffers of `ops` (a row group, see
+  /// Planner.cpp), labelled `softmax %probs + topk %ids + ...`.
+  void addRowGroup(llvm::ArrayRef<const Operation *> ops, std::vector<unsigned> writes,
+                   llvm::function_ref<Extent(KernelEmitter &)> body);
   /// Sums buffer `buf` (f32) over the ranks, in place.
   void addAllReduce(const Operation &op, unsigned buf);
   /// Marks the last step added as the prepare step of Packed buffer `buf`.
@@ -90,6 +94,31 @@ Extent emitStoreKernel(KernelEmitter &E, const Value *v,
 /// iterations (about 16K iterations a task).
 int64_t grainFor(const DimExpr &perItem);
 
+/// The work of one *position* of a kernel whose items are positions (a
+/// row of a softmax, a sort, a norm, a reduction over the last axis, a
+/// store kernel's row): `emit(pos)` emits it for the position index `pos`
+/// (an index of `positions`). Row bodies over the same positions can share
+/// one item loop (the planner's row groups); each position is still
+/// computed by one thread, start to end.
+struct RowBody {
+  Shape positions;
+  DimExpr perRow; ///< inner iterations a position costs (for the grain)
+  std::function<void(llvm::ArrayRef<llvm::Value *> pos)> emit;
+};
+/// One loop over the positions of `bodies` (all alike), each position
+/// running the bodies in order (KernelsStore.cpp).
+Extent emitRowKernel(KernelEmitter &E, llvm::ArrayRef<RowBody> bodies);
+/// The store kernel's row body: the row `pos` of `v` (rank >= 1) filled
+/// with `source(idx)`, the last dim the inner loop.
+RowBody storeRowBody(KernelEmitter &E, const Value *v,
+                     std::function<llvm::Value *(llvm::ArrayRef<llvm::Value *>)> source);
+/// The positions of `op`'s own kernel where they are the leading dims of
+/// its operand and each is one row body (softmax, sorts and norms over the
+/// last axis, reduce_* over the last axis); none for other kernels.
+std::optional<Shape> rowPositions(const Operation &op);
+/// That row body (KernelsReduce.cpp); `op` has rowPositions.
+RowBody rowBodyOf(KernelEmitter &E, const Operation &op);
+
 //===----------------------------------------------------------------------===//
 // The parts each family's file defines
 //===----------------------------------------------------------------------===//
@@ -111,11 +140,10 @@ llvm::Value *exprConcat(KernelEmitter &, const Value *, llvm::ArrayRef<llvm::Val
 llvm::Value *exprGather(KernelEmitter &, const Value *, llvm::ArrayRef<llvm::Value *>);
 llvm::Value *exprAddId(KernelEmitter &, const Value *, llvm::ArrayRef<llvm::Value *>);
 
-// KernelsReduce.cpp: reductions, softmax, norms and sorts, one kernel each.
+// KernelsReduce.cpp: reductions, softmax, norms and sorts, one kernel each
+// (of row bodies, but for reduce_* over an outer axis).
 Extent emitReduceKernel(KernelEmitter &, const Operation &);
-Extent emitSoftmaxKernel(KernelEmitter &, const Operation &);
-Extent emitNormKernel(KernelEmitter &, const Operation &);
-Extent emitSortKernel(KernelEmitter &, const Operation &);
+Extent emitRowsKernel(KernelEmitter &, const Operation &);
 
 // KernelsMatmul.cpp (and MatmulParts.h): matmul, and matmul_id with the
 // routing kernel of its ids; by activation precision (`act`).
@@ -164,11 +192,11 @@ inline constexpr OpLowering lowerSwiglu = kFused(exprGlu), lowerGeglu = kFused(e
 inline constexpr OpLowering lowerReduceSum = kKernel(singleKernel<emitReduceKernel>),
                             lowerReduceMean = kKernel(singleKernel<emitReduceKernel>),
                             lowerReduceMax = kKernel(singleKernel<emitReduceKernel>);
-inline constexpr OpLowering lowerSoftmax = kKernel(singleKernel<emitSoftmaxKernel>, 0b1);
-inline constexpr OpLowering lowerArgsort = kKernel(singleKernel<emitSortKernel>, 0b1),
-                            lowerTopk = kKernel(singleKernel<emitSortKernel>, 0b1);
-inline constexpr OpLowering lowerRmsNorm = kKernel(singleKernel<emitNormKernel>, 0b1),
-                            lowerLayerNorm = kKernel(singleKernel<emitNormKernel>, 0b1);
+inline constexpr OpLowering lowerSoftmax = kKernel(singleKernel<emitRowsKernel>, 0b1);
+inline constexpr OpLowering lowerArgsort = kKernel(singleKernel<emitRowsKernel>, 0b1),
+                            lowerTopk = kKernel(singleKernel<emitRowsKernel>, 0b1);
+inline constexpr OpLowering lowerRmsNorm = kKernel(singleKernel<emitRowsKernel>, 0b1),
+                            lowerLayerNorm = kKernel(singleKernel<emitRowsKernel>, 0b1);
 
 // index and shape
 inline constexpr OpLowering lowerGather = kFused(exprGather);

@@ -13,8 +13,11 @@
 //      inside its consumers' loops by its lowering's `expr`.
 //   2. Steps, in body order, one or more per materialised value: the op's
 //      own kernel lowering, or the store kernel of its fused expression.
-//      Each step records the buffers it reads and writes, for the runtime's
-//      memory plan.
+//      Neighbouring values whose kernels are loops of row bodies over the
+//      same positions, each reading the others only at its own position's
+//      rows, share one kernel (a row group: an MoE layer's routing, softmax
+//      to the weights' sum, is one). Each step records the buffers it reads
+//      and writes, for the runtime's memory plan.
 // Where each op is lowered: Lowering.h.
 //
 //===----------------------------------------------------------------------===//
@@ -23,6 +26,8 @@
 #include "ir/OpInfo.h"
 #include "ir/Printer.h"
 
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
 #include "fmt/format.h"
@@ -34,6 +39,17 @@ static bool hasOwnKernel(OpKind k) { return loweringOf(k).kernel != nullptr; }
 
 static bool readsFromMemory(const Operation &user, unsigned i) {
   return i < 32 && (loweringOf(user.getKind()).memoryOperands >> i & 1);
+}
+
+static bool isMatmul(const Operation &op) {
+  return op.is(OpKind::Matmul) || op.is(OpKind::MatmulId);
+}
+
+static std::string symbolName(std::string name) {
+  for (char &c : name)
+    if (!isalnum((unsigned char)c) && c != '_')
+      c = '_';
+  return name;
 }
 
 unsigned StepBuilder::addBuffer(BufferDesc d) {
@@ -55,11 +71,9 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
                             std::vector<unsigned> writes,
                             llvm::function_ref<Extent(KernelEmitter &)> body,
                             std::vector<unsigned> extraReads) {
-  std::string name = fmt::format("{}_k{}_{}_{}{}", prefix, steps.size(), op.getName().str(),
-                                 op.getResult()->getName(), suffix.str());
-  for (char &c : name)
-    if (!isalnum((unsigned char)c) && c != '_')
-      c = '_';
+  std::string name = symbolName(fmt::format("{}_k{}_{}_{}{}", prefix, steps.size(),
+                                            op.getName().str(), op.getResult()->getName(),
+                                            suffix.str()));
   KernelEmitter E(S, name);
   E.unrollLoops = suffix.empty() && (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId));
   Extent x = body(E);
@@ -80,7 +94,7 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
   // relies on it): a helper (routing, quantising, gathering activations)
   // nothing; a kernel streaming the weight repacked the Packed buffer, not
   // the argument it came from.
-  if (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId)) {
+  if (isMatmul(op)) {
     auto weight = S.bufferOf.find(op.getOperand(1));
     bool packed = llvm::any_of(extraReads, [&](unsigned r) {
       return S.buffers[r].kind == BufferKind::Packed;
@@ -88,6 +102,30 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
     if (weight != S.bufferOf.end() && (!s.main || packed))
       llvm::erase_if(s.reads, [&](unsigned b) { return b == weight->second; });
   }
+  steps.push_back(std::move(s));
+}
+
+void StepBuilder::addRowGroup(llvm::ArrayRef<const Operation *> ops, std::vector<unsigned> writes,
+                              llvm::function_ref<Extent(KernelEmitter &)> body) {
+  std::string name = symbolName(fmt::format("{}_k{}_rows_{}_{}", prefix, steps.size(),
+                                            ops.front()->getResult()->getName(),
+                                            ops.back()->getResult()->getName()));
+  KernelEmitter E(S, name);
+  E.unrollLoops = false;
+  Extent x = body(E);
+  Step s;
+  s.symbol = name;
+  std::vector<std::string> labels;
+  for (const Operation *op : ops) {
+    labels.push_back(fmt::format("{} %{}", op->getName().str(), op->getResult()->getName()));
+    for (const Value *o : op->getOperands())
+      collectReads(o, s.reads);
+  }
+  s.label = llvm::join(labels, " + ");
+  s.op = ops.front();
+  s.extent = x.factors;
+  s.grain = x.grain;
+  s.writes = std::move(writes);
   steps.push_back(std::move(s));
 }
 
@@ -130,6 +168,15 @@ struct Planner {
   bool wantsBuffer(const Value *v);
   llvm::Error plan();
   void emit();
+
+  // Row groups (see emit()).
+  std::optional<Shape> positionsOf(const Operation &op) const;
+  bool dependsOn(const Value *v, const llvm::DenseSet<unsigned> &bufs) const;
+  bool rowLocal(const Value *v, const Shape &positions, const llvm::DenseSet<unsigned> &bufs) const;
+  bool rowLocalOp(const Operation &op, const Shape &positions,
+                  const llvm::DenseSet<unsigned> &bufs) const;
+  void emitOne(const Operation &op, unsigned buf);
+  void emitRowGroup(llvm::ArrayRef<const Operation *> ops);
 };
 } // namespace
 
@@ -174,8 +221,7 @@ bool Planner::wantsBuffer(const Value *v) {
                  (op.getInfo().has(Trait::ViewLike) &&
                   (S.bufferOf.count(op.getOperand(0)) || cheap.count(op.getOperand(0))));
   for (auto &u : v->getUses())
-    if (readsFromMemory(*u.user, u.index) &&
-        (!isCheap || u.user->is(OpKind::Matmul) || u.user->is(OpKind::MatmulId)))
+    if (readsFromMemory(*u.user, u.index) && (!isCheap || isMatmul(*u.user)))
       return true;
   if (isCheap) {
     cheap.insert(v);
@@ -235,27 +281,160 @@ llvm::Error Planner::plan() {
   return llvm::Error::success();
 }
 
+void Planner::emitOne(const Operation &op, unsigned buf) {
+  const OpLowering &l = loweringOf(op.getKind());
+  if (l.kernel) {
+    l.kernel(steps, op, buf);
+    return;
+  }
+  const Value *v = op.getResult();
+  steps.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
+    return emitStoreKernel(E, v, [&](llvm::ArrayRef<llvm::Value *> idx) {
+      return E.emitCompute(v, idx);
+    });
+  });
+}
+
+/// The positions of the kernel that fills `op`'s buffer when it is a loop
+/// of row bodies over its leading dims: a store kernel's rows, or
+/// rowPositions of a kernel of its own.
+std::optional<Shape> Planner::positionsOf(const Operation &op) const {
+  const OpLowering &l = loweringOf(op.getKind());
+  if (l.kernel)
+    return rowPositions(op);
+  const Shape &dims = op.getResult()->getType().dims;
+  if (dims.empty())
+    return std::nullopt;
+  return Shape(dims.begin(), dims.end() - 1);
+}
+
+/// Does computing `v` read one of `bufs`?
+bool Planner::dependsOn(const Value *v, const llvm::DenseSet<unsigned> &bufs) const {
+  auto it = S.bufferOf.find(v);
+  if (it != S.bufferOf.end())
+    return bufs.count(it->second);
+  return llvm::any_of(v->getDefiningOp()->getOperands(),
+                      [&](const Value *o) { return dependsOn(o, bufs); });
+}
+
+static bool leadingDimsAre(const Value *v, const Shape &positions) {
+  const Shape &d = v->getType().dims;
+  return d.size() >= positions.size() &&
+         std::equal(positions.begin(), positions.end(), d.begin());
+}
+
+/// Read at position `pos` (an index of its leading dims), does `v` read
+/// the buffers `bufs` at that position's rows only? Values that do not
+/// read them at all are read however they like.
+bool Planner::rowLocal(const Value *v, const Shape &positions,
+                       const llvm::DenseSet<unsigned> &bufs) const {
+  if (!dependsOn(v, bufs))
+    return true;
+  if (!leadingDimsAre(v, positions))
+    return false;
+  // In a buffer of the group (or a reshape aliasing one, leading dims
+  // alike, so row-major rows alike): its own rows.
+  if (S.bufferOf.count(v))
+    return true;
+  return rowLocalOp(*v->getDefiningOp(), positions, bufs);
+}
+
+/// Does `op`'s element at index (pos, ...) read the group's buffers at
+/// the rows of `pos` only? Elementwise ops whose operands have its rank,
+/// views and slices that keep the leading dims, and gathers along a later
+/// axis; anything else that reads the group's buffers is not row-local.
+bool Planner::rowLocalOp(const Operation &op, const Shape &positions,
+                         const llvm::DenseSet<unsigned> &bufs) const {
+  int64_t p = positions.size(), rank = op.getResult()->getType().rank();
+  auto operandsLocal = [&] {
+    return llvm::all_of(op.getOperands(), [&](const Value *o) { return rowLocal(o, positions, bufs); });
+  };
+  if (op.getInfo().has(Trait::Elementwise)) {
+    for (const Value *o : op.getOperands())
+      if ((int64_t)o->getType().rank() != rank && dependsOn(o, bufs))
+        return false; // broadcast from the right: another position's rows
+    return operandsLocal();
+  }
+  switch (op.getKind()) {
+  case OpKind::Reshape:
+    return operandsLocal();
+  case OpKind::Slice:
+    return axisOf(op, rank) >= p && operandsLocal();
+  case OpKind::Gather: {
+    const Value *src = op.getOperand(0), *ids = op.getOperand(1);
+    if (dependsOn(src, bufs) && axisOf(op, src->getType().rank()) < p)
+      return false;
+    if (dependsOn(ids, bufs) && (int64_t)ids->getType().rank() < p)
+      return false;
+    return operandsLocal();
+  }
+  default:
+    return false;
+  }
+}
+
+/// One kernel for `ops` (two or more, consecutive, over the same
+/// positions): a loop over the positions running each op's row body in
+/// turn, so a position's rows are written and read back while in L1 and
+/// the group costs one hand-out to the threads.
+void Planner::emitRowGroup(llvm::ArrayRef<const Operation *> ops) {
+  std::vector<unsigned> writes;
+  for (const Operation *op : ops)
+    writes.push_back(S.bufferOf.lookup(op->getResult()));
+  steps.addRowGroup(ops, writes, [&](KernelEmitter &E) {
+    std::vector<RowBody> bodies;
+    for (const Operation *op : ops) {
+      if (loweringOf(op->getKind()).kernel) {
+        bodies.push_back(rowBodyOf(E, *op));
+        continue;
+      }
+      const Value *v = op->getResult();
+      bodies.push_back(storeRowBody(E, v, [&E, v](llvm::ArrayRef<llvm::Value *> idx) {
+        return E.emitCompute(v, idx);
+      }));
+    }
+    return emitRowKernel(E, bodies);
+  });
+}
+
+/// Steps in body order. Neighbouring values filled by loops of row bodies
+/// over the same positions (routing: the router's softmax, topk, the
+/// weights' gather and their sum) form a *row group*, one kernel, when
+/// each reads the earlier ones' buffers at its own position's rows only
+/// (rowLocal): then running the bodies position by position computes what
+/// the kernels one after another did, and no position waits for another.
 void Planner::emit() {
+  std::vector<const Operation *> ops; // those whose buffer is filled here
   for (const Operation &op : f.getBody()) {
     if (op.is(OpKind::Return))
       continue;
-    const Value *v = op.getResult();
-    auto it = S.bufferOf.find(v);
-    if (it == S.bufferOf.end())
-      continue;
-    unsigned buf = it->second;
-    if (S.buffers[buf].value != v)
-      continue; // an alias: nothing to compute
-    const OpLowering &l = loweringOf(op.getKind());
-    if (l.kernel) {
-      l.kernel(steps, op, buf);
-      continue;
+    auto it = S.bufferOf.find(op.getResult());
+    if (it != S.bufferOf.end() && S.buffers[it->second].value == op.getResult())
+      ops.push_back(&op); // not an alias
+  }
+  for (size_t i = 0; i < ops.size();) {
+    size_t j = i + 1;
+    if (std::optional<Shape> positions = positionsOf(*ops[i])) {
+      llvm::DenseSet<unsigned> group{S.bufferOf.lookup(ops[i]->getResult())};
+      for (; j < ops.size(); ++j) {
+        const Operation &op = *ops[j];
+        std::optional<Shape> pj = positionsOf(op);
+        if (!pj || *pj != *positions)
+          break;
+        bool own = loweringOf(op.getKind()).kernel != nullptr;
+        bool local = own ? llvm::all_of(op.getOperands(),
+                                        [&](const Value *o) { return rowLocal(o, *positions, group); })
+                         : rowLocalOp(op, *positions, group);
+        if (!local)
+          break;
+        group.insert(S.bufferOf.lookup(op.getResult()));
+      }
     }
-    steps.addKernel(op, "", {buf}, [&](KernelEmitter &E) {
-      return emitStoreKernel(E, v, [&](llvm::ArrayRef<llvm::Value *> idx) {
-        return E.emitCompute(v, idx);
-      });
-    });
+    if (j - i >= 2)
+      emitRowGroup(llvm::ArrayRef<const Operation *>(ops).slice(i, j - i));
+    else
+      emitOne(*ops[i], S.bufferOf.lookup(ops[i]->getResult()));
+    i = j;
   }
 }
 
