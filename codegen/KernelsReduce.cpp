@@ -204,12 +204,26 @@ static RowBody softmaxRow(KernelEmitter &E, const Operation &op) {
       idx[ax] = l;
       return E.unary(OpKind::Exp, none, B.CreateFSub(E.emitValue(x, idx), m));
     };
+    // An f32 result keeps each e^(x - m) where its quotient goes, so the
+    // exp (libm's, as the interpreter's: it decides the routing) runs once
+    // per element, not twice; the quotient reads back the same f32.
+    bool keepExp = ty.elem == ElemType::F32;
     llvm::Value *sum = E.loopAcc(E.c64(0), len, llvm::ConstantFP::get(E.f64(), 0.0),
                                  [&](llvm::Value *l, llvm::Value *acc) {
-      return B.CreateFAdd(acc, B.CreateFPExt(expAt(l), E.f64()));
+      llvm::Value *e = expAt(l);
+      if (keepExp)
+        E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), e);
+      return B.CreateFAdd(acc, B.CreateFPExt(e, E.f64()));
     }, "s");
     E.loop(E.c64(0), len, [&](llvm::Value *l) {
-      llvm::Value *y = B.CreateFPTrunc(B.CreateFDiv(B.CreateFPExt(expAt(l), E.f64()), sum), E.f32());
+      llvm::Value *e;
+      if (keepExp) {
+        idx[ax] = l;
+        e = E.loadElem(base, ty.elem, E.linearize(idx, ty.dims));
+      } else {
+        e = expAt(l);
+      }
+      llvm::Value *y = B.CreateFPTrunc(B.CreateFDiv(B.CreateFPExt(e, E.f64()), sum), E.f32());
       E.storeElem(base, ty.elem, E.linearize(idx, ty.dims), y);
     }, "w");
   });
