@@ -191,12 +191,14 @@ Extent codegen::emitReduceKernel(KernelEmitter &E, const Operation &op) {
 
 static RowBody softmaxRow(KernelEmitter &E, const Operation &op) {
   RowsOf r(E, op, axisOf(op, op.getOperand(0)->getType().rank()));
-  return positionBody(E, r.xs, r.ax, r.xs[r.ax] * DimExpr(3), [&E, r](std::vector<llvm::Value *> idx) {
+  DimExpr perRow = r.xs[r.ax] * DimExpr(3);
+  return positionBody(E, r.xs, r.ax, perRow, [&E, r](std::vector<llvm::Value *> idx) {
     auto &B = E.B;
     auto [x, xs, ax, base, ty] = r;
     scalar::Params none;
     llvm::Value *len = E.dim(xs[ax]);
-    llvm::Value *m = E.loopAcc(E.c64(0), len, E.cf(-INFINITY), [&](llvm::Value *l, llvm::Value *acc) {
+    llvm::Value *m = E.loopAcc(E.c64(0), len, E.cf(-INFINITY),
+                               [&](llvm::Value *l, llvm::Value *acc) {
       idx[ax] = l;
       return maxNaN(E, acc, E.emitValue(x, idx));
     }, "l");
@@ -233,7 +235,8 @@ static RowBody softmaxRow(KernelEmitter &E, const Operation &op) {
 static RowBody normRow(KernelEmitter &E, const Operation &op) {
   RowsOf r(E, op, op.getOperand(0)->getType().rank() - 1);
   const Operation *opp = &op;
-  return positionBody(E, r.xs, r.ax, r.xs[r.ax] * DimExpr(3), [&E, r, opp](std::vector<llvm::Value *> idx) {
+  DimExpr perRow = r.xs[r.ax] * DimExpr(3);
+  return positionBody(E, r.xs, r.ax, perRow, [&E, r, opp](std::vector<llvm::Value *> idx) {
     auto &B = E.B;
     const Operation &op = *opp;
     auto [x, xs, ax, base, ty] = r;
@@ -313,7 +316,8 @@ static llvm::Value *before(KernelEmitter &E, bool desc, llvm::Value *ai, llvm::V
 static RowBody sortRow(KernelEmitter &E, const Operation &op) {
   RowsOf r(E, op, op.getOperand(0)->getType().rank() - 1);
   const Operation *opp = &op;
-  DimExpr perRow = r.xs[r.ax] * (op.is(OpKind::Topk) ? DimExpr(op.getAttr("k")->getInt()) : r.xs[r.ax]);
+  DimExpr perRow =
+      r.xs[r.ax] * (op.is(OpKind::Topk) ? DimExpr(op.getAttr("k")->getInt()) : r.xs[r.ax]);
   return positionBody(E, r.xs, r.ax, perRow, [&E, r, opp](std::vector<llvm::Value *> idx) {
     auto &B = E.B;
     const Operation &op = *opp;

@@ -347,7 +347,8 @@ bool Planner::rowLocalOp(const Operation &op, const Shape &positions,
                          const llvm::DenseSet<unsigned> &bufs) const {
   int64_t p = positions.size(), rank = op.getResult()->getType().rank();
   auto operandsLocal = [&] {
-    return llvm::all_of(op.getOperands(), [&](const Value *o) { return rowLocal(o, positions, bufs); });
+    return llvm::all_of(op.getOperands(),
+                        [&](const Value *o) { return rowLocal(o, positions, bufs); });
   };
   if (op.getInfo().has(Trait::Elementwise)) {
     for (const Value *o : op.getOperands())
@@ -422,10 +423,8 @@ void Planner::emit() {
         if (!pj || *pj != *positions)
           break;
         bool own = loweringOf(op.getKind()).kernel != nullptr;
-        bool local = own ? llvm::all_of(op.getOperands(),
-                                        [&](const Value *o) { return rowLocal(o, *positions, group); })
-                         : rowLocalOp(op, *positions, group);
-        if (!local)
+        auto local = [&](const Value *o) { return rowLocal(o, *positions, group); };
+        if (own ? !llvm::all_of(op.getOperands(), local) : !rowLocalOp(op, *positions, group))
           break;
         group.insert(S.bufferOf.lookup(op.getResult()));
       }
