@@ -413,28 +413,34 @@ static RowBody sortRow(KernelEmitter &E, const Operation &op) {
   });
 }
 
-RowBody codegen::rowBodyOf(KernelEmitter &E, const Operation &op) {
-  switch (op.getKind()) {
+/// The row body of each op whose kernel is one (over the last axis, for
+/// the ops with an `axis`); null for the others. The one list of them.
+using RowBodyFn = RowBody (*)(KernelEmitter &, const Operation &);
+static RowBodyFn rowFnOf(OpKind k) {
+  switch (k) {
   case OpKind::ReduceSum:
   case OpKind::ReduceMean:
-  case OpKind::ReduceMax: return reduceRow(E, op);
-  case OpKind::Softmax: return softmaxRow(E, op);
+  case OpKind::ReduceMax: return reduceRow;
+  case OpKind::Softmax: return softmaxRow;
   case OpKind::RmsNorm:
-  case OpKind::LayerNorm: return normRow(E, op);
-  default: return sortRow(E, op);
+  case OpKind::LayerNorm: return normRow;
+  case OpKind::Argsort:
+  case OpKind::Topk: return sortRow;
+  default: return nullptr;
   }
 }
 
+RowBody codegen::rowBodyOf(KernelEmitter &E, const Operation &op) {
+  return rowFnOf(op.getKind())(E, op);
+}
+
 std::optional<Shape> codegen::rowPositions(const Operation &op) {
-  OpKind k = op.getKind();
-  if (k != OpKind::ReduceSum && k != OpKind::ReduceMean && k != OpKind::ReduceMax &&
-      k != OpKind::Softmax && k != OpKind::RmsNorm && k != OpKind::LayerNorm &&
-      k != OpKind::Argsort && k != OpKind::Topk)
-    return std::nullopt;
   const Shape &xs = op.getOperand(0)->getType().dims;
-  bool lastAxis = k == OpKind::RmsNorm || k == OpKind::LayerNorm || k == OpKind::Argsort ||
-                  k == OpKind::Topk || axisOf(op, xs.size()) + 1 == (int64_t)xs.size();
-  if (xs.empty() || !lastAxis)
+  if (!rowFnOf(op.getKind()) || xs.empty())
+    return std::nullopt;
+  // Ops without an `axis` (norms, sorts) work along the last one.
+  if (op.getInfo().attrOrDefault(op.attrs(), "axis") &&
+      axisOf(op, xs.size()) + 1 != (int64_t)xs.size())
     return std::nullopt;
   return Shape(xs.begin(), xs.end() - 1);
 }

@@ -65,6 +65,10 @@ public:
 private:
   std::vector<Step> &steps;
   std::string prefix;
+  /// Emits kernel `<prefix>_k<step>_<what>` with `body` (LLVM may unroll
+  /// its loops if `unroll`): a step with its symbol, extent and grain.
+  Step kernelStep(const std::string &what, bool unroll,
+                  llvm::function_ref<Extent(KernelEmitter &)> body);
 };
 
 using ExprFn = llvm::Value *(*)(KernelEmitter &, const Value *, llvm::ArrayRef<llvm::Value *>);

@@ -67,25 +67,33 @@ void StepBuilder::collectReads(const Value *v, std::vector<unsigned> &out) const
     collectReads(o, out);
 }
 
+static std::string opLabel(const Operation &op) {
+  return fmt::format("{} %{}", op.getName().str(), op.getResult()->getName());
+}
+
+Step StepBuilder::kernelStep(const std::string &what, bool unroll,
+                             llvm::function_ref<Extent(KernelEmitter &)> body) {
+  std::string name = symbolName(fmt::format("{}_k{}_{}", prefix, steps.size(), what));
+  KernelEmitter E(S, name);
+  E.unrollLoops = unroll;
+  Extent x = body(E);
+  Step s;
+  s.symbol = std::move(name);
+  s.extent = x.factors;
+  s.grain = x.grain;
+  return s;
+}
+
 void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
                             std::vector<unsigned> writes,
                             llvm::function_ref<Extent(KernelEmitter &)> body,
                             std::vector<unsigned> extraReads) {
-  std::string name = symbolName(fmt::format("{}_k{}_{}_{}{}", prefix, steps.size(),
-                                            op.getName().str(), op.getResult()->getName(),
-                                            suffix.str()));
-  KernelEmitter E(S, name);
-  E.unrollLoops = suffix.empty() && (op.is(OpKind::Matmul) || op.is(OpKind::MatmulId));
-  Extent x = body(E);
-  Step s;
-  s.symbol = name;
+  Step s = kernelStep(fmt::format("{}_{}{}", op.getName().str(), op.getResult()->getName(),
+                                  suffix.str()),
+                      suffix.empty() && isMatmul(op), body);
   s.main = suffix.empty();
-  s.label = s.main || writes.empty()
-                ? fmt::format("{} %{}", op.getName().str(), op.getResult()->getName())
-                : S.buffers[writes[0]].name;
+  s.label = s.main || writes.empty() ? opLabel(op) : S.buffers[writes[0]].name;
   s.op = &op;
-  s.extent = x.factors;
-  s.grain = x.grain;
   s.writes = std::move(writes);
   for (const Value *o : op.getOperands())
     collectReads(o, s.reads);
@@ -107,24 +115,17 @@ void StepBuilder::addKernel(const Operation &op, llvm::StringRef suffix,
 
 void StepBuilder::addRowGroup(llvm::ArrayRef<const Operation *> ops, std::vector<unsigned> writes,
                               llvm::function_ref<Extent(KernelEmitter &)> body) {
-  std::string name = symbolName(fmt::format("{}_k{}_rows_{}_{}", prefix, steps.size(),
-                                            ops.front()->getResult()->getName(),
-                                            ops.back()->getResult()->getName()));
-  KernelEmitter E(S, name);
-  E.unrollLoops = false;
-  Extent x = body(E);
-  Step s;
-  s.symbol = name;
+  Step s = kernelStep(fmt::format("rows_{}_{}", ops.front()->getResult()->getName(),
+                                  ops.back()->getResult()->getName()),
+                      false, body);
   std::vector<std::string> labels;
   for (const Operation *op : ops) {
-    labels.push_back(fmt::format("{} %{}", op->getName().str(), op->getResult()->getName()));
+    labels.push_back(opLabel(*op));
     for (const Value *o : op->getOperands())
       collectReads(o, s.reads);
   }
   s.label = llvm::join(labels, " + ");
   s.op = ops.front();
-  s.extent = x.factors;
-  s.grain = x.grain;
   s.writes = std::move(writes);
   steps.push_back(std::move(s));
 }
