@@ -23,9 +23,9 @@ KernelEmitter::KernelEmitter(LowerState &s, llvm::StringRef name)
   fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, S.module);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   // The loop vectoriser's width: the target's widest f32 vector. LLVM
-  // prefers 256 bits on AVX-512 Intel cores (for clock speed on old ones);
-  // the GLU loop fused into the down quantiser (silu's exp and division)
-  // ran at half the rate there.
+  // prefers 256 bits on AVX-512 Intel cores (for clock speed on old ones),
+  // which ran the loops it vectorises itself (the GLU's store, the sum
+  // over the experts' slots) 8 lanes wide.
   fn->addFnAttr("prefer-vector-width", std::to_string(S.target.vectorBits));
   for (unsigned a : {0u, 1u}) {
     fn->addParamAttr(a, llvm::Attribute::NoAlias);
