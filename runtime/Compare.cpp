@@ -2,6 +2,7 @@
 #include "runtime/Compare.h"
 
 #include "ir/Error.h"
+#include "ir/IR.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +16,17 @@ double moe::toleranceFor(ElemType e, double f32Tol) {
   case ElemType::BF16: return std::max(f32Tol, 1.6e-2);
   default: return f32Tol;
   }
+}
+
+double moe::castTolerance(const Function &f) {
+  double tol = 0;
+  for (const Operation &op : f.getBody()) {
+    if (!op.is(OpKind::Cast) || op.getOperand(0)->isArgument())
+      continue;
+    ElemType to = op.getResult()->getType().elem;
+    tol = std::max(tol, to == ElemType::BF16 ? 0x1p-7 : to == ElemType::F16 ? 0x1p-10 : 0.0);
+  }
+  return tol;
 }
 
 namespace {

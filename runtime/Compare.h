@@ -31,12 +31,22 @@
 
 namespace moe {
 
+class Function;
+
 /// The default tolerance of f32 outputs: the JIT accumulates in f32 where
 /// the interpreter accumulates in double.
 inline constexpr double kF32Tolerance = 1e-4;
 
 /// The tolerance of an output of type `e`, given the f32 one.
 double toleranceFor(ElemType e, double f32Tol = kF32Tolerance);
+
+/// One unit in the last place of the narrowest float type `f` casts a
+/// computed value to (bf16 2^-7, f16 2^-10; 0 when it casts none): two runs
+/// whose sums differ in the last bit (the JIT's f32 against the
+/// interpreter's double, a pass that reassociates a sum) may round one
+/// element of such a cast the other way. The differential checks (moe-smith,
+/// --verify-numerics) allow it on top of the output's tolerance.
+double castTolerance(const Function &f);
 
 /// How far `got` is from `ref`.
 struct Difference {

@@ -170,23 +170,13 @@ llvm::Expected<std::vector<Tensor>> jitRun(Executable &exe, const Function &f,
 
 /// The f32 tolerance of the jit and ranks checks on `f`: Compare.h's, widened
 /// where a matmul rounds a computed activation to q8_0 (2^-8) or bf16
-/// (2^-10), or a cast rounds a computed value to bf16 (2^-7) or f16 (2^-10):
-/// the JIT accumulates in f32 where the interpreter uses double, and that
-/// last-bit difference upstream can flip one rounding (a q8_0 step is 1/127
-/// of its block's maximum; a cast's, one unit in the last place of its
-/// type, at most 2^-7 of the value for bf16). A wrong kernel errs by far
-/// more.
+/// (2^-10), or a cast rounds a computed value (castTolerance): the JIT
+/// accumulates in f32 where the interpreter uses double, and that last-bit
+/// difference upstream can flip one rounding (a q8_0 step is 1/127 of its
+/// block's maximum). A wrong kernel errs by far more.
 double runTolerance(const Function &f) {
-  double tol = kF32Tolerance;
+  double tol = std::max(kF32Tolerance, castTolerance(f));
   for (auto &op : f.getBody()) {
-    if (op.is(OpKind::Cast) && !op.getOperand(0)->isArgument()) {
-      ElemType to = op.getResult()->getType().elem;
-      if (to == ElemType::BF16)
-        tol = std::max(tol, 0x1p-7);
-      else if (to == ElemType::F16)
-        tol = std::max(tol, 0x1p-10);
-      continue;
-    }
     if (!op.is(OpKind::Matmul) && !op.is(OpKind::MatmulId))
       continue;
     const Attribute *act = op.getAttr("act");
